@@ -1,0 +1,3 @@
+"""safeguarding: NHS England's safeguarding information-sharing services (FGM-IS, CP-IS)."""
+
+__version__ = "0.1.0"

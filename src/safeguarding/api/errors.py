@@ -1,0 +1,97 @@
+"""API errors and the one place that renders them as FHIR R4 OperationOutcomes.
+
+An ``ApiError`` carries everything the caller is told: HTTP status, issue severity and type, the
+Spine error code with its display, and diagnostics. Diagnostics are fixed texts chosen here, never
+built from request data, so they can be logged and audited safely.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+# DIGEST A5: the IG example's system; UK Core's equivalent is
+# https://fhir.hl7.org.uk/CodeSystem/UKCore-SpineErrorOrWarningCode (configurable in settings).
+DEFAULT_ERROR_SYSTEM = "https://fhir.nhs.uk/CodeSystem/England-SpineErrorOrWarningCode"
+
+DISPLAYS = {
+    "ACCESS_DENIED": "Access has been denied to process this request",
+    "INVALID_SEARCH_DATA": "Invalid search data",
+    "INVALID_VALUE": "Invalid value",
+    "INVALID_RESOURCE": "Invalid resource",
+    "MESSAGE_NOT_WELL_FORMED": "Message not well formed",
+    "NOT_ACCEPTABLE": "Not acceptable",
+    "PRECONDITION_FAILED": "Precondition failed",
+    "RESOURCE_NOT_FOUND": "Resource not found",
+    "SERVICE_UNAVAILABLE": "Service unavailable",
+    "INTERNAL_SERVER_ERROR": "Unexpected internal server error",
+    "METHOD_NOT_ALLOWED": "Method not allowed",
+    "UNSUPPORTED_MEDIA_TYPE": "Unsupported media type",
+    "UNSUPPORTED_VALUE": "Unsupported value",
+    "VALIDATION_ERROR": "Validation error",
+    "REQUEST_TOO_LARGE": "Request too large",
+}
+
+
+@dataclass
+class ApiError(Exception):
+    status: int
+    details_code: str
+    diagnostics: str
+    issue_type: str = "invalid"
+    severity: str = "error"
+    headers: dict[str, str] = field(default_factory=dict)
+    expressions: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        super().__init__(self.details_code)
+
+    @property
+    def outcome(self) -> tuple[int, str]:
+        return self.status, self.details_code
+
+
+def operation_outcome(error: ApiError, system: str = DEFAULT_ERROR_SYSTEM) -> dict[str, Any]:
+    issue: dict[str, Any] = {
+        "severity": error.severity,
+        "code": error.issue_type,
+        "details": {
+            "coding": [
+                {"system": system, "code": error.details_code, "display": DISPLAYS.get(error.details_code, error.details_code)}
+            ]
+        },
+        "diagnostics": error.diagnostics,
+    }
+    if error.expressions:
+        issue["expression"] = list(error.expressions)
+    return {"resourceType": "OperationOutcome", "issue": [issue]}
+
+
+# Canned errors shared by every R4 endpoint.
+def bad_token(reason_is_missing: bool) -> ApiError:
+    challenge = 'Bearer realm="safeguarding"' if reason_is_missing else 'Bearer realm="safeguarding", error="invalid_token"'
+    return ApiError(401, "ACCESS_DENIED", "Missing or invalid access token", issue_type="login",
+                    headers={"WWW-Authenticate": challenge})
+
+
+ACCESS_DENIED = ApiError(403, "ACCESS_DENIED", "The sender or receiver's ASID is not authorised for this interaction",
+                         issue_type="forbidden")
+PRECONDITION_FAILED = ApiError(400, "PRECONDITION_FAILED", "Missing or invalid head parameter")
+NOT_WELL_FORMED = ApiError(400, "MESSAGE_NOT_WELL_FORMED", "The request body is not well-formed JSON or XML",
+                           issue_type="structure")
+TOO_LARGE = ApiError(413, "REQUEST_TOO_LARGE", "The request body is larger than 1 MiB", issue_type="too-long")
+UNSUPPORTED_MEDIA = ApiError(415, "UNSUPPORTED_MEDIA_TYPE",
+                             "Content-Type must be application/fhir+json or application/fhir+xml",
+                             issue_type="not-supported")
+NOT_ACCEPTABLE = ApiError(406, "NOT_ACCEPTABLE", "Accept must allow application/fhir+json or application/fhir+xml",
+                          issue_type="not-supported")
+NOT_FOUND = ApiError(404, "RESOURCE_NOT_FOUND", "Resource not found", issue_type="not-found")
+METHOD_NOT_ALLOWED = ApiError(405, "METHOD_NOT_ALLOWED", "Method not allowed for this resource",
+                              issue_type="not-supported")
+SERVICE_UNAVAILABLE = ApiError(503, "SERVICE_UNAVAILABLE", "The service is temporarily unavailable",
+                               issue_type="transient")
+
+
+def internal_error(correlation_id: str) -> ApiError:
+    return ApiError(500, "INTERNAL_SERVER_ERROR", f"An unexpected error occurred. Correlation id: {correlation_id}",
+                    issue_type="exception", severity="fatal")

@@ -1,0 +1,290 @@
+"""The request pipeline every API endpoint runs through, in a fixed order:
+
+1. request ids (``X-Request-ID``, ``X-Correlation-ID``, ``TraceID``): checked, echoed back;
+2. response format (``_format`` / ``Accept``);
+3. body, read up to the limit;
+4. (in a worker thread) authentication -> typed ``Caller``; authorisation; the handler;
+5. every error becomes an OperationOutcome here and nowhere else; unknown errors a generic 500;
+6. the request is audited exactly once: by the service with its change, or here if it never got there;
+7. one log line with the event code, ids, status and duration: never patient data.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import traceback
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from anyio import to_thread
+from starlette.datastructures import Headers, QueryParams
+from starlette.types import Receive, Scope, Send
+
+from ..domain.caller import ANONYMOUS, Caller
+from ..domain.errors import DomainError
+from ..security.errors import AccessDenied, AuthenticationFailed, RoleSelectionFailed, SecurityError
+from ..services.auditing import Auditor
+from ..services.context import Outcome, RequestContext
+from ..store.interface import StoreUnavailable
+from . import errors as e
+from .formats import CONTENT_TYPES, response_format, serialise
+
+log = logging.getLogger("safeguarding.request")
+
+MAX_BODY = 1024 * 1024
+_TRACE_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+TRACE_HEADERS = ("x-request-id", "x-correlation-id", "traceid")
+
+
+@dataclass
+class ApiRequest:
+    method: str
+    path_params: Mapping[str, str]
+    query: QueryParams
+    headers: Headers
+    body: bytes
+    base_url: str
+    client_cert: bytes | None = None
+    response_format: str = "json"
+
+
+@dataclass
+class ApiResponse:
+    status: int
+    resource: dict[str, Any] | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    body: bytes | None = None
+    content_type: str | None = None
+
+
+Handler = Callable[[ApiRequest, RequestContext], ApiResponse]
+Authenticator = Callable[[ApiRequest], Caller]
+Authoriser = Callable[[Caller], None]
+ErrorRenderer = Callable[[e.ApiError, ApiRequest | None, RequestContext], ApiResponse]
+
+
+def security_error(error: SecurityError) -> e.ApiError:
+    if isinstance(error, RoleSelectionFailed):
+        return e.PRECONDITION_FAILED
+    if isinstance(error, AccessDenied):
+        return e.ACCESS_DENIED
+    assert isinstance(error, AuthenticationFailed)
+    return e.bad_token(reason_is_missing=error.reason == "missing")
+
+
+def render_r4_error(error: e.ApiError, request: ApiRequest | None, ctx: RequestContext) -> ApiResponse:
+    return ApiResponse(error.status, e.operation_outcome(error), headers=dict(error.headers))
+
+
+class ReadBodyError(Exception):
+    pass
+
+
+async def read_body(receive: Receive, headers: Headers, limit: int) -> bytes:
+    declared = headers.get("content-length")
+    if declared is not None and (not declared.isdigit() or int(declared) > limit):
+        raise e.TOO_LARGE if declared.isdigit() else e.NOT_WELL_FORMED
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ReadBodyError("client disconnected")
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise e.TOO_LARGE
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+class Endpoint:
+    """One API interaction as an ASGI app: the pipeline above around a synchronous handler."""
+
+    def __init__(
+        self,
+        *,
+        api: str,
+        interaction: str,
+        handler: Handler,
+        auditor: Auditor,
+        authenticate: Authenticator | None,
+        authorise: Authoriser | None = None,
+        errors: Mapping[type[DomainError], e.ApiError] | None = None,
+        success_status: int = 200,
+        render_error: ErrorRenderer = render_r4_error,
+        error_system: str = e.DEFAULT_ERROR_SYSTEM,
+        public_base_url: str | None = None,
+        base_path: str = "",
+        negotiate: bool = True,
+    ) -> None:
+        self.api, self.interaction = api, interaction
+        self.handler, self.auditor = handler, auditor
+        self.authenticate, self.authorise = authenticate, authorise
+        self.errors = dict(errors or {})
+        self.success_status = success_status
+        self.render_error = render_error
+        self.error_system = error_system
+        self.public_base_url = public_base_url
+        self.base_path = base_path
+        self.negotiate = negotiate
+
+    def outcome_for(self, error: DomainError | None) -> Outcome:
+        if error is None:
+            return self.success_status, "OK"
+        return self.api_error(error).outcome
+
+    def api_error(self, error: DomainError) -> e.ApiError:
+        for kind in type(error).__mro__:
+            if kind in self.errors:
+                return self.errors[kind]
+        raise error  # an unmapped domain error is a programming error: let it become a 500
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = time.perf_counter()
+        headers = Headers(scope=scope)
+        request_id = str(uuid.uuid4())
+        ctx = RequestContext(api=self.api, interaction=self.interaction, request_id=request_id,
+                             outcome_for=self.outcome_for)
+        echo: dict[str, str] = {}
+        request: ApiRequest | None = None
+        try:
+            self._trace_ids(headers, ctx, echo)
+            query = QueryParams(scope.get("query_string", b""))
+            fmt = response_format(headers.get("accept"), query.get("_format")) if self.negotiate else "json"
+            request = ApiRequest(
+                method=scope["method"],
+                path_params=scope.get("path_params", {}),
+                query=query,
+                headers=headers,
+                body=b"",
+                base_url=self._base_url(scope, headers),
+                client_cert=_client_cert(scope),
+                response_format=fmt,
+            )
+            if scope["method"] in ("POST", "PUT"):
+                request.body = await read_body(receive, headers, MAX_BODY)
+            response = await to_thread.run_sync(self._serve, request, ctx)
+        except e.ApiError as error:
+            response = await to_thread.run_sync(self._refuse, error, request, ctx)
+        except ReadBodyError:
+            return
+        except Exception as exc:  # noqa: BLE001 - the last line of defence
+            response = await self._fail(exc, request, ctx)
+        if not ctx.audited:
+            try:
+                await to_thread.run_sync(self.auditor.record, ctx, (response.status, _outcome_code(response)))
+            except Exception as exc:  # noqa: BLE001
+                response = await self._fail(exc, request, ctx, audit=False)
+        await self._send(send, response, request, echo | {"X-Request-ID": echo.get("X-Request-ID", request_id)})
+        log.info(
+            "request",
+            extra={
+                "event": "REQUEST_COMPLETED",
+                "api": self.api,
+                "interaction": self.interaction,
+                "status": response.status,
+                "outcome": _outcome_code(response),
+                "request_id": ctx.request_id,
+                "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+            },
+        )
+
+    def _trace_ids(self, headers: Headers, ctx: RequestContext, echo: dict[str, str]) -> None:
+        names = {"x-request-id": "X-Request-ID", "x-correlation-id": "X-Correlation-ID", "traceid": "TraceID"}
+        for header, canonical in names.items():
+            values = headers.getlist(header)
+            if not values:
+                continue
+            if len(values) > 1 or not _TRACE_ID.match(values[0]):
+                raise e.PRECONDITION_FAILED
+            echo[canonical] = values[0]
+        ctx.request_id = echo.get("X-Request-ID", ctx.request_id)
+        ctx.correlation_id = echo.get("X-Correlation-ID")
+        ctx.trace_id = echo.get("TraceID")
+
+    def _base_url(self, scope: Scope, headers: Headers) -> str:
+        if self.public_base_url:
+            return self.public_base_url.rstrip("/") + self.base_path
+        host = headers.get("host") or "%s:%s" % scope["server"]
+        return f"{scope.get('scheme', 'https')}://{host}{self.base_path}"
+
+    def _serve(self, request: ApiRequest, ctx: RequestContext) -> ApiResponse:
+        try:
+            if self.authenticate is not None:
+                ctx.caller = self.authenticate(request)
+                if self.authorise is not None:
+                    self.authorise(ctx.caller)
+            return self.handler(request, ctx)
+        except SecurityError as error:
+            log.info("refused", extra={"event": "SECURITY_REFUSED", "reason": error.reason,
+                                       "request_id": ctx.request_id})
+            return self._refuse(security_error(error), request, ctx)
+        except DomainError as error:
+            return self._refuse(self.api_error(error), request, ctx)
+        except e.ApiError as error:
+            return self._refuse(error, request, ctx)
+        except StoreUnavailable:
+            return self._refuse(e.SERVICE_UNAVAILABLE, request, ctx)
+
+    def _refuse(self, error: e.ApiError, request: ApiRequest | None, ctx: RequestContext) -> ApiResponse:
+        response = self.render_error(error, request, ctx)
+        response.headers.setdefault("X-Outcome-Code", error.details_code)
+        return response
+
+    async def _fail(self, exc: Exception, request: ApiRequest | None, ctx: RequestContext,
+                    audit: bool = True) -> ApiResponse:
+        # Type and stack frames only: an exception's message may quote request data.
+        log.error(
+            "unhandled error",
+            extra={"event": "UNHANDLED_ERROR", "request_id": ctx.request_id, "error": type(exc).__name__,
+                   "stack": "".join(traceback.format_tb(exc.__traceback__))},
+        )
+        ctx.audited = ctx.audited or not audit
+        return self._refuse(e.internal_error(ctx.request_id), request, ctx)
+
+    async def _send(self, send: Send, response: ApiResponse, request: ApiRequest | None,
+                    extra: dict[str, str]) -> None:
+        fmt = request.response_format if request else "json"
+        if response.body is not None:
+            body, content_type = response.body, response.content_type or CONTENT_TYPES[fmt]
+        elif response.resource is not None:
+            body, content_type = serialise(response.resource, fmt), CONTENT_TYPES[fmt]
+        else:
+            body, content_type = b"", None
+        headers = {**extra, **response.headers}
+        headers.pop("X-Outcome-Code", None)
+        raw = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
+        if content_type:
+            raw.append((b"content-type", content_type.encode("latin-1")))
+        raw.append((b"content-length", str(len(body)).encode()))
+        await send({"type": "http.response.start", "status": response.status, "headers": raw})
+        await send({"type": "http.response.body", "body": body})
+
+
+def _outcome_code(response: ApiResponse) -> str:
+    return response.headers.get("X-Outcome-Code", "OK")
+
+
+def _client_cert(scope: Scope) -> bytes | None:
+    chain = scope.get("extensions", {}).get("tls", {}).get("client_cert_der")
+    return chain if isinstance(chain, bytes) else None
+
+
+def bearer_token(headers: Headers) -> str:
+    values = headers.getlist("authorization")
+    if not values:
+        raise AuthenticationFailed("missing")
+    scheme, _, token = values[0].partition(" ")
+    if len(values) > 1 or scheme.lower() != "bearer" or not token.strip():
+        raise AuthenticationFailed("malformed authorization header")
+    return token.strip()
+
+
+def anonymous(_: ApiRequest) -> Caller:
+    return ANONYMOUS

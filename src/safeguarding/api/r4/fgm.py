@@ -1,0 +1,134 @@
+"""FGM-IS FHIR R4 REST API: GET /Flag (search), GET /Flag/{id}, POST /Flag, PUT /Flag/{id}.
+
+Error rows are the IG's tables (DIGEST §2.5) exactly; where the tables are silent the choice is
+documented in docs/api-r4.md.
+"""
+
+from __future__ import annotations
+
+from fhir.resources.R4B.flag import Flag
+
+from ...domain import errors as d
+from ...domain import nhs_number as nhs
+from ...services.context import RequestContext
+from ...services.fgm import FgmService
+from ..errors import ApiError
+from ..formats import parse_resource, request_format
+from ..pipeline import ApiRequest, ApiResponse
+from . import flag as mapping
+
+INVALID_NHS_SEARCH = ApiError(400, "INVALID_SEARCH_DATA", "Invalid NHS number")
+INVALID_NHS_VALUE = ApiError(400, "INVALID_VALUE", "Invalid NHS number")
+SEARCH_PARAMETER = ApiError(
+    400, "INVALID_SEARCH_DATA",
+    "Search by patient:identifier=https://fhir.nhs.uk/Id/nhs-number|<NHS number>, given once",
+)
+WRONG_CODE = ApiError(400, "UNSUPPORTED_VALUE", "Code must be 902961000000107")
+NOT_ACTIVE = ApiError(400, "UNSUPPORTED_VALUE", "Status must be active on this interaction")
+NOT_REMOVED = ApiError(400, "UNSUPPORTED_VALUE", "Status must be inactive or entered-in-error on this interaction")
+OVER_18 = ApiError(400, "VALIDATION_ERROR", "Patient is over 18")
+GENDER = ApiError(400, "VALIDATION_ERROR", "Patient gender must be female, unknown or indeterminate")
+ALREADY_SET = ApiError(400, "VALIDATION_ERROR", "Flag value was already set")
+REASON_ON_CREATE = ApiError(400, "VALIDATION_ERROR", "Removal reason not allowed on this interaction")
+ASSESSMENT_DATE = ApiError(400, "VALIDATION_ERROR",
+                           "period.start (the assessment date) must be a full date that is not in the future")
+NOT_FOUND_PUT = ApiError(400, "RESOURCE_NOT_FOUND", "Resource not found")
+NOT_FOUND_READ = ApiError(404, "RESOURCE_NOT_FOUND", "Resource not found", issue_type="not-found")
+ID_MISMATCH = ApiError(400, "INVALID_VALUE", "ID specified in the URL does not match the ID specified in the resource")
+REASON_REQUIRED = ApiError(400, "VALIDATION_ERROR", "Removal reason must be supplied")
+REASON_INVALID = ApiError(400, "VALIDATION_ERROR", "Removal reason must be code 0 or 2 of England-FGMRemovalReason")
+ALREADY_REMOVED = ApiError(400, "VALIDATION_ERROR", "Flag has already been removed")
+
+SEARCH_ERRORS = {d.InvalidNhsNumber: INVALID_NHS_SEARCH, d.PatientNotTraced: INVALID_NHS_SEARCH}
+READ_ERRORS = {d.IndicatorNotFound: NOT_FOUND_READ}
+CREATE_ERRORS = {
+    d.InvalidNhsNumber: INVALID_NHS_VALUE,
+    d.PatientNotTraced: INVALID_NHS_VALUE,
+    d.PatientOver18: OVER_18,
+    d.GenderNotAllowed: GENDER,
+    d.IndicatorAlreadySet: ALREADY_SET,
+    d.AssessmentDateInvalid: ASSESSMENT_DATE,
+}
+REMOVE_ERRORS = {
+    d.IndicatorNotFound: NOT_FOUND_PUT,
+    d.IndicatorAlreadyRemoved: ALREADY_REMOVED,
+    d.RemovalReasonInvalid: REASON_REQUIRED,
+}
+
+
+def search_nhs_number(request: ApiRequest) -> str:
+    """``patient:identifier=https://fhir.nhs.uk/Id/nhs-number|N`` (or a bare N), exactly once."""
+    values = request.query.getlist("patient:identifier")
+    if len(values) != 1:
+        raise SEARCH_PARAMETER
+    system, bar, value = values[0].rpartition("|")
+    if bar and system != mapping.NHS_NUMBER_SYSTEM:
+        raise INVALID_NHS_SEARCH
+    if not nhs.is_valid(value):
+        raise INVALID_NHS_SEARCH
+    return value
+
+
+class FgmR4:
+    def __init__(self, service: FgmService) -> None:
+        self.service = service
+
+    def search(self, request: ApiRequest, ctx: RequestContext) -> ApiResponse:
+        nhs_number = search_nhs_number(request)
+        found = self.service.search(ctx, nhs_number)
+        self_url = f"{request.base_url}/Flag?patient:identifier={mapping.NHS_NUMBER_SYSTEM}|{nhs_number}"
+        bundle = {
+            "resourceType": "Bundle",
+            "type": "searchset",
+            "total": 1 if found else 0,
+            "link": [{"relation": "self", "url": self_url}],
+        }
+        if found:
+            bundle["entry"] = [
+                {
+                    "fullUrl": f"{request.base_url}/Flag/{found.id}",
+                    "resource": mapping.to_fhir(found),
+                    "search": {"mode": "match"},
+                }
+            ]
+        return ApiResponse(200, bundle)
+
+    def read(self, request: ApiRequest, ctx: RequestContext) -> ApiResponse:
+        indicator = self.service.read(ctx, request.path_params["id"])
+        return ApiResponse(200, mapping.to_fhir(indicator), headers={"ETag": f'W/"{indicator.version}"'})
+
+    def create(self, request: ApiRequest, ctx: RequestContext) -> ApiResponse:
+        flag = parse_resource(request.body, request_format(request.headers.get("content-type")), Flag)
+        nhs_number = mapping.subject_nhs_number(flag)
+        ctx.nhs_number = nhs_number if nhs_number and nhs.is_valid(nhs_number) else None
+        if nhs_number is None or not nhs.is_valid(nhs_number):
+            raise INVALID_NHS_VALUE
+        if not mapping.has_fgm_code(flag):
+            raise WRONG_CODE
+        if flag.status != "active":
+            raise NOT_ACTIVE
+        if mapping.removal_extensions(flag):
+            raise REASON_ON_CREATE
+        indicator = self.service.create(ctx, nhs_number, mapping.assessment_date(flag))
+        return ApiResponse(
+            201,
+            mapping.to_fhir(indicator),
+            headers={"Location": f"{request.base_url}/Flag/{indicator.id}", "ETag": f'W/"{indicator.version}"'},
+        )
+
+    def remove(self, request: ApiRequest, ctx: RequestContext) -> ApiResponse:
+        flag_id = request.path_params["id"]
+        ctx.resource_id = flag_id[:64]
+        flag = parse_resource(request.body, request_format(request.headers.get("content-type")), Flag)
+        if flag.id != flag_id:
+            raise ID_MISMATCH
+        status = mapping.removed_status(flag)
+        if status is None:
+            raise NOT_REMOVED
+        if not mapping.removal_extensions(flag):
+            raise REASON_REQUIRED
+        reason = mapping.removal_reason(flag)
+        if reason is None:
+            raise REASON_INVALID
+        indicator = self.service.remove(ctx, flag_id, status, reason)
+        return ApiResponse(200, mapping.to_fhir(indicator), headers={"ETag": f'W/"{indicator.version}"'})

@@ -1,0 +1,138 @@
+"""The composition root: ``create_app(settings)`` builds storage, services, security and routes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from .api import errors as e
+from .api.health import ping, status_endpoint
+from .api.pipeline import ApiRequest, ApiResponse, Endpoint, bearer_token
+from .api.r4 import fgm as r4_fgm
+from .api.r4.capability import fgm_capability_statement
+from .demographics import LocalDemographics
+from .domain.caller import Caller
+from .domain.clock import Clock, SystemClock
+from .security.rbac import Operation, authorise
+from .security.tokens import TokenVerifier
+from .services.auditing import Auditor
+from .services.context import RequestContext
+from .services.fgm import FgmService
+from .settings import Settings
+from .store.sql import SqlStore
+
+FGM_R4 = "/fgm/FHIR/R4"
+
+SECURITY_HEADERS = [
+    (b"strict-transport-security", b"max-age=31536000; includeSubDomains"),
+    (b"x-content-type-options", b"nosniff"),
+    (b"cache-control", b"no-store"),
+    (b"x-frame-options", b"DENY"),
+    (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'"),
+    (b"referrer-policy", b"no-referrer"),
+]
+
+
+class SecurityHeaders:
+    """Adds the same hardening headers to every response, including the router's own 404s."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                present = {name for name, _ in message.get("headers", [])}
+                message["headers"] = list(message.get("headers", [])) + [
+                    h for h in SECURITY_HEADERS if h[0] not in present
+                ]
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+@dataclass
+class Services:
+    store: SqlStore
+    fgm: FgmService
+    auditor: Auditor
+
+
+def build_services(settings: Settings, clock: Clock | None = None) -> Services:
+    clock = clock or SystemClock()
+    store = SqlStore.open(settings.database_url, settings.audit_key.value)
+    return Services(store=store, fgm=FgmService(store, LocalDemographics(store), clock), auditor=Auditor(store, clock))
+
+
+def _outcome_response(error: e.ApiError) -> Response:
+    import orjson
+
+    return Response(orjson.dumps(e.operation_outcome(error)), status_code=error.status,
+                    media_type="application/fhir+json")
+
+
+async def _not_found(_: Request, __: Exception) -> Response:
+    return _outcome_response(e.NOT_FOUND)
+
+
+async def _method_not_allowed(_: Request, __: Exception) -> Response:
+    return _outcome_response(e.METHOD_NOT_ALLOWED)
+
+
+def create_app(settings: Settings, clock: Clock | None = None, services: Services | None = None) -> Starlette:
+    services = services or build_services(settings, clock)
+    verifier = TokenVerifier(list(settings.trusted_issuers))
+    published = datetime.now(timezone.utc).date().isoformat()
+
+    def bearer(request: ApiRequest) -> Caller:
+        user = verifier.verify(bearer_token(request.headers), request.headers.get("nhsd-session-urid"))
+        return Caller(user=user)
+
+    def fgm_endpoint(interaction: str, handler, operation: Operation, errors, success: int = 200) -> Endpoint:  # type: ignore[no-untyped-def]
+        return Endpoint(
+            api="fgm-r4",
+            interaction=interaction,
+            handler=handler,
+            auditor=services.auditor,
+            authenticate=bearer,
+            authorise=lambda caller: authorise(caller, operation),
+            errors=errors,
+            success_status=success,
+            error_system=settings.error_system,
+            public_base_url=settings.public_base_url,
+            base_path=FGM_R4,
+        )
+
+    def metadata(request: ApiRequest, ctx: RequestContext) -> ApiResponse:
+        return ApiResponse(200, fgm_capability_statement(request.base_url, published))
+
+    fgm = r4_fgm.FgmR4(services.fgm)
+    routes = [
+        Route("/_ping", ping, methods=["GET"]),
+        Route("/_status", status_endpoint(services.store), methods=["GET"]),
+        Route(f"{FGM_R4}/metadata", Endpoint(api="fgm-r4", interaction="metadata", handler=metadata,
+                                             auditor=services.auditor, authenticate=None, base_path=FGM_R4,
+                                             public_base_url=settings.public_base_url), methods=["GET"]),
+        Route(f"{FGM_R4}/Flag", fgm_endpoint("search", fgm.search, Operation.FGM_SEARCH, r4_fgm.SEARCH_ERRORS),
+              methods=["GET"]),
+        Route(f"{FGM_R4}/Flag", fgm_endpoint("create", fgm.create, Operation.FGM_CREATE, r4_fgm.CREATE_ERRORS, 201),
+              methods=["POST"]),
+        Route(f"{FGM_R4}/Flag/{{id}}", fgm_endpoint("read", fgm.read, Operation.FGM_READ, r4_fgm.READ_ERRORS),
+              methods=["GET"]),
+        Route(f"{FGM_R4}/Flag/{{id}}", fgm_endpoint("remove", fgm.remove, Operation.FGM_REMOVE, r4_fgm.REMOVE_ERRORS),
+              methods=["PUT"]),
+    ]
+    app = Starlette(routes=routes, exception_handlers={404: _not_found, 405: _method_not_allowed})
+    app.add_middleware(SecurityHeaders)
+    app.state.services = services
+    return app

@@ -1,0 +1,253 @@
+"""The ``safeguarding`` command line (names and options fixed by DECISIONS.md)."""
+
+from __future__ import annotations
+
+import json
+import sys
+import uuid
+from pathlib import Path
+
+import click
+
+from . import logs
+from .settings import DEFAULT_DATA_DIR, Layout, Settings, SettingsError, file_settings, sandbox_settings
+
+data_dir_option = click.option("--data-dir", type=click.Path(path_type=Path), default=DEFAULT_DATA_DIR,
+                               show_default=True, help="Where the sandbox keeps its database, keys and certificates.")
+database_option = click.option("--database-url", envvar="SAFEGUARDING_DATABASE_URL", default=None,
+                               help="sqlite:///FILE or postgresql://... (default: SQLite in the data dir).")
+config_option = click.option("--config", type=click.Path(path_type=Path, exists=True, dir_okay=False), default=None,
+                             help="Production configuration (TOML). Without it, the data dir's sandbox layout is used.")
+
+
+def _settings(data_dir: Path, config: Path | None, database_url: str | None) -> Settings:
+    if config is not None:
+        try:
+            return file_settings(config, database_url=database_url)
+        except SettingsError as exc:
+            raise click.ClickException(str(exc)) from exc
+    if not Layout(data_dir).audit_key.exists():
+        raise click.ClickException(f"{data_dir} is not a sandbox data dir (run 'safeguarding serve --sandbox' "
+                                   "once), and no --config was given")
+    return sandbox_settings(data_dir, database_url=database_url)
+
+
+@click.group()
+@click.version_option(package_name="safeguarding")
+def main() -> None:
+    """FGM-IS and CP-IS safeguarding information-sharing services."""
+    logs.configure()
+
+
+@main.command()
+@click.option("--sandbox", is_flag=True, help="Create/refresh the sandbox in the data dir and serve it.")
+@data_dir_option
+@config_option
+@database_option
+@click.option("--host", default=None, help="Interface to listen on (default 127.0.0.1).")
+@click.option("--port", type=int, default=None, help="Port (default 8443).")
+def serve(sandbox: bool, data_dir: Path, config: Path | None, database_url: str | None, host: str | None,
+          port: int | None) -> None:
+    """Serve every API over HTTPS."""
+    from .server import serve as run
+    from .store.sql import make_engine, schema_revision
+
+    if sandbox:
+        from .sandbox.setup import ensure_sandbox
+
+        settings = ensure_sandbox(data_dir, host=host or "127.0.0.1", port=port or 8443, database_url=database_url)
+    elif config is not None:
+        try:
+            settings = file_settings(config, host=host, port=port, database_url=database_url)
+        except SettingsError as exc:
+            raise click.ClickException(str(exc)) from exc
+        engine = make_engine(settings.database_url)
+        try:
+            if schema_revision(engine) is None:
+                raise click.ClickException("the database has no schema: run 'safeguarding db upgrade' first")
+        finally:
+            engine.dispose()
+    else:
+        raise click.ClickException("give --sandbox, or --config FILE with explicit configuration")
+    logs.configure(settings.log_level)
+    run(settings)
+
+
+@main.group()
+def sandbox() -> None:
+    """The sandbox data set."""
+
+
+@sandbox.command("describe")
+@data_dir_option
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option("--host", default="127.0.0.1")
+@click.option("--port", type=int, default=8443)
+def sandbox_describe(data_dir: Path, as_json: bool, host: str, port: int) -> None:
+    """The sandbox's fixed facts: URLs, ASIDs, certificates, users and patients."""
+    from .sandbox.setup import describe
+
+    if not Layout(data_dir).audit_key.exists():
+        raise click.ClickException(f"{data_dir} is not a sandbox yet: run 'safeguarding serve --sandbox' first")
+    facts = describe(sandbox_settings(data_dir, host=host, port=port))
+    if as_json:
+        click.echo(json.dumps(facts, indent=2))
+        return
+    click.echo(f"base URL: {facts['base_url']}   service ASID: {facts['service_asid']}   CA: {facts['ca']}")
+    for patient in facts["patients"]:
+        click.echo(f"  {patient['nhs_number']}  {patient['purpose']}")
+
+
+@main.command("dev-token")
+@data_dir_option
+@click.option("--user-id", required=True)
+@click.option("--role-profile-id", required=True)
+@click.option("--org", required=True, help="ODS code of the organisation the role is in.")
+@click.option("--activities", required=True, help="Comma-separated RBAC activity codes, e.g. B0370,B0380.")
+@click.option("--role-code", default="R8000", show_default=True)
+@click.option("--name", default=None)
+@click.option("--expires-in", type=int, default=3600, show_default=True)
+def dev_token(data_dir: Path, user_id: str, role_profile_id: str, org: str, activities: str, role_code: str,
+              name: str | None, expires_in: int) -> None:
+    """Print a CIS2-shaped JWT signed with the sandbox key."""
+    from .security.dev_tokens import issue_dev_token
+    from .settings import SANDBOX_AUDIENCE, SANDBOX_ISSUER
+
+    layout = Layout(data_dir)
+    if not layout.signing_key.exists():
+        raise click.ClickException(f"no sandbox signing key in {data_dir}: run 'safeguarding serve --sandbox' first")
+    click.echo(issue_dev_token(
+        layout.signing_key, issuer=SANDBOX_ISSUER, audience=SANDBOX_AUDIENCE, user_id=user_id,
+        role_profile_id=role_profile_id, org_code=org,
+        activities=[a.strip() for a in activities.split(",") if a.strip()],
+        role_code=f"S8000:G8000:{role_code}" if ":" not in role_code else role_code, name=name, expires_in=expires_in,
+    ))
+
+
+@main.command("dev-certs")
+@data_dir_option
+@click.option("--asid", required=True)
+@click.option("--ods", default=None)
+@click.option("--out", type=click.Path(path_type=Path), default=None, help="Directory (default DATA_DIR/systems).")
+def dev_certs(data_dir: Path, asid: str, ods: str | None, out: Path | None) -> None:
+    """Issue a client certificate for a system from the sandbox CA (does not register it)."""
+    from .security import certs
+
+    layout = Layout(data_dir)
+    ca = certs.CertPair(layout.tls / "ca.pem", layout.tls / "ca.key")
+    if not ca.key.exists():
+        raise click.ClickException(f"no sandbox CA in {data_dir}: run 'safeguarding serve --sandbox' first")
+    directory = out or layout.systems
+    pair = certs.issue(ca, certs.CertPair(directory / f"{asid}.pem", directory / f"{asid}.key"),
+                       common_name=asid, org=ods, client=True)
+    click.echo(json.dumps({"asid": asid, "cert": str(pair.cert), "key": str(pair.key),
+                           "cert_sha256": certs.pem_fingerprint(pair.cert)}))
+
+
+@main.group()
+def load() -> None:
+    """Bulk loads."""
+
+
+@load.command("patients")
+@click.argument("file", type=click.Path(path_type=Path, exists=True, dir_okay=False))
+@data_dir_option
+@config_option
+@database_option
+def load_patients_command(file: Path, data_dir: Path, config: Path | None, database_url: str | None) -> None:
+    """Load a FHIR R4 Bundle of PDS-shaped Patient resources into local demographics."""
+    from .demographics import PatientDataError, load_patients, patients_from_bundle
+    from .store.sql import SqlStore
+
+    settings = _settings(data_dir, config, database_url)
+    try:
+        patients = list(patients_from_bundle(json.loads(file.read_text())))
+    except (PatientDataError, json.JSONDecodeError) as exc:
+        raise click.ClickException(f"cannot load {file.name}: {exc}") from exc
+    store = SqlStore.open(settings.database_url, settings.audit_key.value)
+    try:
+        count = load_patients(store, patients)
+    finally:
+        store.close()
+    click.echo(json.dumps({"loaded": count}))
+
+
+@main.command()
+@data_dir_option
+@config_option
+@database_option
+def expire(data_dir: Path, config: Path | None, database_url: str | None) -> None:
+    """Remove the indicators of children who have turned 18 (audited, reason turned-18)."""
+    from .app import build_services
+    from .domain.caller import Caller, System, SystemKind
+    from .services.context import RequestContext
+
+    settings = _settings(data_dir, config, database_url)
+    services = build_services(settings)
+    housekeeping = Caller(system=System(asid=settings.service_asid, ods_code="X26", kind=SystemKind.CLINICAL))
+
+    def context() -> RequestContext:
+        return RequestContext(api="housekeeping", interaction="expire", request_id=str(uuid.uuid4()),
+                              caller=housekeeping)
+
+    try:
+        removed = services.fgm.expire(context)
+    finally:
+        services.store.close()
+    click.echo(json.dumps({"expired": len(removed), "ids": [i.id for i in removed]}))
+
+
+@main.group()
+def audit() -> None:
+    """The audit trail."""
+
+
+@audit.command("verify")
+@data_dir_option
+@config_option
+@database_option
+def audit_verify(data_dir: Path, config: Path | None, database_url: str | None) -> None:
+    """Check the whole audit hash chain; exit 1 if any record was edited, removed or reordered."""
+    from .audit.chain import verify
+    from .store.sql import SqlStore
+
+    settings = _settings(data_dir, config, database_url)
+    store = SqlStore.open(settings.database_url, settings.audit_key.value)
+    try:
+        head_seq, head_hash = store.audit_head()
+        result = verify(settings.audit_key.value, store.audit_records(), head_seq, head_hash)
+    finally:
+        store.close()
+    click.echo(json.dumps({"ok": result.ok, "checked": result.checked, "problem": result.problem,
+                           "seq": result.seq}))
+    sys.exit(0 if result.ok else 1)
+
+
+@main.group()
+def db() -> None:
+    """The database schema."""
+
+
+@db.command("upgrade")
+@data_dir_option
+@config_option
+@database_option
+def db_upgrade(data_dir: Path, config: Path | None, database_url: str | None) -> None:
+    """Migrate the schema to the newest version (takes a lock on PostgreSQL: safe from several nodes)."""
+    from .settings import database_url_for
+    from .store.sql import make_engine, schema_revision, upgrade_schema
+
+    url = file_settings(config, database_url=database_url).database_url if config else database_url_for(
+        data_dir.resolve(), database_url)
+    if url.startswith("sqlite"):
+        data_dir.mkdir(parents=True, exist_ok=True)
+    engine = make_engine(url)
+    try:
+        upgrade_schema(engine)
+        click.echo(json.dumps({"revision": schema_revision(engine)}))
+    finally:
+        engine.dispose()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

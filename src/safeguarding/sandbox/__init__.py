@@ -1,0 +1,1 @@
+"""The sandbox: a self-contained service with test patients, keys, certificates and systems."""

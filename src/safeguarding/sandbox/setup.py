@@ -1,0 +1,142 @@
+"""Create or refresh a sandbox data dir, and describe it."""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from ..demographics import load_patients
+from ..domain.clock import Clock, SystemClock, iso_instant, uk_today
+from ..domain.fgm import Actor, Indicator, IndicatorStatus
+from ..fileutil import write_private
+from ..security import certs
+from ..security.keys import generate_signing_key
+from ..security.registry import save_registry
+from ..settings import SANDBOX_AUDIENCE, SANDBOX_ISSUER, SANDBOX_SERVICE_ASID, Layout, Settings, sandbox_settings
+from ..store.sql import SqlStore, make_engine, upgrade_schema
+from .data import NOT_IN_DEMOGRAPHICS, PATIENTS, sandbox_patients
+
+ALL_FGM_DSTU2 = [
+    "urn:nhs:names:services:clinicals-sync:FGMQuery_2_0",
+    "urn:nhs:names:services:clinicals-sync:FGMCreate_1_0",
+    "urn:nhs:names:services:clinicals-sync:FGMDelete_1_0",
+]
+
+# The example ASIDs of the NHS guide: 047192794544 calls, 990101234567 is the service.
+SYSTEMS: list[dict[str, Any]] = [
+    {"name": "gp-system", "asid": "047192794544", "ods": "B86022", "kind": "clinical-system",
+     "interactions": ALL_FGM_DSTU2},
+    {"name": "query-only-system", "asid": "200000000117", "ods": "RR8", "kind": "clinical-system",
+     "interactions": ALL_FGM_DSTU2[:1]},
+]
+
+USERS: list[dict[str, Any]] = [
+    {"purpose": "clinician who may query, create and remove FGM indicators", "user_id": "555021935107",
+     "role_profile_id": "555021936108", "org": "RR8", "activities": ["B0370", "B0380"], "role_code": "R8000",
+     "name": "Dr Amy Sandbox"},
+    {"purpose": "clinician who may query only", "user_id": "555021937109", "role_profile_id": "555021938100",
+     "org": "RR8", "activities": ["B0370"], "role_code": "R8001", "name": "Nurse Ben Sandbox"},
+    {"purpose": "user with no FGM activity (refused)", "user_id": "555021939101",
+     "role_profile_id": "555021940102", "org": "RR8", "activities": ["B0107"], "role_code": "R8003",
+     "name": "Clerk Cal Sandbox"},
+]
+
+
+def ensure_sandbox(data_dir: Path, *, host: str = "127.0.0.1", port: int = 8443, database_url: str | None = None,
+                   clock: Clock | None = None) -> Settings:
+    """Everything the sandbox needs, created where missing; patients refreshed for today."""
+    layout = Layout(data_dir.resolve())
+    layout.root.mkdir(parents=True, exist_ok=True)
+    if not layout.audit_key.exists():
+        write_private(layout.audit_key, secrets.token_bytes(32))
+    if not layout.signing_key.exists():
+        generate_signing_key(layout.signing_key, layout.jwks)
+    ca = certs.CertPair(layout.tls / "ca.pem", layout.tls / "ca.key")
+    if not ca.cert.exists():
+        certs.create_ca(layout.tls)
+    server = certs.CertPair(layout.tls / "server.pem", layout.tls / "server.key")
+    if not server.cert.exists():
+        certs.issue(ca, server, common_name="localhost", server_names=("localhost", "127.0.0.1", "::1"))
+    for system in SYSTEMS:
+        pair = system_cert(layout, system["asid"])
+        if not pair.cert.exists():
+            certs.issue(ca, pair, common_name=system["asid"], org=system["ods"], client=True)
+    save_registry(layout.registry, [
+        {k: v for k, v in s.items() if k != "name"} | {"cert_sha256": certs.pem_fingerprint(system_cert(layout, s["asid"]).cert)}
+        for s in SYSTEMS
+    ])
+    settings = sandbox_settings(layout.root, host=host, port=port, database_url=database_url)
+    seed(settings, clock or SystemClock())
+    return settings
+
+
+def system_cert(layout: Layout, asid: str) -> certs.CertPair:
+    return certs.CertPair(layout.systems / f"{asid}.pem", layout.systems / f"{asid}.key")
+
+
+def seed(settings: Settings, clock: Clock) -> None:
+    engine = make_engine(settings.database_url)
+    try:
+        upgrade_schema(engine)
+    finally:
+        engine.dispose()
+    store = SqlStore.open(settings.database_url, settings.audit_key.value)
+    try:
+        today = uk_today(clock)
+        load_patients(store, sandbox_patients(today))
+        sandbox_actor = Actor(user_id="sandbox", org_code="X26")
+        for entry in PATIENTS:
+            if entry.indicator_assessed_days_ago is None or store.read_history(entry.nhs_number):
+                continue  # seeded once: what users do to sandbox indicators afterwards stays done
+            with store.transaction() as tx:
+                tx.insert_indicator(Indicator(
+                    id=str(uuid.uuid4()),
+                    nhs_number=entry.nhs_number,
+                    assessment_date=today - timedelta(days=entry.indicator_assessed_days_ago),
+                    status=IndicatorStatus.ACTIVE,
+                    created_at=iso_instant(clock.now()),
+                    created_by=sandbox_actor,
+                ))
+    finally:
+        store.close()
+
+
+def describe(settings: Settings) -> dict[str, Any]:
+    layout = settings.layout
+    return {
+        "base_url": settings.base_url,
+        "fgm_r4_base": f"{settings.base_url}/fgm/FHIR/R4",
+        "service_asid": SANDBOX_SERVICE_ASID,
+        "ca": str(layout.tls / "ca.pem"),
+        "database_url": settings.database_url if settings.database_url.startswith("sqlite") else "(postgresql)",
+        "token": {
+            "issuer": SANDBOX_ISSUER,
+            "audience": SANDBOX_AUDIENCE,
+            "jwks": str(layout.jwks),
+            "signing_key": str(layout.signing_key),
+        },
+        "systems": [
+            {
+                "name": s["name"],
+                "asid": s["asid"],
+                "ods": s["ods"],
+                "kind": s["kind"],
+                "interactions": s["interactions"],
+                "cert": str(system_cert(layout, s["asid"]).cert),
+                "key": str(system_cert(layout, s["asid"]).key),
+            }
+            for s in SYSTEMS
+        ],
+        "users": USERS,
+        "patients": [
+            {"key": p.key, "nhs_number": p.nhs_number, "purpose": p.purpose, "gender": p.gender.value if p.gender else None,
+             "verified": p.verified, "security": p.security.value,
+             "has_indicator_at_creation": p.indicator_assessed_days_ago is not None}
+            for p in PATIENTS
+        ] + [{"key": "not-in-demographics", "nhs_number": NOT_IN_DEMOGRAPHICS,
+              "purpose": "valid check digit, no demographics: refused as not traced", "gender": None,
+              "verified": False, "security": "U", "has_indicator_at_creation": False}],
+    }

@@ -1,0 +1,1 @@
+"""Security: authentication yields a typed ``Caller``; authorisation is one explicit function."""

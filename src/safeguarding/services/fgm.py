@@ -1,0 +1,159 @@
+"""The FGM indicator service: query, read, create and remove, each one audited transaction."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from datetime import date
+from typing import TypeVar
+
+from ..domain import fgm
+from ..domain.clock import Clock, iso_instant, uk_today
+from ..domain.errors import DomainError, IndicatorAlreadyRemoved, IndicatorNotFound
+from ..domain.fgm import Actor, Indicator, IndicatorStatus, RemovalReason
+from ..domain.patients import Demographics, Patient
+from ..store.interface import Store, Transaction
+from .auditing import Auditor
+from .context import RequestContext
+
+T = TypeVar("T")
+P = TypeVar("P")
+
+
+class FgmService:
+    def __init__(self, store: Store, demographics: Demographics, clock: Clock) -> None:
+        self._store = store
+        self._demographics = demographics
+        self._clock = clock
+        self._auditor = Auditor(store, clock)
+
+    def _today(self) -> date:
+        return uk_today(self._clock)
+
+    def _run(self, ctx: RequestContext, prepare: Callable[[], P], work: Callable[[Transaction, P], T]) -> T:
+        """Check what can be checked outside the transaction (demographics may be a remote PDS),
+        then do ``work`` and audit it in one transaction. A broken rule is audited on its own."""
+        try:
+            prepared = prepare()
+            with self._store.transaction() as tx:
+                result = work(tx, prepared)
+                self._auditor.record_in(tx, ctx, ctx.outcome_for(None))
+        except DomainError as error:
+            self._auditor.record(ctx, ctx.outcome_for(error))
+            raise
+        ctx.audited = True
+        return result
+
+    def _traced(self, nhs_number: str) -> Patient:
+        fgm.require_valid_nhs_number(nhs_number)
+        return fgm.require_traced(self._demographics.lookup(nhs_number))
+
+    def search(self, ctx: RequestContext, nhs_number: str) -> Indicator | None:
+        """The child's active indicator, if one is shared today (0 or 1)."""
+        ctx.nhs_number = nhs_number
+
+        def work(tx: Transaction, patient: Patient) -> Indicator | None:
+            found = tx.active_indicator(nhs_number)
+            if found is not None and fgm.is_shown(found, patient, self._today()):
+                ctx.resource_id = found.id
+                return found
+            return None
+
+        return self._run(ctx, lambda: self._traced(nhs_number), work)
+
+    def _visible(self, ctx: RequestContext, indicator_id: str) -> Indicator:
+        """An indicator by id; one that stopped being shared at 18 counts as not found."""
+        found = self._store.read_indicator(indicator_id)
+        if found is None:
+            raise IndicatorNotFound()
+        ctx.nhs_number, ctx.resource_id = found.nhs_number, found.id
+        if found.active and not fgm.is_shown(found, self._demographics.lookup(found.nhs_number), self._today()):
+            raise IndicatorNotFound()
+        return found
+
+    def read(self, ctx: RequestContext, indicator_id: str) -> Indicator:
+        return self._run(ctx, lambda: self._visible(ctx, indicator_id), lambda tx, found: found)
+
+    def create(self, ctx: RequestContext, nhs_number: str, assessment_date: date | None) -> Indicator:
+        ctx.nhs_number = nhs_number
+
+        def prepare() -> date:
+            patient = self._demographics.lookup(fgm.require_valid_nhs_number(nhs_number))
+            fgm.check_create(patient, assessment_date, self._today())
+            assert assessment_date is not None
+            return assessment_date
+
+        def work(tx: Transaction, assessed: date) -> Indicator:
+            fgm.check_no_active(tx.active_indicator(nhs_number))
+            indicator = Indicator(
+                id=str(uuid.uuid4()),
+                nhs_number=nhs_number,
+                assessment_date=assessed,
+                status=IndicatorStatus.ACTIVE,
+                created_at=iso_instant(self._clock.now()),
+                created_by=Actor.of(ctx.caller),
+            )
+            tx.insert_indicator(indicator)  # the store refuses a second active one atomically
+            ctx.resource_id = indicator.id
+            return indicator
+
+        return self._run(ctx, prepare, work)
+
+    def _remove(self, tx: Transaction, ctx: RequestContext, found: Indicator, reason: RemovalReason | None,
+                status: IndicatorStatus) -> Indicator:
+        checked = fgm.check_remove(found, reason, status)
+        removed = found.removed(iso_instant(self._clock.now()), Actor.of(ctx.caller), checked, status)
+        if not tx.save_removal(removed):
+            raise IndicatorAlreadyRemoved()  # someone else removed it since we read it
+        return removed
+
+    def remove(self, ctx: RequestContext, indicator_id: str, status: IndicatorStatus,
+               reason: RemovalReason | None) -> Indicator:
+        """Remove by indicator id (R4 PUT)."""
+        return self._run(
+            ctx, lambda: self._visible(ctx, indicator_id), lambda tx, found: self._remove(tx, ctx, found, reason, status)
+        )
+
+    def remove_for_patient(self, ctx: RequestContext, nhs_number: str, reason: RemovalReason) -> Indicator:
+        """Remove the child's active indicator (DSTU2 delete)."""
+        ctx.nhs_number = nhs_number
+
+        def work(tx: Transaction, patient: Patient) -> Indicator:
+            found = tx.active_indicator(nhs_number)
+            if found is None or not fgm.is_shown(found, patient, self._today()):
+                raise IndicatorNotFound()
+            ctx.resource_id = found.id
+            return self._remove(tx, ctx, found, reason, reason.status)
+
+        return self._run(ctx, lambda: self._traced(nhs_number), work)
+
+    def history(self, nhs_number: str) -> list[Indicator]:
+        return self._store.read_history(nhs_number)
+
+    def expire(self, make_ctx: Callable[[], RequestContext]) -> list[Indicator]:
+        """Remove the indicators of children who have turned 18, each in its own audited transaction."""
+        today = self._today()
+        cutoff = _eighteen_years_before(today)
+        with self._store.transaction() as tx:
+            due = [ind for ind, patient in tx.indicators_to_expire(cutoff) if not patient.is_minor_on(today)]
+        expired = []
+        for indicator in due:
+            ctx = make_ctx()
+            ctx.nhs_number, ctx.resource_id = indicator.nhs_number, indicator.id
+
+            def work(tx: Transaction, found: Indicator, ctx: RequestContext = ctx) -> Indicator:
+                return self._remove(tx, ctx, found, RemovalReason.TURNED_18, IndicatorStatus.INACTIVE)
+
+            try:
+                expired.append(self._run(ctx, lambda indicator=indicator: indicator, work))
+            except IndicatorAlreadyRemoved:
+                continue  # removed by someone else meanwhile: nothing left to do
+        return expired
+
+
+def _eighteen_years_before(day: date) -> date:
+    """The latest birth date of someone who is 18 on ``day``, widened by a day for 29 February."""
+    try:
+        return day.replace(year=day.year - 18)
+    except ValueError:
+        return day.replace(year=day.year - 18, day=28)

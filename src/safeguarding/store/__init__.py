@@ -1,0 +1,1 @@
+"""Storage: one interface (``interface.Store``), SQL implementations for SQLite and PostgreSQL."""

@@ -1,0 +1,83 @@
+"""Table definitions (SQLAlchemy Core), shared by every SQL dialect.
+
+Timestamps are stored as UTC ISO 8601 text (``2026-11-23T10:00:00.000000Z``): identical on every
+backend, sortable, and hashed by the audit chain exactly as stored.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Boolean, Column, Date, Index, Integer, MetaData, String, Table, Text, text
+
+metadata = MetaData()
+
+patients = Table(
+    "patients",
+    metadata,
+    Column("nhs_number", String(10), primary_key=True),
+    Column("verified", Boolean, nullable=False),
+    Column("birth_date", Date),
+    Column("gender", String(16)),
+    Column("security", String(16), nullable=False),
+    Column("gp_ods_code", String(16)),
+    Column("deceased", Boolean, nullable=False),
+    Column("superseded_by", String(10)),
+    Column("updated_at", String(32), nullable=False),
+)
+
+fgm_indicators = Table(
+    "fgm_indicators",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("nhs_number", String(10), nullable=False),
+    Column("assessment_date", Date, nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("created_at", String(32), nullable=False),
+    Column("created_by", Text, nullable=False),
+    Column("removed_at", String(32)),
+    Column("removed_by", Text),
+    Column("removal_reason", String(16)),
+    Index("ix_fgm_indicators_nhs_number", "nhs_number"),
+    # At most one active indicator per child, enforced by the database itself.
+    Index(
+        "ux_fgm_indicators_one_active",
+        "nhs_number",
+        unique=True,
+        sqlite_where=text("status = 'active'"),
+        postgresql_where=text("status = 'active'"),
+    ),
+)
+
+audit_events = Table(
+    "audit_events",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=False),
+    Column("recorded_at", String(32), nullable=False),
+    Column("api", String(32), nullable=False),
+    Column("interaction", String(64), nullable=False),
+    Column("status", Integer, nullable=False),
+    Column("outcome", String(64), nullable=False),
+    Column("request_id", String(128), nullable=False),
+    Column("correlation_id", String(128)),
+    Column("trace_id", String(128)),
+    Column("system_asid", String(32)),
+    Column("system_ods", String(16)),
+    Column("user_id", String(64)),
+    Column("role_profile_id", String(64)),
+    Column("role_code", String(64)),
+    Column("org_code", String(16)),
+    Column("nhs_number", String(10)),
+    Column("resource_id", String(64)),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+    Index("ix_audit_events_nhs_number", "nhs_number"),
+)
+
+# One row (id = 1): the last sequence number and hash. Locking it serialises appends to the chain.
+audit_head = Table(
+    "audit_head",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("seq", Integer, nullable=False),
+    Column("hash", String(64), nullable=False),
+)

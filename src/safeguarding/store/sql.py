@@ -1,0 +1,310 @@
+"""The SQL store: one implementation for SQLite (embedded default) and PostgreSQL.
+
+SQLite runs in WAL mode with ``synchronous=FULL`` and takes the write lock at the start of every
+transaction (``BEGIN IMMEDIATE``), so a transaction never fails half-way on a lock upgrade.
+PostgreSQL runs at READ COMMITTED; the correctness-critical steps rely on row locks and unique
+indexes, never on reads made earlier in the transaction.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict
+from datetime import date, datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import orjson
+from sqlalchemy import Connection, Engine, create_engine, event, insert, select, update
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
+
+from ..audit.chain import link_hash
+from ..domain.audit import AuditEvent, AuditRecord
+from ..domain.clock import iso_instant
+from ..domain.errors import IndicatorAlreadySet
+from ..domain.fgm import Actor, Indicator, IndicatorStatus, Removal, RemovalReason
+from ..domain.patients import Gender, Patient, SecurityLabel
+from . import schema as t
+from .interface import StoreUnavailable
+
+log = logging.getLogger(__name__)
+
+_MIGRATIONS = Path(__file__).with_name("migrations")
+_MIGRATION_LOCK = 7_318_431_902  # PostgreSQL advisory lock key for `db upgrade`
+
+
+def sqlite_url(path: Path) -> str:
+    return f"sqlite:///{path}"
+
+
+def make_engine(url: str, *, read_only: bool = False) -> Engine:
+    """An engine for ``url``. With SQLite, a ``read_only`` engine reads a WAL snapshot without
+    taking the write lock; every other transaction takes it up front."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_connect(dbapi_conn: Any, _record: Any) -> None:
+            dbapi_conn.isolation_level = None  # let the "begin" hook below open transactions
+            for pragma in ("journal_mode=WAL", "synchronous=FULL", "foreign_keys=ON", "busy_timeout=30000"):
+                dbapi_conn.execute(f"PRAGMA {pragma}")
+
+        @event.listens_for(engine, "begin")
+        def _sqlite_begin(conn: Connection) -> None:
+            conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+
+        return engine
+    if parsed.get_backend_name() == "postgresql":
+        if parsed.drivername == "postgresql":
+            parsed = parsed.set(drivername="postgresql+psycopg")
+        return create_engine(parsed, pool_size=10, max_overflow=10, pool_pre_ping=True)
+    raise ValueError("database URL must be sqlite:/// or postgresql://")
+
+
+def upgrade_schema(engine: Engine) -> None:
+    """Bring the schema to the newest migration. Safe to run from several nodes at once."""
+    from alembic import command
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(_MIGRATIONS))
+    with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_MIGRATION_LOCK})")
+        config.attributes["connection"] = conn
+        command.upgrade(config, "head")
+
+
+def schema_revision(engine: Engine) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+def _actor_json(actor: Actor) -> str:
+    return orjson.dumps({k: v for k, v in asdict(actor).items() if v is not None}).decode()
+
+
+def _actor(raw: str | None) -> Actor:
+    return Actor(**orjson.loads(raw)) if raw else Actor()
+
+
+def _indicator(row: Any) -> Indicator:
+    removal = None
+    if row.removed_at is not None:
+        removal = Removal(row.removed_at, _actor(row.removed_by), RemovalReason(row.removal_reason))
+    return Indicator(
+        id=row.id,
+        nhs_number=row.nhs_number,
+        assessment_date=row.assessment_date,
+        status=IndicatorStatus(row.status),
+        created_at=row.created_at,
+        created_by=_actor(row.created_by),
+        removal=removal,
+        version=row.version,
+    )
+
+
+def _patient(row: Any) -> Patient:
+    return Patient(
+        nhs_number=row.nhs_number,
+        verified=row.verified,
+        birth_date=row.birth_date,
+        gender=Gender(row.gender) if row.gender else None,
+        security=SecurityLabel(row.security),
+        gp_ods_code=row.gp_ods_code,
+        deceased=row.deceased,
+        superseded_by=row.superseded_by,
+    )
+
+
+_AUDIT_FIELDS = tuple(AuditEvent.__dataclass_fields__)
+
+
+def _audit_record(row: Any) -> AuditRecord:
+    event = AuditEvent(**{name: getattr(row, name) for name in _AUDIT_FIELDS})
+    return AuditRecord(seq=row.seq, event=event, prev_hash=row.prev_hash, hash=row.hash)
+
+
+class SqlTransaction:
+    def __init__(self, conn: Connection, audit_key: bytes) -> None:
+        self._conn = conn
+        self._audit_key = audit_key
+
+    # Demographics
+    def get_patient(self, nhs_number: str) -> Patient | None:
+        row = self._conn.execute(select(t.patients).where(t.patients.c.nhs_number == nhs_number)).first()
+        return _patient(row) if row else None
+
+    def put_patient(self, patient: Patient) -> None:
+        values = {
+            "nhs_number": patient.nhs_number,
+            "verified": patient.verified,
+            "birth_date": patient.birth_date,
+            "gender": patient.gender.value if patient.gender else None,
+            "security": patient.security.value,
+            "gp_ods_code": patient.gp_ods_code,
+            "deceased": patient.deceased,
+            "superseded_by": patient.superseded_by,
+            "updated_at": iso_instant(datetime.now(timezone.utc)),
+        }
+        changed = self._conn.execute(
+            update(t.patients).where(t.patients.c.nhs_number == patient.nhs_number).values(values)
+        ).rowcount
+        if not changed:
+            self._conn.execute(insert(t.patients).values(values))
+
+    # FGM indicators
+    def active_indicator(self, nhs_number: str) -> Indicator | None:
+        q = select(t.fgm_indicators).where(
+            t.fgm_indicators.c.nhs_number == nhs_number, t.fgm_indicators.c.status == IndicatorStatus.ACTIVE.value
+        )
+        row = self._conn.execute(q).first()
+        return _indicator(row) if row else None
+
+    def get_indicator(self, indicator_id: str) -> Indicator | None:
+        row = self._conn.execute(select(t.fgm_indicators).where(t.fgm_indicators.c.id == indicator_id)).first()
+        return _indicator(row) if row else None
+
+    def indicator_history(self, nhs_number: str) -> list[Indicator]:
+        q = (
+            select(t.fgm_indicators)
+            .where(t.fgm_indicators.c.nhs_number == nhs_number)
+            .order_by(t.fgm_indicators.c.created_at, t.fgm_indicators.c.id)
+        )
+        return [_indicator(row) for row in self._conn.execute(q)]
+
+    def insert_indicator(self, indicator: Indicator) -> None:
+        values = {
+            "id": indicator.id,
+            "nhs_number": indicator.nhs_number,
+            "assessment_date": indicator.assessment_date,
+            "status": indicator.status.value,
+            "version": indicator.version,
+            "created_at": indicator.created_at,
+            "created_by": _actor_json(indicator.created_by),
+        }
+        # A savepoint keeps the transaction usable when the unique index refuses the row.
+        try:
+            with self._conn.begin_nested():
+                self._conn.execute(insert(t.fgm_indicators).values(values))
+        except IntegrityError as exc:
+            raise IndicatorAlreadySet() from exc
+
+    def save_removal(self, indicator: Indicator) -> bool:
+        assert indicator.removal is not None
+        changed = self._conn.execute(
+            update(t.fgm_indicators)
+            .where(
+                t.fgm_indicators.c.id == indicator.id,
+                t.fgm_indicators.c.status == IndicatorStatus.ACTIVE.value,
+                t.fgm_indicators.c.version == indicator.version - 1,
+            )
+            .values(
+                status=indicator.status.value,
+                version=indicator.version,
+                removed_at=indicator.removal.at,
+                removed_by=_actor_json(indicator.removal.by),
+                removal_reason=indicator.removal.reason.value,
+            )
+        ).rowcount
+        return bool(changed == 1)
+
+    def indicators_to_expire(self, born_on_or_before: date) -> list[tuple[Indicator, Patient]]:
+        q = (
+            select(t.fgm_indicators, t.patients)
+            .join(t.patients, t.patients.c.nhs_number == t.fgm_indicators.c.nhs_number)
+            .where(
+                t.fgm_indicators.c.status == IndicatorStatus.ACTIVE.value,
+                t.patients.c.birth_date <= born_on_or_before,
+            )
+        )
+        return [(_indicator(row), _patient(row)) for row in self._conn.execute(q)]
+
+    # Audit
+    def append_audit(self, event: AuditEvent) -> AuditRecord:
+        head = self._conn.execute(
+            select(t.audit_head.c.seq, t.audit_head.c.hash).where(t.audit_head.c.id == 1).with_for_update()
+        ).one()
+        seq = head.seq + 1
+        digest = link_hash(self._audit_key, seq, head.hash, event)
+        self._conn.execute(insert(t.audit_events).values(seq=seq, prev_hash=head.hash, hash=digest, **event.fields()))
+        self._conn.execute(update(t.audit_head).where(t.audit_head.c.id == 1).values(seq=seq, hash=digest))
+        return AuditRecord(seq=seq, event=event, prev_hash=head.hash, hash=digest)
+
+
+class SqlStore:
+    def __init__(self, engine: Engine, audit_key: bytes, reader: Engine | None = None) -> None:
+        self.engine = engine
+        self._reader = reader or engine
+        self._audit_key = audit_key
+
+    @classmethod
+    def open(cls, url: str, audit_key: bytes) -> SqlStore:
+        engine = make_engine(url)
+        reader = make_engine(url, read_only=True) if engine.dialect.name == "sqlite" else engine
+        return cls(engine, audit_key, reader)
+
+    @contextmanager
+    def _read(self) -> Iterator[SqlTransaction]:
+        try:
+            with self._reader.connect() as conn:
+                yield SqlTransaction(conn, self._audit_key)
+        except OperationalError as exc:
+            log.error("store.error", extra={"event": "STORE_ERROR", "error": type(exc).__name__})
+            raise StoreUnavailable() from exc
+
+    def read_patient(self, nhs_number: str) -> Patient | None:
+        with self._read() as tx:
+            return tx.get_patient(nhs_number)
+
+    def read_indicator(self, indicator_id: str) -> Indicator | None:
+        with self._read() as tx:
+            return tx.get_indicator(indicator_id)
+
+    def read_history(self, nhs_number: str) -> list[Indicator]:
+        with self._read() as tx:
+            return tx.indicator_history(nhs_number)
+
+    @contextmanager
+    def transaction(self) -> Iterator[SqlTransaction]:
+        try:
+            with self.engine.begin() as conn:
+                yield SqlTransaction(conn, self._audit_key)
+        except (OperationalError, IntegrityError) as exc:
+            log.error("store.error", extra={"event": "STORE_ERROR", "error": type(exc).__name__})
+            raise StoreUnavailable() from exc
+
+    def audit_records(self) -> Iterator[AuditRecord]:
+        last = 0
+        while True:
+            with self.engine.connect() as conn:
+                rows = conn.execute(
+                    select(t.audit_events).where(t.audit_events.c.seq > last).order_by(t.audit_events.c.seq).limit(5000)
+                ).all()
+            if not rows:
+                return
+            for row in rows:
+                yield _audit_record(row)
+            last = rows[-1].seq
+
+    def audit_head(self) -> tuple[int, str]:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(t.audit_head.c.seq, t.audit_head.c.hash).where(t.audit_head.c.id == 1)).one()
+        return int(row.seq), str(row.hash)
+
+    def ping(self) -> None:
+        try:
+            with self.engine.connect() as conn:
+                conn.exec_driver_sql("SELECT 1")
+        except SQLAlchemyError as exc:
+            raise StoreUnavailable() from exc
+
+    def close(self) -> None:
+        self.engine.dispose()
+        self._reader.dispose()
