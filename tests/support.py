@@ -85,12 +85,12 @@ class Server:
         env = dict(os.environ)
         if self.database_url:
             env["SAFEGUARDING_DATABASE_URL"] = self.database_url
-        log = self.log_path.open("ab")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "safeguarding", "serve", "--sandbox", "--data-dir", str(self.data_dir),
-             "--port", str(self.port)],
-            stdout=log, stderr=subprocess.STDOUT, env=env,
-        )
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "safeguarding", "serve", "--sandbox", "--data-dir", str(self.data_dir),
+                 "--port", str(self.port)],
+                stdout=log, stderr=subprocess.STDOUT, env=env,
+            )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

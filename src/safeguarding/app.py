@@ -78,7 +78,7 @@ def _outcome_response(error: e.ApiError) -> Response:
     import orjson
 
     return Response(orjson.dumps(e.operation_outcome(error)), status_code=error.status,
-                    media_type="application/fhir+json")
+                    media_type="application/fhir+json; charset=utf-8")
 
 
 async def _not_found(_: Request, __: Exception) -> Response:
