@@ -1,0 +1,20 @@
+"""Runs last (directory order): the server log of the whole run holds no NHS number and no token."""
+
+from __future__ import annotations
+
+import json
+
+from ..support import USED_NHS_NUMBERS, Server
+
+
+def test_server_log_has_no_patient_data_or_tokens(server: Server) -> None:
+    text = server.log_path.read_text()
+    lines = [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+    assert any(line.get("event") == "REQUEST_COMPLETED" for line in lines)  # the log is the one we think it is
+    numbers = set(USED_NHS_NUMBERS) | {p["nhs_number"] for p in server.facts["patients"]}
+    assert len(numbers) > 11  # the sandbox's own, plus those the tests made
+    leaked = sorted(n for n in numbers if n in text)
+    assert leaked == []
+    assert "eyJ" not in text and "Bearer" not in text  # no JWTs or Authorization headers
+    for line in lines:
+        assert "body" not in line and "headers" not in line
