@@ -32,7 +32,7 @@ class TlsHttpToolsProtocol(HttpToolsProtocol):
     def on_message_begin(self) -> None:
         super().on_message_begin()
         if self._peer_der:
-            self.scope["extensions"] = {"tls": {"client_cert_der": self._peer_der}}  # type: ignore[typeddict-unknown-key]
+            self.scope["extensions"] = {"tls": {"client_cert_der": self._peer_der}}
 
 
 def uvicorn_config(settings: Settings, app: Any) -> uvicorn.Config:

@@ -138,7 +138,8 @@ def file_settings(path: Path, *, host: str | None = None, port: int | None = Non
             for i in raw["trusted_issuers"]
         )
         audit_key_file = resolve(raw["audit_key_file"])
-        assert audit_key_file is not None
+        if audit_key_file is None:
+            raise SettingsError("audit_key_file is required")
         tls = raw.get("tls", {})
         settings = Settings(
             data_dir=data_dir,

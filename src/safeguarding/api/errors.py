@@ -57,7 +57,11 @@ def operation_outcome(error: ApiError, system: str = DEFAULT_ERROR_SYSTEM) -> di
         "code": error.issue_type,
         "details": {
             "coding": [
-                {"system": system, "code": error.details_code, "display": DISPLAYS.get(error.details_code, error.details_code)}
+                {
+                    "system": system,
+                    "code": error.details_code,
+                    "display": DISPLAYS.get(error.details_code, error.details_code),
+                }
             ]
         },
         "diagnostics": error.diagnostics,
@@ -69,7 +73,9 @@ def operation_outcome(error: ApiError, system: str = DEFAULT_ERROR_SYSTEM) -> di
 
 # Canned errors shared by every R4 endpoint.
 def bad_token(reason_is_missing: bool) -> ApiError:
-    challenge = 'Bearer realm="safeguarding"' if reason_is_missing else 'Bearer realm="safeguarding", error="invalid_token"'
+    challenge = 'Bearer realm="safeguarding"'
+    if not reason_is_missing:
+        challenge += ', error="invalid_token"'
     return ApiError(401, "ACCESS_DENIED", "Missing or invalid access token", issue_type="login",
                     headers={"WWW-Authenticate": challenge})
 

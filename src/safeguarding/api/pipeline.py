@@ -72,8 +72,8 @@ def security_error(error: SecurityError) -> e.ApiError:
         return e.PRECONDITION_FAILED
     if isinstance(error, AccessDenied):
         return e.ACCESS_DENIED
-    assert isinstance(error, AuthenticationFailed)
-    return e.bad_token(reason_is_missing=error.reason == "missing")
+    # AuthenticationFailed, and any security error not named above: refuse as unauthenticated
+    return e.bad_token(reason_is_missing=isinstance(error, AuthenticationFailed) and error.reason == "missing")
 
 
 def render_r4_error(error: e.ApiError, request: ApiRequest | None, ctx: RequestContext) -> ApiResponse:
@@ -211,7 +211,7 @@ class Endpoint:
     def _base_url(self, scope: Scope, headers: Headers) -> str:
         if self.public_base_url:
             return self.public_base_url.rstrip("/") + self.base_path
-        host = headers.get("host") or "%s:%s" % scope["server"]
+        host = headers.get("host") or "{}:{}".format(*scope["server"])
         return f"{scope.get('scheme', 'https')}://{host}{self.base_path}"
 
     def _serve(self, request: ApiRequest, ctx: RequestContext) -> ApiResponse:

@@ -110,8 +110,9 @@ def require_traced(patient: Patient | None) -> Patient:
     return patient
 
 
-def check_create(patient: Patient | None, assessment_date: date | None, today: date) -> Patient:
-    """The rules for a new indicator, except uniqueness (the store enforces that atomically)."""
+def check_create(patient: Patient | None, assessment_date: date | None, today: date) -> date:
+    """The rules for a new indicator, except uniqueness (the store enforces that atomically).
+    Returns the assessment date, checked."""
     traced = require_traced(patient)
     if traced.gender not in ALLOWED_GENDERS:
         raise GenderNotAllowed()
@@ -119,7 +120,7 @@ def check_create(patient: Patient | None, assessment_date: date | None, today: d
         raise PatientOver18()
     if assessment_date is None or assessment_date > today:
         raise AssessmentDateInvalid()
-    return traced
+    return assessment_date
 
 
 def check_no_active(existing: Indicator | None) -> None:

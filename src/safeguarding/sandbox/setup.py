@@ -65,7 +65,8 @@ def ensure_sandbox(data_dir: Path, *, host: str = "127.0.0.1", port: int = 8443,
         if not pair.cert.exists():
             certs.issue(ca, pair, common_name=system["asid"], org=system["ods"], client=True)
     save_registry(layout.registry, [
-        {k: v for k, v in s.items() if k != "name"} | {"cert_sha256": certs.pem_fingerprint(system_cert(layout, s["asid"]).cert)}
+        {k: v for k, v in s.items() if k != "name"}
+        | {"cert_sha256": certs.pem_fingerprint(system_cert(layout, s["asid"]).cert)}
         for s in SYSTEMS
     ])
     settings = sandbox_settings(layout.root, host=host, port=port, database_url=database_url)
@@ -132,8 +133,8 @@ def describe(settings: Settings) -> dict[str, Any]:
         ],
         "users": USERS,
         "patients": [
-            {"key": p.key, "nhs_number": p.nhs_number, "purpose": p.purpose, "gender": p.gender.value if p.gender else None,
-             "verified": p.verified, "security": p.security.value,
+            {"key": p.key, "nhs_number": p.nhs_number, "purpose": p.purpose,
+             "gender": p.gender.value if p.gender else None, "verified": p.verified, "security": p.security.value,
              "has_indicator_at_creation": p.indicator_assessed_days_ago is not None}
             for p in PATIENTS
         ] + [{"key": "not-in-demographics", "nhs_number": NOT_IN_DEMOGRAPHICS,

@@ -68,7 +68,8 @@ def create_ca(directory: Path, common_name: str = "safeguarding development CA")
 def _load_ca(ca: CertPair) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
     cert = x509.load_pem_x509_certificate(ca.cert.read_bytes())
     key = serialization.load_pem_private_key(ca.key.read_bytes(), password=None)
-    assert isinstance(key, ec.EllipticCurvePrivateKey)
+    if not isinstance(key, ec.EllipticCurvePrivateKey):
+        raise TypeError("the development CA key must be an EC key")
     return cert, key
 
 

@@ -37,7 +37,8 @@ class TrustedIssuer:
             keys = self._client.get_signing_keys()
         else:
             if self._jwks is None:
-                assert self.jwks_file, "a trusted issuer needs jwks_file or jwks_url"
+                if not self.jwks_file:
+                    raise AuthenticationFailed("trusted issuer has neither jwks_file nor jwks_url")
                 self._jwks = load_jwks(self.jwks_file)
             keys = self._jwks.keys
         if kid is None:
@@ -68,7 +69,8 @@ class TokenVerifier:
         alg = header.get("alg")
         if alg not in ALLOWED_ALGORITHMS:
             raise AuthenticationFailed("token algorithm not allowed")
-        issuer = self._issuers.get(unverified.get("iss")) if isinstance(unverified.get("iss"), str) else None
+        claimed_issuer = unverified.get("iss")
+        issuer = self._issuers.get(claimed_issuer) if isinstance(claimed_issuer, str) else None
         if issuer is None:
             raise AuthenticationFailed("token issuer not trusted")
         key = issuer.key_for(header.get("kid"))

@@ -79,9 +79,7 @@ class FgmService:
 
         def prepare() -> date:
             patient = self._demographics.lookup(fgm.require_valid_nhs_number(nhs_number))
-            fgm.check_create(patient, assessment_date, self._today())
-            assert assessment_date is not None
-            return assessment_date
+            return fgm.check_create(patient, assessment_date, self._today())
 
         def work(tx: Transaction, assessed: date) -> Indicator:
             fgm.check_no_active(tx.active_indicator(nhs_number))
@@ -99,8 +97,10 @@ class FgmService:
 
         return self._run(ctx, prepare, work)
 
-    def _remove(self, tx: Transaction, ctx: RequestContext, found: Indicator, reason: RemovalReason | None,
-                status: IndicatorStatus) -> Indicator:
+    def _remove(
+        self, tx: Transaction, ctx: RequestContext, found: Indicator, reason: RemovalReason | None,
+        status: IndicatorStatus,
+    ) -> Indicator:
         checked = fgm.check_remove(found, reason, status)
         removed = found.removed(iso_instant(self._clock.now()), Actor.of(ctx.caller), checked, status)
         if not tx.save_removal(removed):
@@ -110,9 +110,10 @@ class FgmService:
     def remove(self, ctx: RequestContext, indicator_id: str, status: IndicatorStatus,
                reason: RemovalReason | None) -> Indicator:
         """Remove by indicator id (R4 PUT)."""
-        return self._run(
-            ctx, lambda: self._visible(ctx, indicator_id), lambda tx, found: self._remove(tx, ctx, found, reason, status)
-        )
+        def work(tx: Transaction, found: Indicator) -> Indicator:
+            return self._remove(tx, ctx, found, reason, status)
+
+        return self._run(ctx, lambda: self._visible(ctx, indicator_id), work)
 
     def remove_for_patient(self, ctx: RequestContext, nhs_number: str, reason: RemovalReason) -> Indicator:
         """Remove the child's active indicator (DSTU2 delete)."""
@@ -144,8 +145,11 @@ class FgmService:
             def work(tx: Transaction, found: Indicator, ctx: RequestContext = ctx) -> Indicator:
                 return self._remove(tx, ctx, found, RemovalReason.TURNED_18, IndicatorStatus.INACTIVE)
 
+            def prepare(found: Indicator = indicator) -> Indicator:
+                return found
+
             try:
-                expired.append(self._run(ctx, lambda indicator=indicator: indicator, work))
+                expired.append(self._run(ctx, prepare, work))
             except IndicatorAlreadyRemoved:
                 continue  # removed by someone else meanwhile: nothing left to do
         return expired

@@ -131,6 +131,16 @@ def _audit_record(row: Any) -> AuditRecord:
     return AuditRecord(seq=row.seq, event=event, prev_hash=row.prev_hash, hash=row.hash)
 
 
+@contextmanager
+def _unavailable_on(*errors: type[Exception]) -> Iterator[None]:
+    """Database failures leave the store as ``StoreUnavailable``: callers never see driver errors."""
+    try:
+        yield
+    except errors as exc:
+        log.error("store.error", extra={"event": "STORE_ERROR", "error": type(exc).__name__})
+        raise StoreUnavailable() from exc
+
+
 class SqlTransaction:
     def __init__(self, conn: Connection, audit_key: bytes) -> None:
         self._conn = conn
@@ -157,7 +167,18 @@ class SqlTransaction:
             update(t.patients).where(t.patients.c.nhs_number == patient.nhs_number).values(values)
         ).rowcount
         if not changed:
-            self._conn.execute(insert(t.patients).values(values))
+            # PostgreSQL (READ COMMITTED): a concurrent transaction may insert the same new patient
+            # between our UPDATE and INSERT. Insert under a savepoint and, if the primary key refuses
+            # it, update the row that now exists, instead of failing the whole transaction (which
+            # ``transaction()`` would report as StoreUnavailable). SQLite never races here: every
+            # write transaction holds the database write lock from its start.
+            try:
+                with self._conn.begin_nested():
+                    self._conn.execute(insert(t.patients).values(values))
+            except IntegrityError:
+                self._conn.execute(
+                    update(t.patients).where(t.patients.c.nhs_number == patient.nhs_number).values(values)
+                )
 
     # FGM indicators
     def active_indicator(self, nhs_number: str) -> Indicator | None:
@@ -197,7 +218,8 @@ class SqlTransaction:
             raise IndicatorAlreadySet() from exc
 
     def save_removal(self, indicator: Indicator) -> bool:
-        assert indicator.removal is not None
+        if indicator.removal is None:
+            raise ValueError("save_removal needs a removed indicator")
         changed = self._conn.execute(
             update(t.fgm_indicators)
             .where(
@@ -227,6 +249,16 @@ class SqlTransaction:
         return [(_indicator(row), _patient(row)) for row in self._conn.execute(q)]
 
     # Audit
+    def audit_page(self, after: int, limit: int) -> list[AuditRecord]:
+        rows = self._conn.execute(
+            select(t.audit_events).where(t.audit_events.c.seq > after).order_by(t.audit_events.c.seq).limit(limit)
+        ).all()
+        return [_audit_record(row) for row in rows]
+
+    def audit_head(self) -> tuple[int, str]:
+        row = self._conn.execute(select(t.audit_head.c.seq, t.audit_head.c.hash).where(t.audit_head.c.id == 1)).one()
+        return int(row.seq), str(row.hash)
+
     def append_audit(self, event: AuditEvent) -> AuditRecord:
         head = self._conn.execute(
             select(t.audit_head.c.seq, t.audit_head.c.hash).where(t.audit_head.c.id == 1).with_for_update()
@@ -251,13 +283,9 @@ class SqlStore:
         return cls(engine, audit_key, reader)
 
     @contextmanager
-    def _read(self) -> Iterator[SqlTransaction]:
-        try:
-            with self._reader.connect() as conn:
-                yield SqlTransaction(conn, self._audit_key)
-        except OperationalError as exc:
-            log.error("store.error", extra={"event": "STORE_ERROR", "error": type(exc).__name__})
-            raise StoreUnavailable() from exc
+    def _read(self, engine: Engine | None = None) -> Iterator[SqlTransaction]:
+        with _unavailable_on(OperationalError), (engine or self._reader).connect() as conn:
+            yield SqlTransaction(conn, self._audit_key)
 
     def read_patient(self, nhs_number: str) -> Patient | None:
         with self._read() as tx:
@@ -273,37 +301,26 @@ class SqlStore:
 
     @contextmanager
     def transaction(self) -> Iterator[SqlTransaction]:
-        try:
-            with self.engine.begin() as conn:
-                yield SqlTransaction(conn, self._audit_key)
-        except (OperationalError, IntegrityError) as exc:
-            log.error("store.error", extra={"event": "STORE_ERROR", "error": type(exc).__name__})
-            raise StoreUnavailable() from exc
+        with _unavailable_on(OperationalError, IntegrityError), self.engine.begin() as conn:
+            yield SqlTransaction(conn, self._audit_key)
 
     def audit_records(self) -> Iterator[AuditRecord]:
         last = 0
         while True:
-            with self.engine.connect() as conn:
-                rows = conn.execute(
-                    select(t.audit_events).where(t.audit_events.c.seq > last).order_by(t.audit_events.c.seq).limit(5000)
-                ).all()
+            with self._read(self.engine) as tx:
+                rows = tx.audit_page(after=last, limit=5000)
             if not rows:
                 return
-            for row in rows:
-                yield _audit_record(row)
+            yield from rows
             last = rows[-1].seq
 
     def audit_head(self) -> tuple[int, str]:
-        with self.engine.connect() as conn:
-            row = conn.execute(select(t.audit_head.c.seq, t.audit_head.c.hash).where(t.audit_head.c.id == 1)).one()
-        return int(row.seq), str(row.hash)
+        with self._read(self.engine) as tx:
+            return tx.audit_head()
 
     def ping(self) -> None:
-        try:
-            with self.engine.connect() as conn:
-                conn.exec_driver_sql("SELECT 1")
-        except SQLAlchemyError as exc:
-            raise StoreUnavailable() from exc
+        with _unavailable_on(SQLAlchemyError), self.engine.connect() as conn:
+            conn.exec_driver_sql("SELECT 1")
 
     def close(self) -> None:
         self.engine.dispose()

@@ -792,7 +792,7 @@ def _operation_outcome(outcome_id: str, outcome: SpineCode, diagnostics: str | N
 def _xml_bytes(resource: _Json) -> bytes:
     root = etree.Element(_fhir_tag(resource), nsmap={None: codes.FHIR_NS})
     _xml_fill(root, resource)
-    return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+    return bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8"))
 
 
 def _fhir_tag(resource: _Json) -> str:

@@ -6,6 +6,8 @@ documented in docs/api-r4.md.
 
 from __future__ import annotations
 
+from typing import Any
+
 from fhir.resources.R4B.flag import Flag
 
 from ...domain import errors as d
@@ -77,7 +79,7 @@ class FgmR4:
         nhs_number = search_nhs_number(request)
         found = self.service.search(ctx, nhs_number)
         self_url = f"{request.base_url}/Flag?patient:identifier={mapping.NHS_NUMBER_SYSTEM}|{nhs_number}"
-        bundle = {
+        bundle: dict[str, Any] = {
             "resourceType": "Bundle",
             "type": "searchset",
             "total": 1 if found else 0,
