@@ -12,6 +12,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .api import errors as e
+from .api.dstu2.endpoints import dstu2_routes
 from .api.health import ping, status_endpoint
 from .api.pipeline import ApiRequest, ApiResponse, Endpoint, bearer_token
 from .api.r4 import fgm as r4_fgm
@@ -131,6 +132,7 @@ def create_app(settings: Settings, clock: Clock | None = None, services: Service
               methods=["GET"]),
         Route(f"{FGM_R4}/Flag/{{id}}", fgm_endpoint("remove", fgm.remove, Operation.FGM_REMOVE, r4_fgm.REMOVE_ERRORS),
               methods=["PUT"]),
+        *dstu2_routes(settings, services),
     ]
     app = Starlette(routes=routes, exception_handlers={404: _not_found, 405: _method_not_allowed})
     app.add_middleware(SecurityHeaders)

@@ -10,14 +10,9 @@ from pathlib import Path
 import click
 
 from . import logs
-from .settings import DEFAULT_DATA_DIR, Layout, Settings, SettingsError, file_settings, sandbox_settings
-
-data_dir_option = click.option("--data-dir", type=click.Path(path_type=Path), default=DEFAULT_DATA_DIR,
-                               show_default=True, help="Where the sandbox keeps its database, keys and certificates.")
-database_option = click.option("--database-url", envvar="SAFEGUARDING_DATABASE_URL", default=None,
-                               help="sqlite:///FILE or postgresql://... (default: SQLite in the data dir).")
-config_option = click.option("--config", type=click.Path(path_type=Path, exists=True, dir_okay=False), default=None,
-                             help="Production configuration (TOML). Without it, the data dir's sandbox layout is used.")
+from .cli_options import config_option, data_dir_option, database_option
+from .cli_systems import systems
+from .settings import Layout, Settings, SettingsError, file_settings, sandbox_settings
 
 
 def _settings(data_dir: Path, config: Path | None, database_url: str | None) -> Settings:
@@ -248,6 +243,8 @@ def db_upgrade(data_dir: Path, config: Path | None, database_url: str | None) ->
     finally:
         engine.dispose()
 
+
+main.add_command(systems)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -162,3 +162,19 @@ def test_dev_certs_issues_a_client_certificate_from_the_sandbox_ca(server: Serve
     assert cert.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)[0].value == "123456789012"
     cert.verify_directly_issued_by(ca)
     assert httpx.get(f"{server.base}/_ping", verify=server.tls((out["cert"], out["key"]))).status_code == 200
+
+
+def test_systems_registry_cli_and_sandbox_refresh_keeps_added_systems(tmp_path: Path) -> None:
+    from safeguarding.sandbox.setup import ensure_sandbox
+
+    data = tmp_path / "sbx"
+    ensure_sandbox(data)
+    run("systems", "add", "--data-dir", str(data), "--asid", "300000000123", "--ods", "A81001", "--interaction",
+        "urn:nhs:names:services:clinicals-sync:FGMQuery_2_0")
+    ensure_sandbox(data)  # what `serve --sandbox` does at every start
+    listed = json.loads(run("systems", "list", "--data-dir", str(data), "--json").stdout)
+    asids = sorted(s["asid"] for s in listed["systems"])
+    assert asids == ["047192794544", "200000000117", "300000000123"]
+    run("systems", "remove", "--data-dir", str(data), "--asid", "300000000123")
+    listed = json.loads(run("systems", "list", "--data-dir", str(data), "--json").stdout)
+    assert sorted(s["asid"] for s in listed["systems"]) == ["047192794544", "200000000117"]

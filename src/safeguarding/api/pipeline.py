@@ -80,6 +80,14 @@ def render_r4_error(error: e.ApiError, request: ApiRequest | None, ctx: RequestC
     return ApiResponse(error.status, e.operation_outcome(error), headers=dict(error.headers))
 
 
+def map_domain_error(errors: Mapping[type[DomainError], e.ApiError], error: DomainError) -> e.ApiError:
+    """The interaction's row for a broken rule, found through the error's class hierarchy."""
+    for kind in type(error).__mro__:
+        if kind in errors:
+            return errors[kind]
+    raise error  # an unmapped domain error is a programming error: let it become a 500
+
+
 class ReadBodyError(Exception):
     pass
 
@@ -140,10 +148,7 @@ class Endpoint:
         return self.api_error(error).outcome
 
     def api_error(self, error: DomainError) -> e.ApiError:
-        for kind in type(error).__mro__:
-            if kind in self.errors:
-                return self.errors[kind]
-        raise error  # an unmapped domain error is a programming error: let it become a 500
+        return map_domain_error(self.errors, error)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()

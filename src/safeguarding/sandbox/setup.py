@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import secrets
 import uuid
 from datetime import timedelta
@@ -64,14 +65,24 @@ def ensure_sandbox(data_dir: Path, *, host: str = "127.0.0.1", port: int = 8443,
         pair = system_cert(layout, system["asid"])
         if not pair.cert.exists():
             certs.issue(ca, pair, common_name=system["asid"], org=system["ods"], client=True)
+    # The sandbox's own systems are refreshed; systems an operator added (`safeguarding systems add`) stay.
+    sandbox_asids = {s["asid"] for s in SYSTEMS}
+    added = [entry for entry in _registry_entries(layout.registry) if entry.get("asid") not in sandbox_asids]
     save_registry(layout.registry, [
         {k: v for k, v in s.items() if k != "name"}
         | {"cert_sha256": certs.pem_fingerprint(system_cert(layout, s["asid"]).cert)}
         for s in SYSTEMS
-    ])
+    ] + added)
     settings = sandbox_settings(layout.root, host=host, port=port, database_url=database_url)
     seed(settings, clock or SystemClock())
     return settings
+
+
+def _registry_entries(path: Path) -> list[dict[str, Any]]:
+    if not path.exists():
+        return []
+    entries = json.loads(path.read_text()).get("systems", [])
+    return [entry for entry in entries if isinstance(entry, dict)]
 
 
 def system_cert(layout: Layout, asid: str) -> certs.CertPair:

@@ -1,0 +1,377 @@
+"""FGM-IS DSTU2 messaging over mutual TLS: ``POST /fhir/fgm/query``, ``/fhir/fgm/create``, ``/fhir/fgm/delete``.
+
+The HTTP adapter around the codec (``codec.py``) and the FGM service, run by the shared request
+pipeline (``api/pipeline.py``). For each message, in this order (docs/api-dstu2.md):
+
+1. the verified client certificate must map to a registered system (``systems.json``), else 403
+   ``ASID_CHECK_FAILED``; with no certificate at all, the same;
+2. the message is parsed (the format comes from the request ``Content-Type``);
+3. as soon as the MessageHeader could be read: ``source.endpoint`` must be that system's ASID,
+   ``destination.endpoint`` this service's ASID, and the event one the system is registered for,
+   else 403 ``ASID_CHECK_FAILED`` (checked before any content error is reported);
+4. a content error found by the parser is answered with its spine-response-code-2-0 row;
+5. the event must be the one of the path, and a ``SOAPAction`` header, when present, the event,
+   else 400 ``INVALID_PARAMETER``;
+6. the service does the work and audits it, with the system's ASID and the Practitioner's SDS ids.
+
+Every answer, success or error, is a DSTU2 message Bundle whose MessageHeader answers the request's.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import threading
+import uuid
+from collections.abc import Callable, Mapping
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Final, TypeVar
+
+from starlette.routing import Route
+
+from ...domain import errors as d
+from ...domain.caller import Caller, System, User
+from ...domain.errors import DomainError
+from ...domain.fgm import RemovalReason
+from ...security.registry import SystemRegistry
+from ...services.context import Outcome, RequestContext
+from ...services.fgm import FgmService
+from ...store.interface import StoreUnavailable
+from .. import errors as e
+from ..formats import media_type
+from ..pipeline import ApiRequest, ApiResponse, Endpoint, Handler, map_domain_error
+from .codec import CONTENT_TYPES, Format, MessageError, media_format, parse_request, render_response
+from .codes import (
+    ASID_CHECK_FAILED,
+    COULD_NOT_CONNECT_TO_SPINE,
+    FLAG_ALREADY_SET,
+    GENERIC_SPINE_MINI_SERVICE_PROVIDER_SOFTWARE_FAILURE,
+    INVALID_NHS_NUMBER,
+    INVALID_PARAMETER,
+    MESSAGE_NOT_WELL_FORMED,
+    NO_RECORD_FOUND,
+    PATIENT_OVER_18,
+    SPINE_CODES,
+    SpineCode,
+)
+from .messages import CreateRequest, DeleteRequest, FoundFlag, Interaction, QueryRequest, Request, RequestHeader
+
+if TYPE_CHECKING:
+    from ...app import Services
+    from ...settings import Settings
+
+log = logging.getLogger("safeguarding.dstu2")
+
+API: Final = "fgm-dstu2"
+BASE_PATH: Final = "/fhir/fgm"
+
+T = TypeVar("T")
+R = TypeVar("R", QueryRequest, CreateRequest, DeleteRequest)
+
+
+# =============================================================================================
+# Refusals: an ApiError that carries its spine-response-code-2-0 row and, once it has been read,
+# the request's MessageHeader, so the error response still answers the request.
+# =============================================================================================
+
+
+@dataclasses.dataclass
+class Refusal(e.ApiError):
+    request_header: RequestHeader | None = None
+
+
+def refusal(code: SpineCode, diagnostics: str, header: RequestHeader | None = None) -> Refusal:
+    return Refusal(code.http_status, code.code, diagnostics, issue_type=code.issue_type, severity=code.severity,
+                   request_header=header)
+
+
+def answering(template: e.ApiError, header: RequestHeader | None) -> Refusal:
+    """A fresh copy of a canned refusal (exceptions are mutable: never raise a shared one) for this message."""
+    if not isinstance(template, Refusal):
+        raise TypeError("DSTU2 refusals are built with refusal()")
+    return dataclasses.replace(template, request_header=header)
+
+
+NO_CERTIFICATE = refusal(ASID_CHECK_FAILED, "A client certificate is required")
+UNREGISTERED = refusal(ASID_CHECK_FAILED, "The client certificate does not belong to a registered system")
+WRONG_SOURCE = refusal(ASID_CHECK_FAILED, "MessageHeader.source.endpoint is not the ASID of the client certificate")
+WRONG_DESTINATION = refusal(ASID_CHECK_FAILED, "MessageHeader.destination.endpoint is not the ASID of this service")
+NOT_ALLOWED = refusal(ASID_CHECK_FAILED, "The sending system is not registered for this interaction")
+WRONG_PATH = refusal(INVALID_PARAMETER, "MessageHeader.event.code is not the interaction of the URL it was posted to")
+WRONG_SOAP_ACTION = refusal(INVALID_PARAMETER, "The SOAPAction header does not match MessageHeader.event.code")
+
+_INVALID_NHS = refusal(INVALID_NHS_NUMBER, "The NHS number is not valid")
+_NOT_TRACED = refusal(INVALID_NHS_NUMBER, "The NHS number is not a verified NHS number")
+_NO_RECORD = refusal(NO_RECORD_FOUND, "No active FGM risk indicator is held for this patient")
+
+# Domain errors per interaction (DIGEST §1.7, §1.8). The pipeline audits with these rows too.
+QUERY_ERRORS: Final[Mapping[type[DomainError], e.ApiError]] = {
+    d.InvalidNhsNumber: _INVALID_NHS,
+    d.PatientNotTraced: _NOT_TRACED,  # only verified numbers may be used
+}
+CREATE_ERRORS: Final[Mapping[type[DomainError], e.ApiError]] = {
+    d.InvalidNhsNumber: _INVALID_NHS,
+    d.PatientNotTraced: _NOT_TRACED,
+    d.PatientOver18: refusal(PATIENT_OVER_18, "The patient is 18 or over"),
+    # The DSTU2 table has no gender row: INVALID_PARAMETER is the closest (docs/api-dstu2.md).
+    d.GenderNotAllowed: refusal(INVALID_PARAMETER, "The patient's gender must be female, unknown or indeterminate"),
+    d.IndicatorAlreadySet: refusal(FLAG_ALREADY_SET, "The patient already has an active FGM risk indicator"),
+    d.AssessmentDateInvalid: refusal(INVALID_PARAMETER, "Flag.period.start (the assessment date) is in the future"),
+}
+DELETE_ERRORS: Final[Mapping[type[DomainError], e.ApiError]] = {
+    d.InvalidNhsNumber: _INVALID_NHS,
+    d.PatientNotTraced: _NOT_TRACED,
+    d.IndicatorNotFound: _NO_RECORD,
+    d.IndicatorAlreadyRemoved: _NO_RECORD,  # removed by someone else meanwhile
+    d.RemovalReasonInvalid: refusal(INVALID_PARAMETER, "Parameter FGMDeleteReason is not a valid reason"),
+}
+ERRORS: Final[Mapping[Interaction, Mapping[type[DomainError], e.ApiError]]] = {
+    Interaction.QUERY: QUERY_ERRORS,
+    Interaction.CREATE: CREATE_ERRORS,
+    Interaction.DELETE: DELETE_ERRORS,
+}
+
+# Errors raised by the shared pipeline itself, in DSTU2 terms (the table has no 413, 415 or 503 rows).
+_PIPELINE_ROWS: Final[Mapping[str, tuple[SpineCode, str | None]]] = {
+    e.PRECONDITION_FAILED.details_code: (
+        INVALID_PARAMETER, "X-Request-ID, X-Correlation-ID and TraceID may each be given once, as 1-128 characters "
+                           "from letters, digits and ._:-"),
+    e.NOT_WELL_FORMED.details_code: (MESSAGE_NOT_WELL_FORMED, "The Content-Length header is not valid"),
+    e.TOO_LARGE.details_code: (MESSAGE_NOT_WELL_FORMED, "The message is larger than 1 MiB"),
+    e.SERVICE_UNAVAILABLE.details_code: (COULD_NOT_CONNECT_TO_SPINE, "The service is temporarily unavailable"),
+    # Diagnostics of the internal error carry the correlation id (fixed text otherwise).
+    "INTERNAL_SERVER_ERROR": (GENERIC_SPINE_MINI_SERVICE_PROVIDER_SOFTWARE_FAILURE, None),
+}
+
+
+def _spine_row(error: e.ApiError) -> tuple[SpineCode, str]:
+    if isinstance(error, Refusal):
+        return SPINE_CODES[error.details_code], error.diagnostics
+    code, diagnostics = _PIPELINE_ROWS.get(error.details_code, (GENERIC_SPINE_MINI_SERVICE_PROVIDER_SOFTWARE_FAILURE,
+                                                                 "An unexpected error occurred"))
+    return code, diagnostics or error.diagnostics
+
+
+# =============================================================================================
+# The system registry, re-read when the file changes (``safeguarding systems add|remove``).
+# =============================================================================================
+
+
+class RegistryFile:
+    """The registry file operators manage. A change applies to the next message, without a restart.
+
+    The file is read at start-up (a broken file stops the server starting). A file that breaks
+    later refuses every system until it is fixed: failing closed, and logged.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._lock = threading.Lock()
+        self._stamp = self._current_stamp()
+        self._registry = SystemRegistry.load(path)
+
+    def _current_stamp(self) -> tuple[int, int, int] | None:
+        try:
+            stat = self._path.stat()
+        except FileNotFoundError:
+            return None
+        return stat.st_mtime_ns, stat.st_size, stat.st_ino
+
+    def current(self) -> SystemRegistry:
+        stamp = self._current_stamp()
+        with self._lock:
+            if stamp != self._stamp:
+                try:
+                    self._registry = SystemRegistry.load(self._path)
+                    log.info("system registry reloaded", extra={"event": "SYSTEM_REGISTRY_RELOADED"})
+                except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+                    self._registry = SystemRegistry([])
+                    log.error("system registry unreadable: every system is refused",
+                              extra={"event": "SYSTEM_REGISTRY_UNREADABLE", "error": type(exc).__name__})
+                self._stamp = stamp
+            return self._registry
+
+
+# =============================================================================================
+# The adapter
+# =============================================================================================
+
+
+def _user(message: Request, system: System) -> User | None:
+    """The Practitioner as an audited user: SDS ids when sent; a local id, marked as such, otherwise.
+
+    Values are cut to the audit columns' sizes; real SDS ids are 12 digits and ODS codes 3-6 characters.
+    """
+    practitioner = message.practitioner
+    user_id = practitioner.sds_user_id or (f"local:{practitioner.local_user_id}" if practitioner.local_user_id
+                                           else None)
+    if user_id is None:
+        return None
+    organization = message.organization
+    return User(
+        user_id=user_id[:64],
+        role_profile_id=(practitioner.sds_role_profile_id or "")[:64],
+        org_code=(organization.ods_code if organization else system.ods_code)[:16],
+        org_name=organization.name if organization else None,
+        name=practitioner.name,
+    )
+
+
+def _soap_action(raw: str) -> str:
+    """A SOAPAction value as an event code: quotes dropped, the pre-2019 ``/`` separator accepted."""
+    action = raw.strip().strip('"').strip()
+    return action.replace("clinicals-sync/", "clinicals-sync:", 1)
+
+
+class FgmDstu2:
+    def __init__(self, service: FgmService, service_asid: str, registry: RegistryFile) -> None:
+        self.service = service
+        self.service_asid = service_asid
+        self.registry = registry
+
+    # --- authentication: the TLS layer has verified the certificate against the configured CA ---
+
+    def authenticate(self, request: ApiRequest) -> Caller:
+        if request.client_cert is None:
+            raise answering(NO_CERTIFICATE, None)
+        system = self.registry.current().system_for_certificate(request.client_cert)
+        if system is None:
+            raise answering(UNREGISTERED, None)
+        return Caller(system=system)
+
+    def _check_asids(self, system: System, header: RequestHeader) -> None:
+        if header.source_asid != system.asid:
+            raise answering(WRONG_SOURCE, header)
+        if header.destination_asid != self.service_asid:
+            raise answering(WRONG_DESTINATION, header)
+        known = Interaction.for_request_event(header.event_code) is not None  # else the parser refuses it
+        if known and header.event_code not in system.interactions:
+            raise answering(NOT_ALLOWED, header)
+
+    # --- the message ---
+
+    def _message(self, interaction: Interaction, kind: type[R], request: ApiRequest, ctx: RequestContext) -> R:
+        system = ctx.caller.system
+        if system is None:  # authenticate() runs first: cannot happen
+            raise answering(NO_CERTIFICATE, None)
+        try:
+            message = parse_request(request.body, media_type(request.headers.get("content-type")))
+        except MessageError as exc:
+            if exc.request_header is not None:
+                self._check_asids(system, exc.request_header)
+            raise refusal(exc.spine_code, exc.diagnostics, exc.request_header) from None
+        header = message.header
+        ctx.caller = Caller(system=system, user=_user(message, system))
+        self._check_asids(system, header)
+        if message.interaction is not interaction or not isinstance(message, kind):
+            raise answering(WRONG_PATH, header)
+        actions = request.headers.getlist("soapaction")
+        if len(actions) > 1 or (actions and _soap_action(actions[0]) not in ("", header.event_code)):
+            raise answering(WRONG_SOAP_ACTION, header)
+        return message
+
+    def _call(self, interaction: Interaction, header: RequestHeader, work: Callable[[], T]) -> T:
+        """Run the service; its errors (already audited by it) become refusals answering this message."""
+        try:
+            return work()
+        except DomainError as error:
+            raise answering(map_domain_error(ERRORS[interaction], error), header) from None
+        except StoreUnavailable:
+            raise refusal(COULD_NOT_CONNECT_TO_SPINE, "The service is temporarily unavailable", header) from None
+
+    # --- handlers ---
+
+    def query(self, request: ApiRequest, ctx: RequestContext) -> ApiResponse:
+        message = self._message(Interaction.QUERY, QueryRequest, request, ctx)
+        # The service audits "no active indicator" as a success; over DSTU2 it is a 404 NO_RECORD_FOUND,
+        # and the audit records what the caller is told. The service sets resource_id only when found.
+        endpoint_outcome = ctx.outcome_for
+
+        def outcome_for(error: DomainError | None) -> Outcome:
+            if error is None and ctx.resource_id is None:
+                return _NO_RECORD.outcome
+            return endpoint_outcome(error)
+
+        ctx.outcome_for = outcome_for
+        found = self._call(Interaction.QUERY, message.header, lambda: self.service.search(ctx, message.nhs_number))
+        if found is None:
+            return self._respond(Interaction.QUERY, request, message.header, outcome=NO_RECORD_FOUND,
+                                 diagnostics=_NO_RECORD.diagnostics)
+        flag = FoundFlag(flag_id=found.id, nhs_number=found.nhs_number, assessment_date=found.assessment_date)
+        return self._respond(Interaction.QUERY, request, message.header, flag=flag)
+
+    def create(self, request: ApiRequest, ctx: RequestContext) -> ApiResponse:
+        message = self._message(Interaction.CREATE, CreateRequest, request, ctx)
+        self._call(Interaction.CREATE, message.header,
+                   lambda: self.service.create(ctx, message.nhs_number, message.assessment_date))
+        return self._respond(Interaction.CREATE, request, message.header)
+
+    def delete(self, request: ApiRequest, ctx: RequestContext) -> ApiResponse:
+        message = self._message(Interaction.DELETE, DeleteRequest, request, ctx)
+        reason = RemovalReason(message.delete_reason)  # 0, 1 or 2: the codec checked it
+        self._call(Interaction.DELETE, message.header,
+                   lambda: self.service.remove_for_patient(ctx, message.nhs_number, reason))
+        return self._respond(Interaction.DELETE, request, message.header)
+
+    # --- responses ---
+
+    def _respond(self, interaction: Interaction, request: ApiRequest | None, header: RequestHeader | None, *,
+                 outcome: SpineCode | None = None, diagnostics: str | None = None, flag: FoundFlag | None = None,
+                 requester_asid: str | None = None) -> ApiResponse:
+        fmt = _response_format(request)
+        body = render_response(
+            interaction, header, outcome=outcome, diagnostics=diagnostics, flag=flag, service_asid=self.service_asid,
+            message_id=str(uuid.uuid4()), timestamp=datetime.now(timezone.utc), fmt=fmt,
+            requester_asid=requester_asid,
+        )
+        status = outcome.http_status if outcome else interaction.success_status
+        return ApiResponse(status, body=body, content_type=CONTENT_TYPES[fmt],
+                           headers={"X-Outcome-Code": outcome.code if outcome else "OK"})
+
+    def render_error(self, interaction: Interaction) -> Callable[[e.ApiError, ApiRequest | None, RequestContext],
+                                                                 ApiResponse]:
+        """The pipeline's error renderer for one endpoint: a DSTU2 response message, never an R4 outcome."""
+
+        def render(error: e.ApiError, request: ApiRequest | None, ctx: RequestContext) -> ApiResponse:
+            code, diagnostics = _spine_row(error)
+            header = error.request_header if isinstance(error, Refusal) else None
+            system = ctx.caller.system
+            return self._respond(interaction, request, header, outcome=code, diagnostics=diagnostics,
+                                 requester_asid=system.asid if system else None)
+
+        return render
+
+    def handler(self, interaction: Interaction) -> Handler:
+        return {Interaction.QUERY: self.query, Interaction.CREATE: self.create,
+                Interaction.DELETE: self.delete}[interaction]
+
+
+def _response_format(request: ApiRequest | None) -> Format:
+    """The request's own format (DIGEST A10): JSON for a JSON message, XML otherwise."""
+    if request is None:
+        return "xml"
+    return media_format(media_type(request.headers.get("content-type"))) or "xml"
+
+
+def dstu2_routes(settings: Settings, services: Services) -> list[Route]:
+    """``POST /fhir/fgm/{query,create,delete}``, each through the shared pipeline."""
+    adapter = FgmDstu2(services.fgm, settings.service_asid, RegistryFile(settings.registry_file))
+    routes = []
+    for interaction in Interaction:
+        endpoint = Endpoint(
+            api=API,
+            interaction=interaction.value,
+            handler=adapter.handler(interaction),
+            auditor=services.auditor,
+            authenticate=adapter.authenticate,
+            errors=ERRORS[interaction],
+            success_status=interaction.success_status,
+            render_error=adapter.render_error(interaction),
+            public_base_url=settings.public_base_url,
+            base_path=BASE_PATH,
+            negotiate=False,
+        )
+        routes.append(Route(f"{BASE_PATH}/{interaction.value}", endpoint, methods=["POST"]))
+    return routes
+

@@ -1,0 +1,182 @@
+"""``safeguarding systems add|list|remove``: the registry of accredited systems operators manage.
+
+The registry (``systems.json`` in the data dir, or ``systems_file`` of a ``--config`` file) maps a
+verified client certificate to a system: ASID, ODS code, kind and the interactions it may use. The
+server re-reads the file when it changes, so a change applies to the next message without a restart.
+Writes replace the file atomically, so the server never reads half of one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import click
+from cryptography import x509
+
+from .cli_options import config_option, data_dir_option
+from .security.certs import pem_fingerprint
+from .settings import Layout, SettingsError, file_settings
+
+# Short names for the FGM-IS DSTU2 events (MessageHeader.event.code); any other event code may be given in full.
+_SYNC = "urn:nhs:names:services:clinicals-sync:"
+INTERACTION_ALIASES: dict[str, tuple[str, ...]] = {
+    "query": (_SYNC + "FGMQuery_2_0",),
+    "create": (_SYNC + "FGMCreate_1_0",),
+    "delete": (_SYNC + "FGMDelete_1_0",),
+}
+INTERACTION_ALIASES["fgm"] = tuple(code for codes in INTERACTION_ALIASES.values() for code in codes)
+
+KINDS = ("clinical-system", "local-authority")
+_ASID = re.compile(r"[0-9]{1,20}")  # as MessageHeader endpoints carry them (urn:nhs:addressing:asid:<ASID>)
+_ODS = re.compile(r"[A-Za-z0-9]{1,16}")
+_EVENT = re.compile(r"urn:[A-Za-z0-9:._\-]+")
+
+
+
+def registry_path(data_dir: Path, config: Path | None) -> Path:
+    if config is not None:
+        try:
+            return file_settings(config).registry_file
+        except SettingsError as exc:
+            raise click.ClickException(str(exc)) from exc
+    if not data_dir.is_dir():
+        raise click.ClickException(f"{data_dir} is not a data dir (run 'safeguarding serve --sandbox' once, "
+                                   "or give --config)")
+    return Layout(data_dir).registry
+
+
+def read_entries(path: Path) -> list[dict[str, Any]]:
+    if not path.exists():
+        return []
+    try:
+        data = json.loads(path.read_text())
+        entries = data["systems"]
+        if not isinstance(entries, list) or not all(isinstance(x, dict) and "asid" in x for x in entries):
+            raise TypeError("systems must be a list of objects with an asid")
+    except (ValueError, KeyError, TypeError) as exc:
+        raise click.ClickException(f"{path} is not a valid system registry: {exc}") from exc
+    return entries
+
+
+def write_entries(path: Path, entries: list[dict[str, Any]]) -> None:
+    """Replace the registry in one step: the server either sees the old file or the new one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temporary = tempfile.mkstemp(prefix=".systems-", suffix=".json", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as handle:
+            json.dump({"systems": entries}, handle, indent=2)
+            handle.write("\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(temporary, 0o644)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def interaction_codes(values: tuple[str, ...]) -> list[str]:
+    found: list[str] = []
+    for value in values:
+        for item in (v.strip() for v in value.split(",")):
+            if not item:
+                continue
+            expanded = INTERACTION_ALIASES.get(item.lower())
+            if expanded is None:
+                if not _EVENT.fullmatch(item):
+                    raise click.BadParameter(
+                        f"{item!r}: give query, create, delete, fgm or a full event code (urn:...)",
+                        param_hint="--interaction")
+                expanded = (item,)
+            found.extend(code for code in expanded if code not in found)
+    return found
+
+
+@click.group()
+def systems() -> None:
+    """The registry of systems that call with client certificates (DSTU2 messaging, LA upload)."""
+
+
+@systems.command("add")
+@click.option("--asid", required=True, help="The system's ASID (digits).")
+@click.option("--ods", required=True, help="The system's ODS code.")
+@click.option("--kind", type=click.Choice(KINDS), default="clinical-system", show_default=True)
+@click.option("--interaction", "interactions", multiple=True,
+              help="An allowed interaction: query, create, delete, fgm (all three) or a full event code. Repeatable; "
+                   "comma-separated lists accepted.")
+@click.option("--cert", type=click.Path(path_type=Path, exists=True, dir_okay=False), default=None,
+              help="Pin this client certificate (PEM). Without it, any certificate from the trusted CA whose "
+                   "subject CN is the ASID is accepted (so it can be renewed without re-registering).")
+@click.option("--name", default=None, help="A label for operators.")
+@click.option("--replace", is_flag=True, help="Replace the registration if the ASID is already registered.")
+@data_dir_option
+@config_option
+def add(asid: str, ods: str, kind: str, interactions: tuple[str, ...], cert: Path | None, name: str | None,
+        replace: bool, data_dir: Path, config: Path | None) -> None:
+    """Register a system (or, with --replace, change its registration)."""
+    if not _ASID.fullmatch(asid):
+        raise click.BadParameter("an ASID is 1-20 digits", param_hint="--asid")
+    if not _ODS.fullmatch(ods):
+        raise click.BadParameter("an ODS code is 1-16 letters and digits", param_hint="--ods")
+    codes = interaction_codes(interactions)
+    if not codes:
+        raise click.BadParameter("give at least one interaction", param_hint="--interaction")
+    entry: dict[str, Any] = {"asid": asid, "ods": ods.upper(), "kind": kind, "interactions": codes}
+    if name:
+        entry = {"name": name, **entry}
+    if cert is not None:
+        try:
+            loaded = x509.load_pem_x509_certificate(cert.read_bytes())
+        except ValueError as exc:
+            raise click.BadParameter("not a PEM certificate", param_hint="--cert") from exc
+        common_names = [str(a.value) for a in loaded.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)]
+        if common_names != [asid]:
+            click.echo(f"warning: the certificate's subject CN is not {asid}; it is pinned by fingerprint", err=True)
+        entry["cert_sha256"] = pem_fingerprint(cert)
+    path = registry_path(data_dir, config)
+    entries = read_entries(path)
+    existing = [i for i, e in enumerate(entries) if e.get("asid") == asid]
+    if existing and not replace:
+        raise click.ClickException(f"ASID {asid} is already registered (use --replace to change it)")
+    if existing:
+        entries[existing[0]] = entry
+    else:
+        entries.append(entry)
+    write_entries(path, entries)
+    click.echo(json.dumps(entry))
+
+
+@systems.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@data_dir_option
+@config_option
+def list_systems(as_json: bool, data_dir: Path, config: Path | None) -> None:
+    """List the registered systems."""
+    entries = read_entries(registry_path(data_dir, config))
+    if as_json:
+        click.echo(json.dumps({"systems": entries}, indent=2))
+        return
+    for entry in entries:
+        pinned = "pinned certificate" if entry.get("cert_sha256") else "any certificate with CN=ASID"
+        click.echo(f"{entry['asid']}  {entry.get('ods', '?')}  {entry.get('kind', '?')}  {pinned}  "
+                   f"{', '.join(entry.get('interactions', [])) or '(no interactions)'}")
+
+
+@systems.command("remove")
+@click.option("--asid", required=True, help="The ASID to remove.")
+@data_dir_option
+@config_option
+def remove(asid: str, data_dir: Path, config: Path | None) -> None:
+    """Remove a system: its certificates are refused from the next message on."""
+    path = registry_path(data_dir, config)
+    entries = read_entries(path)
+    kept = [e for e in entries if e.get("asid") != asid]
+    if len(kept) == len(entries):
+        raise click.ClickException(f"ASID {asid} is not registered")
+    write_entries(path, kept)
+    click.echo(json.dumps({"removed": asid}))
