@@ -70,6 +70,18 @@ class Server:
     facts: dict[str, Any] = field(default_factory=dict)
 
     @property
+    def backend(self) -> str:
+        return "postgresql" if self.database_url else "sqlite"
+
+    @property
+    def env(self) -> dict[str, str]:
+        """The environment for running ``safeguarding`` commands against this server's store."""
+        env = dict(os.environ)
+        if self.database_url:
+            env["SAFEGUARDING_DATABASE_URL"] = self.database_url
+        return env
+
+    @property
     def base(self) -> str:
         return f"https://127.0.0.1:{self.port}"
 
@@ -82,9 +94,7 @@ class Server:
         return self.data_dir / "tls" / "ca.pem"
 
     def start(self) -> Server:
-        env = dict(os.environ)
-        if self.database_url:
-            env["SAFEGUARDING_DATABASE_URL"] = self.database_url
+        env = self.env
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "safeguarding", "serve", "--sandbox", "--data-dir", str(self.data_dir),

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import json
-import shutil
-import sqlite3
 import subprocess
 import sys
 import uuid
-from pathlib import Path
 
 import httpx
+from sqlalchemy import text
 
 from ..support import Server, flag_body
 
@@ -79,45 +77,50 @@ def test_create_is_audited_in_the_same_transaction(server: Server, client: httpx
     assert (refusal.event.status, refusal.event.outcome, refusal.event.nhs_number) == (400, "VALIDATION_ERROR", child)
 
 
-def _verify(data_dir: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "safeguarding", "audit", "verify", "--data-dir", str(data_dir)],
-                          capture_output=True, text=True)
+def _verify(server: Server) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "safeguarding", "audit", "verify", "--data-dir", str(server.data_dir)],
+                          capture_output=True, text=True, env=server.env)
 
 
-def test_audit_verify_passes_and_detects_a_tampered_row(server: Server, client: httpx.Client,
-                                                        tmp_path: Path) -> None:
+def _sql(server: Server, statement: str, **params: object) -> list[dict[str, object]]:
+    """Raw SQL on the server's own database, as an attacker with database access would use it."""
+    store = server.store()
+    try:
+        with store.engine.begin() as conn:
+            result = conn.execute(text(statement), params)
+            return [dict(row._mapping) for row in result] if result.returns_rows else []
+    finally:
+        store.close()
+
+
+def test_audit_verify_passes_and_detects_an_edited_row(server: Server, client: httpx.Client) -> None:
     client.get(f"{server.fgm}/metadata")
-    ok = _verify(server.data_dir)
+    ok = _verify(server)
     assert ok.returncode == 0, ok.stdout + ok.stderr
     result = json.loads(ok.stdout)
-    assert result["ok"] is True and result["checked"] > 0
+    assert result["ok"] is True and result["checked"] > 3
 
-    copy = tmp_path / "copy"
-    shutil.copytree(server.data_dir, copy, ignore=shutil.ignore_patterns("*.db-wal", "*.db-shm"))
-    source = sqlite3.connect(server.data_dir / "safeguarding.db")
-    target = sqlite3.connect(copy / "safeguarding.db")
-    source.backup(target)
-    source.close()
-    target.execute("UPDATE audit_events SET outcome = 'OK', status = 200 WHERE seq = 3")
-    target.commit()
-    target.close()
-    tampered = _verify(copy)
-    assert tampered.returncode == 1
-    assert json.loads(tampered.stdout) == {"ok": False, "checked": 2,
-                                          "problem": "record content does not match its hash", "seq": 3}
+    [original] = _sql(server, "SELECT status, outcome FROM audit_events WHERE seq = 3")
+    _sql(server, "UPDATE audit_events SET status = 200, outcome = 'TAMPERED' WHERE seq = 3")
+    try:
+        tampered = _verify(server)
+        assert tampered.returncode == 1
+        assert json.loads(tampered.stdout) == {"ok": False, "checked": 2,
+                                              "problem": "record content does not match its hash", "seq": 3}
+    finally:
+        _sql(server, "UPDATE audit_events SET status = :status, outcome = :outcome WHERE seq = 3", **original)
+    assert _verify(server).returncode == 0
 
 
-def test_audit_verify_detects_removed_records(server: Server, tmp_path: Path) -> None:
-    copy = tmp_path / "copy"
-    shutil.copytree(server.data_dir, copy, ignore=shutil.ignore_patterns("*.db-wal", "*.db-shm"))
-    source = sqlite3.connect(server.data_dir / "safeguarding.db")
-    target = sqlite3.connect(copy / "safeguarding.db")
-    source.backup(target)
-    source.close()
-    last = target.execute("SELECT max(seq) FROM audit_events").fetchone()[0]
-    target.execute("DELETE FROM audit_events WHERE seq = ?", (last,))
-    target.commit()
-    target.close()
-    result = _verify(copy)
-    assert result.returncode == 1
-    assert json.loads(result.stdout)["problem"] == "chain ends before its recorded head (records removed)"
+def test_audit_verify_detects_removed_records(server: Server, client: httpx.Client) -> None:
+    client.get(f"{server.fgm}/metadata")
+    [last] = _sql(server, "SELECT * FROM audit_events WHERE seq = (SELECT max(seq) FROM audit_events)")
+    _sql(server, "DELETE FROM audit_events WHERE seq = :seq", seq=last["seq"])
+    try:
+        result = _verify(server)
+        assert result.returncode == 1
+        assert json.loads(result.stdout)["problem"] == "chain ends before its recorded head (records removed)"
+    finally:
+        columns = ", ".join(last)
+        _sql(server, f"INSERT INTO audit_events ({columns}) VALUES ({', '.join(':' + c for c in last)})", **last)
+    assert _verify(server).returncode == 0

@@ -1,13 +1,17 @@
-"""Runs last (directory order): the server log of the whole run holds no NHS number and no token."""
+"""Runs last (directory order): the server logs of the whole run hold no NHS number and no token."""
 
 from __future__ import annotations
 
 import json
 
+import pytest
+
 from ..support import USED_NHS_NUMBERS, Server
 
 
-def test_server_log_has_no_patient_data_or_tokens(server: Server) -> None:
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_server_log_has_no_patient_data_or_tokens(backend: str, request: pytest.FixtureRequest) -> None:
+    server: Server = request.getfixturevalue(f"{backend}_server")
     text = server.log_path.read_text()
     lines = [json.loads(line) for line in text.splitlines() if line.startswith("{")]
     assert any(line.get("event") == "REQUEST_COMPLETED" for line in lines)  # the log is the one we think it is
