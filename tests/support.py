@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import signal
 import socket
 import ssl
 import subprocess
@@ -66,6 +67,7 @@ class Server:
     port: int
     log_path: Path
     database_url: str | None = None
+    extra_args: tuple[str, ...] = ()
     process: subprocess.Popen[bytes] | None = None
     facts: dict[str, Any] = field(default_factory=dict)
 
@@ -98,8 +100,9 @@ class Server:
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "safeguarding", "serve", "--sandbox", "--data-dir", str(self.data_dir),
-                 "--port", str(self.port)],
+                 "--port", str(self.port), *self.extra_args],
                 stdout=log, stderr=subprocess.STDOUT, env=env,
+                start_new_session=True,  # its own process group: signals reach every worker
             )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -120,11 +123,20 @@ class Server:
 
     def stop(self) -> None:
         if self.process and self.process.poll() is None:
-            self.process.terminate()
+            self.signal(signal.SIGTERM)
             try:
-                self.process.wait(timeout=20)
+                self.process.wait(timeout=40)
             except subprocess.TimeoutExpired:
-                self.process.kill()
+                self.signal(signal.SIGKILL)
+                self.process.wait(timeout=10)
+
+    def signal(self, signum: int) -> None:
+        """Signal the server and every worker process (its whole process group)."""
+        assert self.process is not None
+        try:
+            os.killpg(self.process.pid, signum)
+        except ProcessLookupError:
+            pass
 
     def tls(self, cert: tuple[str, str] | None = None) -> ssl.SSLContext:
         context = ssl.create_default_context(cafile=str(self.ca))

@@ -13,7 +13,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .api import errors as e
 from .api.dstu2.endpoints import dstu2_routes
-from .api.health import ping, status_endpoint
+from .api.health import metrics_endpoint, ping, status_endpoint
 from .api.pipeline import ApiRequest, ApiResponse, Endpoint, bearer_token
 from .api.r4 import fgm as r4_fgm
 from .api.r4.capability import fgm_capability_statement
@@ -121,6 +121,7 @@ def create_app(settings: Settings, clock: Clock | None = None, services: Service
     routes = [
         Route("/_ping", ping, methods=["GET"]),
         Route("/_status", status_endpoint(services.store), methods=["GET"]),
+        Route("/_metrics", metrics_endpoint, methods=["GET"]),
         Route(f"{FGM_R4}/metadata", Endpoint(api="fgm-r4", interaction="metadata", handler=metadata,
                                              auditor=services.auditor, authenticate=None, base_path=FGM_R4,
                                              public_base_url=settings.public_base_url), methods=["GET"]),

@@ -41,9 +41,12 @@ def main() -> None:
 @database_option
 @click.option("--host", default=None, help="Interface to listen on (default 127.0.0.1).")
 @click.option("--port", type=int, default=None, help="Port (default 8443).")
+@click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True,
+              help="Server processes sharing the port (use PostgreSQL for more than one in production).")
 def serve(sandbox: bool, data_dir: Path, config: Path | None, database_url: str | None, host: str | None,
-          port: int | None) -> None:
+          port: int | None, workers: int) -> None:
     """Serve every API over HTTPS."""
+    from .server import ServeSpec
     from .server import serve as run
     from .store.sql import make_engine, schema_revision
 
@@ -65,7 +68,9 @@ def serve(sandbox: bool, data_dir: Path, config: Path | None, database_url: str 
     else:
         raise click.ClickException("give --sandbox, or --config FILE with explicit configuration")
     logs.configure(settings.log_level)
-    run(settings)
+    spec = ServeSpec(sandbox=sandbox, data_dir=str(settings.data_dir), config=str(config) if config else None,
+                     host=settings.host, port=settings.port, database_url=database_url)
+    run(settings, spec, workers)
 
 
 @main.group()

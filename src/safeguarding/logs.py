@@ -27,6 +27,7 @@ class JsonFormatter(logging.Formatter):
             "time": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds"),
             "level": record.levelname,
             "logger": record.name,
+            "pid": record.process,
             "message": record.getMessage() if record.name.startswith(_TRUSTED_MESSAGES) else "(library message)",
         }
         for name in ALLOWED_FIELDS:

@@ -8,15 +8,22 @@ layer has already verified: with ``CERT_OPTIONAL`` an untrusted certificate fail
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import ssl
+from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 import uvicorn
+from starlette.applications import Starlette
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.supervisors import Multiprocess
 
+from . import logs, metrics
 from .app import create_app
-from .settings import Settings
+from .settings import Settings, file_settings, sandbox_settings
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +42,34 @@ class TlsHttpToolsProtocol(HttpToolsProtocol):
             self.scope["extensions"] = {"tls": {"client_cert_der": self._peer_der}}
 
 
-def uvicorn_config(settings: Settings, app: Any) -> uvicorn.Config:
+@dataclass(frozen=True)
+class ServeSpec:
+    """How to rebuild the settings in a worker process (workers re-read configuration, never share state)."""
+
+    sandbox: bool
+    data_dir: str
+    config: str | None
+    host: str
+    port: int
+    database_url: str | None
+
+    def settings(self) -> Settings:
+        if self.config is not None:
+            return file_settings(Path(self.config), host=self.host, port=self.port, database_url=self.database_url)
+        return sandbox_settings(Path(self.data_dir), host=self.host, port=self.port, database_url=self.database_url)
+
+
+_SPEC_ENV = "SAFEGUARDING_SERVE_SPEC"
+
+
+def app_from_environment() -> Starlette:
+    """The app factory each worker process calls (``uvicorn ... --factory``)."""
+    settings = ServeSpec(**json.loads(os.environ[_SPEC_ENV])).settings()
+    logs.configure(settings.log_level)
+    return create_app(settings)
+
+
+def uvicorn_config(settings: Settings, app: Any, **extra: Any) -> uvicorn.Config:
     tls: dict[str, Any] = {}
     if settings.tls_cert:
         tls = {
@@ -58,10 +92,25 @@ def uvicorn_config(settings: Settings, app: Any) -> uvicorn.Config:
         timeout_keep_alive=15,
         h11_max_incomplete_event_size=16 * 1024,
         **tls,
+        **extra,
     )
 
 
-def serve(settings: Settings) -> None:
-    app = create_app(settings)
-    log.info("starting", extra={"event": "SERVER_STARTING", "host": settings.host, "port": settings.port})
-    uvicorn.Server(uvicorn_config(settings, app)).run()
+def serve(settings: Settings, spec: ServeSpec, workers: int = 1) -> None:
+    """Serve until SIGTERM/SIGINT; requests in flight are finished (up to 30 s) before exiting.
+
+    With several workers, each is a separate process with its own store connections; nothing that
+    matters for correctness lives in a process (uniqueness and the audit chain are the database's).
+    """
+    log.info("starting", extra={"event": "SERVER_STARTING", "host": settings.host, "port": settings.port,
+                                "workers": workers})
+    if workers == 1:
+        uvicorn.Server(uvicorn_config(settings, create_app(settings))).run()
+        return
+    os.environ[_SPEC_ENV] = json.dumps(asdict(spec))
+    metrics_dir = settings.data_dir / f"metrics-{os.getpid()}"  # fresh per run: stale samples never count
+    metrics_dir.mkdir(parents=True, exist_ok=True)
+    os.environ[metrics.MULTIPROCESS_ENV] = str(metrics_dir)
+    config = uvicorn_config(settings, "safeguarding.server:app_from_environment", factory=True, workers=workers)
+    socket = config.bind_socket()
+    Multiprocess(config, sockets=[socket]).run()

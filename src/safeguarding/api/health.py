@@ -7,12 +7,17 @@ from anyio import to_thread
 from starlette.requests import Request
 from starlette.responses import Response
 
-from .. import __version__
+from .. import __version__, metrics
 from ..store.interface import Store, StoreUnavailable
 
 
 def _json(status: int, body: dict[str, object]) -> Response:
     return Response(orjson.dumps(body), status_code=status, media_type="application/json")
+
+
+async def metrics_endpoint(_: Request) -> Response:
+    body = await to_thread.run_sync(metrics.exposition)
+    return Response(body, media_type=metrics.CONTENT_TYPE)
 
 
 async def ping(_: Request) -> Response:

@@ -24,6 +24,7 @@ from anyio import to_thread
 from starlette.datastructures import Headers, QueryParams
 from starlette.types import Receive, Scope, Send
 
+from .. import metrics
 from ..domain.caller import ANONYMOUS, Caller
 from ..domain.errors import DomainError
 from ..security.errors import AccessDenied, AuthenticationFailed, RoleSelectionFailed, SecurityError
@@ -187,6 +188,8 @@ class Endpoint:
             except Exception as exc:  # noqa: BLE001
                 response = await self._fail(exc, request, ctx, audit=False)
         await self._send(send, response, request, echo | {"X-Request-ID": echo.get("X-Request-ID", request_id)})
+        elapsed = time.perf_counter() - started
+        metrics.observe(self.api, self.interaction, response.status, _outcome_code(response), elapsed)
         log.info(
             "request",
             extra={
@@ -196,7 +199,7 @@ class Endpoint:
                 "status": response.status,
                 "outcome": _outcome_code(response),
                 "request_id": ctx.request_id,
-                "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                "duration_ms": round(elapsed * 1000, 2),
             },
         )
 

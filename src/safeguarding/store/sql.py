@@ -27,6 +27,7 @@ from ..domain.clock import iso_instant
 from ..domain.errors import IndicatorAlreadySet
 from ..domain.fgm import Actor, Indicator, IndicatorStatus, Removal, RemovalReason
 from ..domain.patients import Gender, Patient, SecurityLabel
+from ..metrics import STORE_ERRORS
 from . import schema as t
 from .interface import StoreUnavailable
 
@@ -137,6 +138,7 @@ def _unavailable_on(*errors: type[Exception]) -> Iterator[None]:
     try:
         yield
     except errors as exc:
+        STORE_ERRORS.inc()
         log.error("store.error", extra={"event": "STORE_ERROR", "error": type(exc).__name__})
         raise StoreUnavailable() from exc
 
