@@ -26,6 +26,7 @@ from safeguarding.security.dev_tokens import issue_dev_token
 from safeguarding.settings import SANDBOX_AUDIENCE, SANDBOX_ISSUER, Layout, sandbox_settings
 from safeguarding.store.sql import SqlStore
 
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
 ERROR_SYSTEM = "https://fhir.nhs.uk/CodeSystem/England-SpineErrorOrWarningCode"
 NHS_SYSTEM = "https://fhir.nhs.uk/Id/nhs-number"
 _used_numbers: set[str] = set()

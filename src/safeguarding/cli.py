@@ -11,6 +11,7 @@ import click
 
 from . import logs
 from .cli_options import config_option, data_dir_option, database_option
+from .cli_smsp import smsp
 from .cli_systems import systems
 from .settings import Layout, Settings, SettingsError, file_settings, sandbox_settings
 
@@ -250,6 +251,7 @@ def db_upgrade(data_dir: Path, config: Path | None, database_url: str | None) ->
 
 
 main.add_command(systems)
+main.add_command(smsp)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -735,9 +735,11 @@ def render_response(
         "type": "message",
         "entry": entries,
     }
-    if fmt == "json":
-        return orjson.dumps(bundle)
-    return _xml_bytes(bundle)
+    return _json_or_xml(bundle, fmt)
+
+
+def _json_or_xml(resource: _Json, fmt: Format) -> bytes:
+    return orjson.dumps(resource) if fmt == "json" else _xml_bytes(resource)
 
 
 def _instant(timestamp: datetime) -> str:

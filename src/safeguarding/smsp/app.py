@@ -1,0 +1,122 @@
+"""The SMSP's composition root and server."""
+
+from __future__ import annotations
+
+import math
+import ssl
+from dataclasses import dataclass
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.routing import Route
+
+from .. import logs
+from ..api import errors as e
+from ..api.dstu2 import codes
+from ..api.dstu2.endpoints import RegistryFile
+from ..api.health import ping, status_endpoint
+from ..api.pipeline import ApiRequest, ApiResponse, Endpoint, bearer_token
+from ..app import SecurityHeaders
+from ..domain.caller import Caller
+from ..domain.clock import SystemClock
+from ..security.errors import AuthenticationFailed
+from ..security.tokens import TokenVerifier
+from ..server import TlsHttpToolsProtocol
+from ..services.auditing import Auditor
+from ..services.context import RequestContext
+from ..store.sql import SqlStore, make_engine, upgrade_schema
+from .breaker import CircuitBreaker
+from .national import NationalClient
+from .query import LocalStore, SmspQuery, SmspRefusal, respond
+from .settings import SmspSettings
+from .throttle import Throttle
+
+# Errors raised by the shared pipeline, in the SMSP's vocabulary.
+_PIPELINE_ROWS = {
+    "PRECONDITION_FAILED": codes.INPUT_MESSAGE_VALIDATION_ERROR,
+    "MESSAGE_NOT_WELL_FORMED": codes.INPUT_MESSAGE_VALIDATION_ERROR,
+    "REQUEST_TOO_LARGE": codes.INPUT_MESSAGE_VALIDATION_ERROR,
+    "ACCESS_DENIED": codes.ASID_CHECK_FAILED,
+}
+
+
+@dataclass
+class _Wrapped(e.ApiError):
+    refusal: SmspRefusal | None = None
+
+
+class SmspEndpoint:
+    def __init__(self, settings: SmspSettings, query: SmspQuery) -> None:
+        self.settings, self.query = settings, query
+        self.registry = RegistryFile(settings.clients_file)
+        self.verifier = TokenVerifier(list(settings.trusted_issuers))
+
+    def authenticate(self, request: ApiRequest) -> Caller:
+        """A local client: a registered client certificate, or else a bearer token from a trusted local issuer."""
+        if request.client_cert is not None:
+            system = self.registry.current().system_for_certificate(request.client_cert)
+            if system is not None:
+                return Caller(system=system)
+        if request.headers.get("authorization"):
+            return Caller(user=self.verifier.verify(bearer_token(request.headers)))
+        raise AuthenticationFailed("no registered client certificate or token")
+
+    def handle(self, request: ApiRequest, ctx: RequestContext) -> ApiResponse:
+        try:
+            return self.query.handle(request, ctx)
+        except SmspRefusal as refusal:
+            raise _Wrapped(refusal.code.http_status, refusal.code.code, refusal.diagnostics,
+                           refusal=refusal) from None
+
+    def render_error(self, error: e.ApiError, request: ApiRequest | None, ctx: RequestContext) -> ApiResponse:
+        if isinstance(error, _Wrapped) and error.refusal is not None:
+            refusal = error.refusal
+            extra = {"Retry-After": str(math.ceil(refusal.retry_after))} if refusal.retry_after else None
+            return respond(request, refusal.header, self.settings.smsp_asid, outcome=refusal.code,
+                           diagnostics=refusal.diagnostics, extra_headers=extra)
+        if error.status == 401 or error.details_code in ("ACCESS_DENIED",):
+            return respond(request, None, self.settings.smsp_asid, outcome=codes.ASID_CHECK_FAILED,
+                           diagnostics="The client is not a registered local system or user")
+        code = _PIPELINE_ROWS.get(error.details_code, codes.GENERIC_SPINE_MINI_SERVICE_PROVIDER_SOFTWARE_FAILURE)
+        return respond(request, None, self.settings.smsp_asid, outcome=code, diagnostics=error.diagnostics)
+
+
+def create_smsp_app(settings: SmspSettings) -> Starlette:
+    engine = make_engine(settings.database_url)
+    try:
+        upgrade_schema(engine)  # the SMSP's own audit trail
+    finally:
+        engine.dispose()
+    store = SqlStore.open(settings.database_url, settings.audit_key.value)
+    national = NationalClient(settings.national_url, str(settings.national_ca), str(settings.national_cert),
+                              str(settings.national_key), settings.timeout_seconds)
+    query = SmspQuery(
+        smsp_asid=settings.smsp_asid, national_asid=settings.national_asid, national=national,
+        breaker=CircuitBreaker(settings.breaker_threshold, settings.breaker_reset_seconds),
+        throttle=Throttle(settings.throttle_per_second, settings.throttle_burst),
+        users=settings.users,
+        local_store=LocalStore(settings.local_store_hours) if settings.local_store_fallback else None,
+    )
+    adapter = SmspEndpoint(settings, query)
+    # Authentication failures reach render_error as the pipeline's 401, answered ASID_CHECK_FAILED.
+    endpoint = Endpoint(api="smsp-dstu2", interaction="query", handler=adapter.handle,
+                        auditor=Auditor(store, SystemClock()), authenticate=adapter.authenticate,
+                        render_error=adapter.render_error, negotiate=False, base_path="/fhir/fgm")
+    app = Starlette(routes=[
+        Route("/_ping", ping, methods=["GET"]),
+        Route("/_status", status_endpoint(store), methods=["GET"]),
+        Route("/fhir/fgm/query", endpoint, methods=["POST"]),
+    ])
+    app.add_middleware(SecurityHeaders)
+    return app
+
+
+def serve_smsp(settings: SmspSettings) -> None:
+    logs.configure(settings.log_level)
+    config = uvicorn.Config(
+        create_smsp_app(settings), host=settings.host, port=settings.port, http=TlsHttpToolsProtocol, loop="uvloop",
+        server_header=False, access_log=False, log_config=None, timeout_graceful_shutdown=30,
+        ssl_certfile=str(settings.tls_cert), ssl_keyfile=str(settings.tls_key), ssl_ca_certs=str(settings.client_ca),
+        ssl_cert_reqs=ssl.CERT_OPTIONAL,
+    )
+    uvicorn.Server(config).run()

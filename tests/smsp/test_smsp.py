@@ -1,0 +1,362 @@
+"""SMSP mode with real processes: a national server and SMSPs in front of it, real mutual TLS between them."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import socket
+import ssl
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import httpx
+import pytest
+from lxml import etree
+
+from safeguarding.audit.chain import verify
+from safeguarding.security import certs
+from safeguarding.store.sql import SqlStore
+
+from ..support import FIXTURES, Server, free_port
+
+NS = {"f": "http://hl7.org/fhir"}
+SMSP_ASID = "200000000999"
+CLIENT_MESSAGE_ID = "14daadee-26e1-4d6a-9e6a-7f4af9b58870"  # the guide's example MessageHeader id
+GIRL, GIRL_WITHOUT = "9990000018", "9990000026"
+
+
+@dataclass
+class Smsp:
+    port: int
+    config: Path
+    data_dir: Path
+    client_cert: tuple[str, str]
+    ca: Path
+    process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> Smsp:
+        self.process = subprocess.Popen([sys.executable, "-m", "safeguarding", "smsp", "serve", "--config",
+                                         str(self.config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"https://127.0.0.1:{self.port}/_ping", verify=self.tls()).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        raise RuntimeError("SMSP did not start")
+
+    def stop(self) -> None:
+        if self.process:
+            self.process.terminate()
+            self.process.wait(timeout=30)
+
+    def tls(self, cert: tuple[str, str] | None = None) -> ssl.SSLContext:
+        context = ssl.create_default_context(cafile=str(self.ca))
+        if cert:
+            context.load_cert_chain(*cert)
+        return context
+
+    def query(self, nhs_number: str = GIRL, *, local_id: str = "12456", cert: bool = True,
+              body: bytes | None = None) -> httpx.Response:
+        message = body if body is not None else query_message(nhs_number, local_id)
+        with httpx.Client(verify=self.tls(self.client_cert if cert else None), timeout=30) as client:
+            return client.post(f"https://127.0.0.1:{self.port}/fhir/fgm/query", content=message,
+                               headers={"Content-Type": "text/xml"})
+
+    def audit(self) -> list:  # type: ignore[type-arg]
+        store = SqlStore.open(f"sqlite:///{self.data_dir / 'smsp.db'}", (self.data_dir / "audit.key").read_bytes())
+        try:
+            head = store.audit_head()
+            records = list(store.audit_records())
+            assert verify((self.data_dir / "audit.key").read_bytes(), records, *head).ok
+            return records
+        finally:
+            store.close()
+
+
+def query_message(nhs_number: str, local_id: str = "12456") -> bytes:
+    """The NHS guide's query example, as a local client sends it to the SMSP."""
+    xml = (FIXTURES / "dstu2" / "query-v2-request.xml").read_bytes()
+    return xml.replace(b"9999999999", nhs_number.encode()).replace(b'value="12456"', f'value="{local_id}"'.encode())
+
+
+@dataclass
+class Upstream:
+    url: str
+    ca: Path
+
+
+@pytest.fixture(scope="module")
+def national(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """A national service of our own (this module stops it at the end) with the SMSP registered."""
+    root = tmp_path_factory.mktemp("national")
+    server = Server(root / "data", free_port(), root / "national.log").start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory, national: Server) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("pki")
+    national_ca = certs.CertPair(national.data_dir / "tls" / "ca.pem", national.data_dir / "tls" / "ca.key")
+    smsp_out = certs.issue(national_ca, certs.CertPair(root / "smsp-national.pem", root / "smsp-national.key"),
+                           common_name=SMSP_ASID, org="X26", client=True)
+    registered = subprocess.run([sys.executable, "-m", "safeguarding", "systems", "add", "--data-dir",
+                                 str(national.data_dir), "--asid", SMSP_ASID, "--ods", "X26", "--interaction", "query",
+                                 "--cert", str(smsp_out.cert)], capture_output=True, text=True)
+    assert registered.returncode == 0, registered.stderr
+    local_ca = certs.create_ca(root / "local", "local trust CA")
+    certs.issue(local_ca, certs.CertPair(root / "smsp.pem", root / "smsp.key"), common_name="localhost",
+                server_names=("localhost", "127.0.0.1"))
+    certs.issue(local_ca, certs.CertPair(root / "client.pem", root / "client.key"), common_name="300000000001",
+                org="A81001", client=True)
+    return {"root": root, "local_ca": local_ca.cert, "national_ca": national.ca, "smsp_national_cert": smsp_out.cert,
+            "smsp_national_key": smsp_out.key}
+
+
+def make_smsp(pki: dict[str, Path], upstream: Upstream, name: str, **options: object) -> Smsp:
+    data = pki["root"] / name
+    data.mkdir()
+    (data / "audit.key").write_bytes(secrets.token_bytes(32))
+    (data / "clients.json").write_text(json.dumps({"systems": [{
+        "asid": "300000000001", "ods": "A81001", "kind": "clinical-system",
+        "interactions": ["urn:nhs:names:services:clinicals-sync:FGMQuery_2_0"]}]}))
+    (data / "users.json").write_text(json.dumps({"users": [
+        {"local_id": "12456", "sds_user_id": "555021935107", "sds_role_profile_id": "555021936108",
+         "activities": ["B0370"]},
+        {"local_id": "77777", "sds_user_id": "555021939101", "sds_role_profile_id": "555021940102",
+         "activities": ["B0107"]}]}))
+    limits = {"per_client_per_second": 50, "per_client_burst": 100} | dict(options.pop("limits", {}))  # type: ignore[call-overload]
+    national_opts = {"timeout_seconds": 2, "breaker_threshold": 3, "breaker_reset_seconds": 30} | dict(
+        options.pop("national", {}))  # type: ignore[call-overload]
+    port = free_port()
+    lines = [f'port = {port}', 'audit_key_file = "audit.key"', f'smsp_asid = "{SMSP_ASID}"',
+             f'local_store_fallback = {"true" if options.get("fallback") else "false"}',
+             "[tls]", f'cert = "{pki["root"] / "smsp.pem"}"', f'key = "{pki["root"] / "smsp.key"}"',
+             f'client_ca = "{pki["local_ca"]}"',
+             "[national]", f'url = "{upstream.url}"', 'asid = "990101234567"', f'ca = "{upstream.ca}"',
+             f'cert = "{pki["smsp_national_cert"]}"', f'key = "{pki["smsp_national_key"]}"',
+             *(f"{k} = {v}" for k, v in national_opts.items()),
+             "[limits]", *(f"{k} = {v}" for k, v in limits.items())]
+    config = data / "smsp.toml"
+    config.write_text("\n".join(lines) + "\n")
+    return Smsp(port, config, data, (str(pki["root"] / "client.pem"), str(pki["root"] / "client.key")),
+                pki["local_ca"]).start()
+
+
+@pytest.fixture(scope="module")
+def smsp(pki: dict[str, Path], national: Server) -> Iterator[Smsp]:
+    running = make_smsp(pki, Upstream(national.base, national.ca), "main")
+    yield running
+    running.stop()
+
+
+def _parse(response: httpx.Response) -> etree._Element:
+    assert response.headers["content-type"] == "application/xml+fhir;charset=utf-8"
+    return etree.fromstring(response.content)
+
+
+def _outcome(root: etree._Element) -> tuple[str, str]:
+    issue = root.find("f:entry/f:resource/f:OperationOutcome/f:issue", NS)
+    assert issue is not None
+    return (issue.find("f:details/f:coding/f:code", NS).get("value"),  # type: ignore[union-attr]
+            issue.find("f:code", NS).get("value"))  # type: ignore[union-attr]
+
+
+def _national_audit(national: Server) -> list:  # type: ignore[type-arg]
+    store = national.store()
+    try:
+        return list(store.audit_records())
+    finally:
+        store.close()
+
+
+def test_found_is_forwarded_and_answers_the_clients_message(smsp: Smsp, national: Server) -> None:
+    response = smsp.query(GIRL)
+    assert response.status_code == 200, response.text
+    root = _parse(response)
+    header = root.find("f:entry/f:resource/f:MessageHeader", NS)
+    assert header is not None
+    assert header.find("f:response/f:identifier", NS).get("value") == CLIENT_MESSAGE_ID  # type: ignore[union-attr]
+    assert header.find("f:response/f:code", NS).get("value") == "ok"  # type: ignore[union-attr]
+    assert header.find("f:source/f:endpoint", NS).get("value") == f"urn:nhs:addressing:asid:{SMSP_ASID}"  # type: ignore[union-attr]
+    assert header.find("f:destination/f:endpoint", NS).get("value") == (  # type: ignore[union-attr]
+        "urn:nhs:addressing:asid:047192794540")
+    flag = root.find("f:entry/f:resource/f:Flag", NS)
+    assert flag is not None and flag.find("f:status", NS).get("value") == "active"  # type: ignore[union-attr]
+    assert flag.find("f:contained/f:Patient/f:identifier/f:value", NS).get("value") == GIRL  # type: ignore[union-attr]
+
+    # the audit links the client's message and user to the national message, on both sides
+    [local] = [r.event for r in smsp.audit() if r.event.correlation_id == CLIENT_MESSAGE_ID and r.event.status == 200]
+    assert local.user_id == "local:12456" and local.role_profile_id == "555021936108"
+    assert local.system_asid == "300000000001" and local.org_code == "A81001" and local.nhs_number == GIRL
+    [upstream] = [r.event for r in _national_audit(national) if r.event.request_id == local.resource_id]
+    assert (upstream.api, upstream.interaction, upstream.status) == ("fgm-dstu2", "query", 200)
+    assert upstream.system_asid == SMSP_ASID and upstream.user_id == "555021935107"
+    assert upstream.role_profile_id == "555021936108" and upstream.org_code == "A81001"
+
+
+def test_no_record_found_is_passed_back_unchanged(smsp: Smsp) -> None:
+    response = smsp.query(GIRL_WITHOUT)
+    assert response.status_code == 404
+    root = _parse(response)
+    assert _outcome(root) == ("NO_RECORD_FOUND", "not-found")
+    assert root.find("f:entry/f:resource/f:MessageHeader/f:response/f:code", NS).get("value") == "ok"  # type: ignore[union-attr]
+
+
+def test_invalid_nhs_number_never_reaches_the_national_service(smsp: Smsp, national: Server) -> None:
+    before = len(_national_audit(national))
+    response = smsp.query("9990000017")
+    assert response.status_code == 400
+    assert _outcome(_parse(response)) == ("INPUT_MESSAGE_VALIDATION_ERROR", "structure")
+    assert len(_national_audit(national)) == before
+
+
+def test_authors_must_be_smartcard_users_or_mapped_local_users(smsp: Smsp, national: Server) -> None:
+    before = len(_national_audit(national))
+    for local_id in ("55555", "77777"):  # unmapped; mapped but without B0370
+        response = smsp.query(GIRL, local_id=local_id)
+        assert response.status_code == 401
+        assert _outcome(_parse(response)) == ("AUTHOR_CREDENTIALS_ERROR", "forbidden")
+    no_author = query_message(GIRL).replace(b"http://fhir.nhs.net/Id/local-identifier", b"http://example.org/x")
+    response = smsp.query(body=no_author)
+    assert response.status_code == 401
+    assert len(_national_audit(national)) == before
+
+
+def test_unregistered_clients_and_other_interactions_are_refused(smsp: Smsp) -> None:
+    response = smsp.query(GIRL, cert=False)
+    assert response.status_code == 403
+    assert _outcome(_parse(response)) == ("ASID_CHECK_FAILED", "forbidden")
+    create = (FIXTURES / "dstu2" / "create-request.xml").read_bytes().replace(b"1234567890", b"9990000026")
+    response = smsp.query(body=create)  # SMSP clients may only query
+    assert response.status_code == 400
+    assert _outcome(_parse(response)) == ("INPUT_MESSAGE_VALIDATION_ERROR", "structure")
+    assert b"SMSP clients may only query FGM-IS" in response.content
+
+
+def test_throttling_per_client(pki: dict[str, Path], national: Server) -> None:
+    throttled = make_smsp(pki, Upstream(national.base, national.ca), "throttled",
+                          limits={"per_client_per_second": 0.2, "per_client_burst": 3})
+    try:
+        statuses = [throttled.query(GIRL).status_code for _ in range(6)]
+        assert statuses == [200, 200, 200, 429, 429, 429]
+        response = throttled.query(GIRL)
+        assert response.status_code == 429 and int(response.headers["retry-after"]) >= 1
+        assert _outcome(_parse(response)) == ("GENERIC_SPINE_MINI_SERVICE_PROVIDER_SOFTWARE_FAILURE", "throttled")
+    finally:
+        throttled.stop()
+
+
+@pytest.fixture()
+def silent_upstream(pki: dict[str, Path]) -> Iterator[Upstream]:
+    """Accepts connections and never answers."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(50)
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        listener.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                held.append(listener.accept()[0])
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield Upstream(f"https://127.0.0.1:{listener.getsockname()[1]}", pki["national_ca"])
+    stop.set()
+    thread.join()
+    for conn in held:
+        conn.close()
+    listener.close()
+
+
+def test_silent_national_service_times_out_then_the_breaker_opens(pki: dict[str, Path],
+                                                                  silent_upstream: Upstream) -> None:
+    smsp = make_smsp(pki, silent_upstream, "silent", national={"timeout_seconds": 1, "breaker_threshold": 2})
+    try:
+        for _ in range(2):
+            started = time.monotonic()
+            response = smsp.query(GIRL)
+            elapsed = time.monotonic() - started
+            assert response.status_code == 500 and elapsed < 2.5
+            assert _outcome(_parse(response)) == ("COULD_NOT_CONNECT_TO_SPINE", "no-store")
+        started = time.monotonic()
+        response = smsp.query(GIRL)  # circuit open: refused without trying
+        assert response.status_code == 500 and time.monotonic() - started < 0.5
+        assert _outcome(_parse(response)) == ("COULD_NOT_CONNECT_TO_SPINE", "no-store")
+    finally:
+        smsp.stop()
+
+
+@pytest.fixture()
+def garbage_upstream(pki: dict[str, Path], national: Server) -> Iterator[Upstream]:
+    """An HTTPS service with a certificate the SMSP trusts, that answers nonsense."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802
+            self.rfile.read(int(self.headers["Content-Length"]))
+            body = b"<html><body>Service temporarily moved</body></html>"
+            self.send_response(200)
+            self.send_header("Content-Type", "text/xml")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    tls_dir = national.data_dir / "tls"
+    context.load_cert_chain(str(tls_dir / "server.pem"), str(tls_dir / "server.key"))
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield Upstream(f"https://127.0.0.1:{httpd.server_address[1]}", national.ca)
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def test_garbage_national_response(pki: dict[str, Path], garbage_upstream: Upstream) -> None:
+    smsp = make_smsp(pki, garbage_upstream, "garbage")
+    try:
+        response = smsp.query(GIRL)
+        assert response.status_code == 400
+        assert _outcome(_parse(response)) == ("RESPONSE_MESSAGE_VALIDATION_ERROR", "structure")
+    finally:
+        smsp.stop()
+
+
+def test_zz_national_stopped_no_caching_and_the_opt_in_local_store(smsp: Smsp, pki: dict[str, Path],
+                                                                  national: Server) -> None:
+    """Last in this module: it stops the national service."""
+    fallback = make_smsp(pki, Upstream(national.base, national.ca), "fallback", fallback=True)
+    try:
+        assert smsp.query(GIRL).status_code == 200 and fallback.query(GIRL).status_code == 200
+        national.stop()
+        started = time.monotonic()
+        response = smsp.query(GIRL)
+        assert response.status_code == 500 and time.monotonic() - started < 2.5
+        root = _parse(response)
+        assert _outcome(root) == ("COULD_NOT_CONNECT_TO_SPINE", "no-store")
+        assert root.find("f:entry/f:resource/f:Flag", NS) is None  # nothing was cached
+        served = fallback.query(GIRL)
+        assert served.status_code == 203
+        root = _parse(served)
+        assert _outcome(root) == ("DATA_RETURNED_FROM_LOCAL_STORE_SPINE_UNAVAILABLE", "informational")
+        assert root.find("f:entry/f:resource/f:Flag/f:contained/f:Patient/f:identifier/f:value", NS).get(  # type: ignore[union-attr]
+            "value") == GIRL
+    finally:
+        fallback.stop()
