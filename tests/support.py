@@ -11,10 +11,11 @@ import ssl
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 from fhir.resources.R4B import get_fhir_model_class
@@ -27,6 +28,8 @@ from safeguarding.settings import SANDBOX_AUDIENCE, SANDBOX_ISSUER, Layout, sand
 from safeguarding.store.sql import SqlStore
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
+T = TypeVar("T")
+
 ERROR_SYSTEM = "https://fhir.nhs.uk/CodeSystem/England-SpineErrorOrWarningCode"
 NHS_SYSTEM = "https://fhir.nhs.uk/Id/nhs-number"
 _used_numbers: set[str] = set()
@@ -161,14 +164,32 @@ class Server:
         settings = sandbox_settings(self.data_dir, database_url=self.database_url)
         return SqlStore.open(settings.database_url, settings.audit_key.value)
 
+    def stored(self, read: Callable[[SqlStore], T]) -> T:
+        """Read the server's store directly (what was really written), then close it."""
+        store = self.store()
+        try:
+            return read(store)
+        finally:
+            store.close()
+
+    @property
+    def cpis(self) -> str:
+        return f"{self.base}/cpis/FHIR/R4"
+
+    def system_cert(self, asid: str) -> tuple[str, str]:
+        """A sandbox system's client certificate and key, as ``sandbox describe`` lists them."""
+        [system] = [s for s in self.facts["systems"] if s["asid"] == asid]
+        return system["cert"], system["key"]
+
     def add_patient(self, *, gender: Gender | None = Gender.FEMALE, birth_date: date | None = None, age: int = 10,
-                    verified: bool = True, security: SecurityLabel = SecurityLabel.UNRESTRICTED) -> str:
+                    verified: bool = True, security: SecurityLabel = SecurityLabel.UNRESTRICTED,
+                    superseded_by: str | None = None) -> str:
         number = fresh_nhs_number()
         store = self.store()
         try:
             with store.transaction() as tx:
                 tx.put_patient(Patient(number, verified, birth_date or years_ago(date.today(), age, 30), gender,
-                                       security, "Y12345"))
+                                       security, "Y12345", superseded_by=superseded_by))
         finally:
             store.close()
         return number

@@ -12,21 +12,25 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .api import errors as e
+from .api.authentication import bearer as bearer_authenticator
 from .api.dstu2.endpoints import dstu2_routes
 from .api.health import metrics_endpoint, ping, status_endpoint
-from .api.pipeline import ApiRequest, ApiResponse, Endpoint, bearer_token
+from .api.openapi import openapi_endpoint
+from .api.pipeline import ApiRequest, ApiResponse, Endpoint
 from .api.r4 import fgm as r4_fgm
 from .api.r4.capability import fgm_capability_statement
+from .api.r4.cpis import cpis_routes
 from .demographics import LocalDemographics
-from .domain.caller import Caller
 from .domain.clock import Clock, SystemClock
 from .security.rbac import Operation, authorise
 from .security.tokens import TokenVerifier
 from .services.auditing import Auditor
 from .services.context import RequestContext
+from .services.cpis import CpisService
 from .services.fgm import FgmService
 from .settings import Settings
 from .store.sql import SqlStore
+from .web.routes import web_routes
 
 FGM_R4 = "/fgm/FHIR/R4"
 
@@ -67,12 +71,15 @@ class Services:
     store: SqlStore
     fgm: FgmService
     auditor: Auditor
+    cpis: CpisService
 
 
 def build_services(settings: Settings, clock: Clock | None = None) -> Services:
     clock = clock or SystemClock()
     store = SqlStore.open(settings.database_url, settings.audit_key.value)
-    return Services(store=store, fgm=FgmService(store, LocalDemographics(store), clock), auditor=Auditor(store, clock))
+    demographics = LocalDemographics(store)
+    return Services(store=store, fgm=FgmService(store, demographics, clock), auditor=Auditor(store, clock),
+                    cpis=CpisService(store, demographics, clock))
 
 
 def _outcome_response(error: e.ApiError) -> Response:
@@ -95,9 +102,7 @@ def create_app(settings: Settings, clock: Clock | None = None, services: Service
     verifier = TokenVerifier(list(settings.trusted_issuers))
     published = datetime.now(timezone.utc).date().isoformat()
 
-    def bearer(request: ApiRequest) -> Caller:
-        user = verifier.verify(bearer_token(request.headers), request.headers.get("nhsd-session-urid"))
-        return Caller(user=user)
+    bearer = bearer_authenticator(verifier)
 
     def fgm_endpoint(interaction: str, handler, operation: Operation, errors, success: int = 200) -> Endpoint:  # type: ignore[no-untyped-def]
         return Endpoint(
@@ -122,6 +127,7 @@ def create_app(settings: Settings, clock: Clock | None = None, services: Service
         Route("/_ping", ping, methods=["GET"]),
         Route("/_status", status_endpoint(services.store), methods=["GET"]),
         Route("/_metrics", metrics_endpoint, methods=["GET"]),
+        Route("/_openapi", openapi_endpoint, methods=["GET"]),
         Route(f"{FGM_R4}/metadata", Endpoint(api="fgm-r4", interaction="metadata", handler=metadata,
                                              auditor=services.auditor, authenticate=None, base_path=FGM_R4,
                                              public_base_url=settings.public_base_url), methods=["GET"]),
@@ -134,6 +140,9 @@ def create_app(settings: Settings, clock: Clock | None = None, services: Service
         Route(f"{FGM_R4}/Flag/{{id}}", fgm_endpoint("remove", fgm.remove, Operation.FGM_REMOVE, r4_fgm.REMOVE_ERRORS),
               methods=["PUT"]),
         *dstu2_routes(settings, services),
+        # CP-IS FHIR R4 (api/r4/cpis.py): clinicians by bearer token, local authorities by client certificate.
+        *cpis_routes(settings, services, bearer),
+        *web_routes(settings, services, clock),  # the clinician web interface under /web, and / -> /web/
     ]
     app = Starlette(routes=routes, exception_handlers={404: _not_found, 405: _method_not_allowed})
     app.add_middleware(SecurityHeaders)

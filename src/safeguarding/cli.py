@@ -44,13 +44,25 @@ def main() -> None:
 @click.option("--port", type=int, default=None, help="Port (default 8443).")
 @click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True,
               help="Server processes sharing the port (use PostgreSQL for more than one in production).")
+@click.option("--clock-file", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="Sandbox and tests only: the service's clock runs ahead by the seconds this file holds "
+                   "(re-read when it changes). Refused without --sandbox.")
 def serve(sandbox: bool, data_dir: Path, config: Path | None, database_url: str | None, host: str | None,
-          port: int | None, workers: int) -> None:
+          port: int | None, workers: int, clock_file: Path | None) -> None:
     """Serve every API over HTTPS."""
     from .server import ServeSpec
     from .server import serve as run
     from .store.sql import make_engine, schema_revision
 
+    if clock_file is not None:
+        if not sandbox:
+            raise click.ClickException("--clock-file is for the sandbox and tests only: give --sandbox")
+        from .sandbox.clock import ClockFileError, FileOffsetClock
+
+        try:
+            FileOffsetClock(clock_file)
+        except (ClockFileError, OSError) as exc:
+            raise click.ClickException(f"--clock-file: {exc}") from exc
     if sandbox:
         from .sandbox.setup import ensure_sandbox
 
@@ -70,7 +82,8 @@ def serve(sandbox: bool, data_dir: Path, config: Path | None, database_url: str 
         raise click.ClickException("give --sandbox, or --config FILE with explicit configuration")
     logs.configure(settings.log_level)
     spec = ServeSpec(sandbox=sandbox, data_dir=str(settings.data_dir), config=str(config) if config else None,
-                     host=settings.host, port=settings.port, database_url=database_url)
+                     host=settings.host, port=settings.port, database_url=database_url,
+                     clock_file=str(clock_file.resolve()) if clock_file else None)
     run(settings, spec, workers)
 
 
@@ -171,6 +184,21 @@ def load_patients_command(file: Path, data_dir: Path, config: Path | None, datab
     finally:
         store.close()
     click.echo(json.dumps({"loaded": count}))
+
+
+@load.command("cpis")
+@click.argument("file", type=click.Path(path_type=Path, exists=True, dir_okay=False))
+@click.option("--authority", required=True,
+              help="ODS code of the local authority whose plans these are (a registered local-authority system).")
+@data_dir_option
+@config_option
+@database_option
+def load_cpis_command(file: Path, authority: str, data_dir: Path, config: Path | None,
+                      database_url: str | None) -> None:
+    """Load CP-IS plans from CSV for one local authority (upserts: loading it again changes nothing)."""
+    from .cli_cpis import load_csv
+
+    click.echo(json.dumps(load_csv(_settings(data_dir, config, database_url), file, authority)))
 
 
 @main.command()

@@ -20,6 +20,7 @@ from cryptography import x509
 
 from .cli_options import config_option, data_dir_option
 from .security.certs import pem_fingerprint
+from .security.registry import normalise_fingerprint, parse_serial
 from .settings import Layout, SettingsError, file_settings
 
 # Short names for the FGM-IS DSTU2 events (MessageHeader.event.code); any other event code may be given in full.
@@ -63,13 +64,23 @@ def read_entries(path: Path) -> list[dict[str, Any]]:
     return entries
 
 
-def write_entries(path: Path, entries: list[dict[str, Any]]) -> None:
-    """Replace the registry in one step: the server either sees the old file or the new one."""
+def read_revoked(path: Path) -> list[dict[str, Any]]:
+    """The operator's deny list of certificates (``revoked``), kept beside the systems."""
+    if not path.exists():
+        return []
+    revoked = json.loads(path.read_text()).get("revoked", [])
+    return revoked if isinstance(revoked, list) else []
+
+
+def write_entries(path: Path, entries: list[dict[str, Any]], revoked: list[dict[str, Any]] | None = None) -> None:
+    """Replace the registry in one step: the server either sees the old file or the new one.
+    The deny list is kept as it is unless ``revoked`` is given (a revocation is never lost by an edit)."""
+    document = {"systems": entries, "revoked": read_revoked(path) if revoked is None else revoked}
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, temporary = tempfile.mkstemp(prefix=".systems-", suffix=".json", dir=path.parent)
     try:
         with os.fdopen(fd, "w") as handle:
-            json.dump({"systems": entries}, handle, indent=2)
+            json.dump(document, handle, indent=2)
             handle.write("\n")
             handle.flush()
             os.fsync(handle.fileno())
@@ -158,13 +169,49 @@ def add(asid: str, ods: str, kind: str, interactions: tuple[str, ...], cert: Pat
 def list_systems(as_json: bool, data_dir: Path, config: Path | None) -> None:
     """List the registered systems."""
     entries = read_entries(registry_path(data_dir, config))
+    revoked = read_revoked(registry_path(data_dir, config))
     if as_json:
-        click.echo(json.dumps({"systems": entries}, indent=2))
+        click.echo(json.dumps({"systems": entries, "revoked": revoked}, indent=2))
         return
     for entry in entries:
         pinned = "pinned certificate" if entry.get("cert_sha256") else "any certificate with CN=ASID"
         click.echo(f"{entry['asid']}  {entry.get('ods', '?')}  {entry.get('kind', '?')}  {pinned}  "
                    f"{', '.join(entry.get('interactions', [])) or '(no interactions)'}")
+    for item in revoked:
+        named = f"sha256 {item['cert_sha256']}" if "cert_sha256" in item else f"serial {item.get('serial')}"
+        click.echo(f"revoked  {named}  {item.get('reason', '')}".rstrip())
+
+
+@systems.command("revoke")
+@click.option("--cert", type=click.Path(path_type=Path, exists=True, dir_okay=False), default=None,
+              help="The certificate (PEM) to revoke.")
+@click.option("--sha256", "sha256", default=None, help="Or its SHA-256 fingerprint (hex, colons allowed).")
+@click.option("--serial", default=None, help="Or its serial number, hex as `openssl x509 -serial` prints it.")
+@click.option("--reason", default=None, help="Why (kept in the file for operators).")
+@data_dir_option
+@config_option
+def revoke(cert: Path | None, sha256: str | None, serial: str | None, reason: str | None, data_dir: Path,
+           config: Path | None) -> None:
+    """Revoke a client certificate: it is refused (403) from the next request on, whichever system it names."""
+    if sum(x is not None for x in (cert, sha256, serial)) != 1:
+        raise click.UsageError("give exactly one of --cert, --sha256 and --serial")
+    entry: dict[str, Any]
+    try:
+        if serial is not None:
+            entry = {"serial": format(parse_serial(serial), "X")}
+        else:
+            entry = {"cert_sha256": normalise_fingerprint(pem_fingerprint(cert) if cert else sha256)}
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from exc
+    if reason:
+        entry["reason"] = reason
+    path = registry_path(data_dir, config)
+    entries, revoked = read_entries(path), read_revoked(path)
+    key = "serial" if "serial" in entry else "cert_sha256"
+    if not any(item.get(key) == entry[key] for item in revoked):
+        revoked.append(entry)
+    write_entries(path, entries, revoked)
+    click.echo(json.dumps(entry))
 
 
 @systems.command("remove")

@@ -10,6 +10,7 @@ from pathlib import Path
 from .api.errors import DEFAULT_ERROR_SYSTEM
 from .security.tokens import TrustedIssuer
 from .store.sql import sqlite_url
+from .web.config import WebSettings, web_settings
 
 SANDBOX_ISSUER = "https://sandbox.safeguarding.invalid/issuer"
 SANDBOX_AUDIENCE = "https://sandbox.safeguarding.invalid/api"
@@ -84,6 +85,7 @@ class Settings:
     public_base_url: str | None = None
     error_system: str = DEFAULT_ERROR_SYSTEM
     log_level: str = "INFO"
+    web: WebSettings = field(default_factory=WebSettings)
 
     @property
     def layout(self) -> Layout:
@@ -156,8 +158,9 @@ def file_settings(path: Path, *, host: str | None = None, port: int | None = Non
             public_base_url=raw.get("public_base_url"),
             error_system=raw.get("error_system", DEFAULT_ERROR_SYSTEM),
             log_level=raw.get("log_level", "INFO"),
+            web=web_settings(raw.get("web"), resolve),
         )
-    except (KeyError, TypeError, OSError) as exc:
+    except (KeyError, TypeError, ValueError, OSError) as exc:
         raise SettingsError(f"configuration incomplete or unreadable: {exc}") from exc
     if len(settings.audit_key.value) < 32:
         raise SettingsError("the audit key must be at least 32 bytes")

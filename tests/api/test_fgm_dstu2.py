@@ -720,7 +720,9 @@ def test_systems_cli_registers_and_removes_a_system_live(server: Server, tmp_pat
     check_error(response, "query", None, "ASID_CHECK_FAILED", destination=None)
     assert runner.invoke(systems_cli, ["remove", "--data-dir", data_dir, "--asid", asid]).exit_code != 0
     gp_entries = json.loads(runner.invoke(systems_cli, ["list", "--data-dir", data_dir, "--json"]).output)
-    assert {s["asid"] for s in gp_entries["systems"]} == {GP_ASID, QUERY_ONLY_ASID}
+    # back to the sandbox's own systems (its clinical systems and, since CP-IS, its local authorities)
+    assert {s["asid"] for s in gp_entries["systems"]} == {s["asid"] for s in server.facts["systems"]}
+    assert {GP_ASID, QUERY_ONLY_ASID} <= {s["asid"] for s in gp_entries["systems"]}
 
 
 def test_an_unreadable_registry_refuses_every_system_until_fixed(server: Server, gp: httpx.Client) -> None:

@@ -141,7 +141,7 @@ def test_expire_removes_indicators_of_children_who_turned_18(server: Server) -> 
 
 def test_db_upgrade_on_a_new_data_dir(tmp_path: Path) -> None:
     result = run("db", "upgrade", "--data-dir", str(tmp_path / "new"))
-    assert json.loads(result.stdout) == {"revision": "0001"}
+    assert json.loads(result.stdout) == {"revision": "0002"}
     assert (tmp_path / "new" / "safeguarding.db").exists()
 
 
@@ -149,6 +149,21 @@ def test_serve_refuses_to_start_without_configuration(tmp_path: Path) -> None:
     result = run("serve", "--data-dir", str(tmp_path), check=False)
     assert result.returncode == 1
     assert "give --sandbox, or --config FILE with explicit configuration" in result.stderr
+
+
+def test_the_controllable_clock_is_for_the_sandbox_only(tmp_path: Path) -> None:
+    clock = tmp_path / "offset"
+    clock.write_text("3600")
+    config = tmp_path / "safeguarding.toml"
+    config.write_text("")
+    for args in (("--data-dir", str(tmp_path)), ("--config", str(config))):
+        result = run("serve", *args, "--clock-file", str(clock), check=False)
+        assert result.returncode == 1
+        assert "--clock-file is for the sandbox and tests only: give --sandbox" in result.stderr
+    clock.write_text("an hour")
+    result = run("serve", "--sandbox", "--data-dir", str(tmp_path / "sbx"), "--clock-file", str(clock), check=False)
+    assert result.returncode == 1
+    assert "the clock file must hold a number of seconds" in result.stderr
 
 
 def test_dev_certs_issues_a_client_certificate_from_the_sandbox_ca(server: Server, tmp_path: Path) -> None:
@@ -174,7 +189,8 @@ def test_systems_registry_cli_and_sandbox_refresh_keeps_added_systems(tmp_path: 
     ensure_sandbox(data)  # what `serve --sandbox` does at every start
     listed = json.loads(run("systems", "list", "--data-dir", str(data), "--json").stdout)
     asids = sorted(s["asid"] for s in listed["systems"])
-    assert asids == ["047192794544", "200000000117", "300000000123"]
+    assert asids == ["047192794544", "200000000117", "300000000101", "300000000123", "300000000202"]
     run("systems", "remove", "--data-dir", str(data), "--asid", "300000000123")
     listed = json.loads(run("systems", "list", "--data-dir", str(data), "--json").stdout)
-    assert sorted(s["asid"] for s in listed["systems"]) == ["047192794544", "200000000117"]
+    assert sorted(s["asid"] for s in listed["systems"]) == ["047192794544", "200000000117", "300000000101",
+                                                           "300000000202"]

@@ -30,11 +30,22 @@ DISPLAYS = {
     "UNSUPPORTED_VALUE": "Unsupported value",
     "VALIDATION_ERROR": "Validation error",
     "REQUEST_TOO_LARGE": "Request too large",
+    "REQUEST_TIMEOUT": "Request timeout",
 }
+
+
+@dataclass(frozen=True)
+class Coding:
+    system: str
+    code: str
+    display: str
 
 
 @dataclass
 class ApiError(Exception):
+    """``system`` and ``display`` name the details code when it is not a Spine error code (e.g. a CP-IS
+    record acknowledgement code); ``also`` adds further codings to the same issue (e.g. a file code)."""
+
     status: int
     details_code: str
     diagnostics: str
@@ -42,6 +53,9 @@ class ApiError(Exception):
     severity: str = "error"
     headers: dict[str, str] = field(default_factory=dict)
     expressions: tuple[str, ...] = ()
+    system: str | None = None
+    display: str | None = None
+    also: tuple[Coding, ...] = ()
 
     def __post_init__(self) -> None:
         super().__init__(self.details_code)
@@ -58,10 +72,11 @@ def operation_outcome(error: ApiError, system: str = DEFAULT_ERROR_SYSTEM) -> di
         "details": {
             "coding": [
                 {
-                    "system": system,
+                    "system": error.system or system,
                     "code": error.details_code,
-                    "display": DISPLAYS.get(error.details_code, error.details_code),
-                }
+                    "display": error.display or DISPLAYS.get(error.details_code, error.details_code),
+                },
+                *({"system": c.system, "code": c.code, "display": c.display} for c in error.also),
             ]
         },
         "diagnostics": error.diagnostics,
@@ -86,6 +101,12 @@ PRECONDITION_FAILED = ApiError(400, "PRECONDITION_FAILED", "Missing or invalid h
 NOT_WELL_FORMED = ApiError(400, "MESSAGE_NOT_WELL_FORMED", "The request body is not well-formed JSON or XML",
                            issue_type="structure")
 TOO_LARGE = ApiError(413, "REQUEST_TOO_LARGE", "The request body is larger than 1 MiB", issue_type="too-long")
+# Slow or oversized clients (docs/security.md "Hostile input"): the connection is closed after these.
+REQUEST_TIMEOUT = ApiError(408, "REQUEST_TIMEOUT", "The request was not received in time", issue_type="timeout",
+                           headers={"Connection": "close"})
+HEAD_TOO_LARGE = ApiError(431, "REQUEST_TOO_LARGE", "The request line and headers are larger than 64 KiB or "
+                          "hold more than 100 fields", issue_type="too-long")
+NOT_HTTP = ApiError(400, "MESSAGE_NOT_WELL_FORMED", "The request is not valid HTTP/1.1", issue_type="structure")
 UNSUPPORTED_MEDIA = ApiError(415, "UNSUPPORTED_MEDIA_TYPE",
                              "Content-Type must be application/fhir+json or application/fhir+xml",
                              issue_type="not-supported")

@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import re
 import time
 import traceback
@@ -20,6 +21,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import anyio
 from anyio import to_thread
 from starlette.datastructures import Headers, QueryParams
 from starlette.types import Receive, Scope, Send
@@ -68,11 +70,11 @@ Authoriser = Callable[[Caller], None]
 ErrorRenderer = Callable[[e.ApiError, ApiRequest | None, RequestContext], ApiResponse]
 
 
-def security_error(error: SecurityError) -> e.ApiError:
+def security_error(error: SecurityError, denied: e.ApiError = e.ACCESS_DENIED) -> e.ApiError:
     if isinstance(error, RoleSelectionFailed):
         return e.PRECONDITION_FAILED
     if isinstance(error, AccessDenied):
-        return e.ACCESS_DENIED
+        return denied
     # AuthenticationFailed, and any security error not named above: refuse as unauthenticated
     return e.bad_token(reason_is_missing=isinstance(error, AuthenticationFailed) and error.reason == "missing")
 
@@ -93,10 +95,33 @@ class ReadBodyError(Exception):
     pass
 
 
-async def read_body(receive: Receive, headers: Headers, limit: int) -> bytes:
+def env_seconds(variable: str, default: float) -> float:
+    """A positive number of seconds from the environment, else the default."""
+    try:
+        value = float(os.environ.get(variable, default))
+    except ValueError:
+        return default
+    return value if value > 0 else default
+
+
+# A client that trickles its body (slowloris) would hold a worker's request open for ever: the whole
+# body must arrive within this many seconds (1 MiB in 60 s is ~140 kbit/s), else 408 and the
+# connection is closed. SAFEGUARDING_BODY_TIMEOUT changes it (docs/operations.md).
+BODY_TIMEOUT = env_seconds("SAFEGUARDING_BODY_TIMEOUT", 60.0)
+
+
+async def read_body(receive: Receive, headers: Headers, limit: int, timeout: float | None = None) -> bytes:
     declared = headers.get("content-length")
     if declared is not None and (not declared.isdigit() or int(declared) > limit):
         raise e.TOO_LARGE if declared.isdigit() else e.NOT_WELL_FORMED
+    try:
+        with anyio.fail_after(timeout or BODY_TIMEOUT):
+            return await _receive_body(receive, limit)
+    except TimeoutError:
+        raise e.REQUEST_TIMEOUT from None
+
+
+async def _receive_body(receive: Receive, limit: int) -> bytes:
     chunks: list[bytes] = []
     size = 0
     while True:
@@ -131,6 +156,7 @@ class Endpoint:
         public_base_url: str | None = None,
         base_path: str = "",
         negotiate: bool = True,
+        denied: e.ApiError = e.ACCESS_DENIED,
     ) -> None:
         self.api, self.interaction = api, interaction
         self.handler, self.auditor = handler, auditor
@@ -142,6 +168,7 @@ class Endpoint:
         self.public_base_url = public_base_url
         self.base_path = base_path
         self.negotiate = negotiate
+        self.denied = denied  # the API's own 403 row (FGM-IS and CP-IS word ACCESS_DENIED differently)
 
     def outcome_for(self, error: DomainError | None) -> Outcome:
         if error is None:
@@ -232,7 +259,7 @@ class Endpoint:
         except SecurityError as error:
             log.info("refused", extra={"event": "SECURITY_REFUSED", "reason": error.reason,
                                        "request_id": ctx.request_id})
-            return self._refuse(security_error(error), request, ctx)
+            return self._refuse(security_error(error, self.denied), request, ctx)
         except DomainError as error:
             return self._refuse(self.api_error(error), request, ctx)
         except e.ApiError as error:
@@ -243,6 +270,8 @@ class Endpoint:
     def _refuse(self, error: e.ApiError, request: ApiRequest | None, ctx: RequestContext) -> ApiResponse:
         response = self.render_error(error, request, ctx)
         response.headers.setdefault("X-Outcome-Code", error.details_code)
+        if "Connection" in error.headers:  # e.g. after a timed-out body: whatever renders the error, close
+            response.headers.setdefault("Connection", error.headers["Connection"])
         return response
 
     async def _fail(self, exc: Exception, request: ApiRequest | None, ctx: RequestContext,
@@ -262,7 +291,13 @@ class Endpoint:
         if response.body is not None:
             body, content_type = response.body, response.content_type or CONTENT_TYPES[fmt]
         elif response.resource is not None:
-            body, content_type = serialise(response.resource, fmt), CONTENT_TYPES[fmt]
+            try:
+                body, content_type = serialise(response.resource, fmt), CONTENT_TYPES[fmt]
+            except Exception as exc:  # noqa: BLE001 - e.g. text XML cannot carry: answer what was decided, in JSON
+                log.error("response not serialisable", extra={"event": "SERIALISATION_FAILED",
+                                                              "error": type(exc).__name__,
+                                                              "request_id": extra.get("X-Request-ID")})
+                body, content_type = serialise(response.resource, "json"), CONTENT_TYPES["json"]
         else:
             body, content_type = b"", None
         headers = {**extra, **response.headers}

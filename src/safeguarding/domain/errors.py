@@ -5,13 +5,23 @@ Each API adapter maps these to its own wire outcome (R4 OperationOutcome rows, D
     DomainError
     ├── InvalidNhsNumber         the number fails the format or Modulus 11 check
     ├── PatientNotTraced         no verified demographics for the number
+    │   ├── PatientNotFound          CP-IS: no demographics at all (CPR01)
+    │   └── NhsNumberNotVerified     CP-IS: demographics, but the number is not verified (CPR03)
     ├── PatientOver18
     ├── GenderNotAllowed
     ├── AssessmentDateInvalid    missing, or in the future
     ├── IndicatorAlreadySet
     ├── IndicatorNotFound
     ├── IndicatorAlreadyRemoved
-    └── RemovalReasonInvalid
+    ├── RemovalReasonInvalid
+    │
+    │   CP-IS
+    ├── NhsNumberSuperseded      the number has been replaced by another (CPR05)
+    ├── SensitiveRecord          the demographics record is restricted (CPR02)
+    ├── PlanInvalid              an uploaded plan breaks a rule about its dates or status (CPR07)
+    ├── PlanNotFound             withdrawing a plan the authority never uploaded (CPR07)
+    ├── PlanOfAnotherAuthority   an upload names another authority (CPR07)
+    └── NoActivePlan             an alert for a child with no active plan: no authority to tell
 """
 
 from __future__ import annotations
@@ -76,3 +86,59 @@ class RemovalReasonInvalid(DomainError):
     """The removal reason is missing or not allowed."""
 
     code = "REMOVAL_REASON_INVALID"
+
+
+# CP-IS ------------------------------------------------------------------------------------------
+
+
+class PatientNotFound(PatientNotTraced):
+    """No demographics are held for this NHS number."""
+
+    code = "PATIENT_NOT_FOUND"
+
+
+class NhsNumberNotVerified(PatientNotTraced):
+    """The NHS number is held but not verified."""
+
+    code = "NHS_NUMBER_NOT_VERIFIED"
+
+
+class NhsNumberSuperseded(DomainError):
+    """The NHS number has been superseded by another."""
+
+    code = "NHS_NUMBER_SUPERSEDED"
+
+
+class SensitiveRecord(DomainError):
+    """The patient's demographics record is restricted (sensitive)."""
+
+    code = "SENSITIVE_RECORD"
+
+
+class PlanInvalid(DomainError):
+    """The plan's dates or status break the CP-IS rules."""
+
+    code = "PLAN_INVALID"
+
+    def __init__(self, rule: str) -> None:
+        # ``rule`` is one of the fixed texts in domain/cpis.py, never built from input.
+        super().__init__(rule)
+        self.rule = rule
+
+
+class PlanNotFound(DomainError):
+    """No such plan is held for this authority."""
+
+    code = "PLAN_NOT_FOUND"
+
+
+class PlanOfAnotherAuthority(DomainError):
+    """The plan names another local authority: an authority uploads only its own plans."""
+
+    code = "PLAN_OF_ANOTHER_AUTHORITY"
+
+
+class NoActivePlan(DomainError):
+    """The child has no active child protection plan."""
+
+    code = "NO_ACTIVE_PLAN"

@@ -1,7 +1,9 @@
-"""The sandbox data set: patients in the 999 test range (valid check digits, never issued).
+"""The sandbox data set: patients in the 999 test range (valid check digits, never issued), and the
+local authorities that share CP-IS plans for some of them.
 
 Birth dates are relative to the day the sandbox starts, so "turns 18 tomorrow" stays true: they are
-recomputed on every ``serve --sandbox``. Indicators are seeded once, when the data dir is new.
+recomputed on every ``serve --sandbox``. Indicators and plans are seeded once, when the data dir is new.
+Phone numbers are Ofcom's drama ranges (never allocated).
 """
 
 from __future__ import annotations
@@ -9,7 +11,43 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, timedelta
 
+from ..domain.cpis import PlanType
 from ..domain.patients import Gender, Patient, SecurityLabel
+
+
+@dataclass(frozen=True)
+class SandboxAuthority:
+    """A local authority: a registered ``local-authority`` system with a client certificate."""
+
+    key: str
+    name: str
+    asid: str
+    ods: str
+    office_phone: str
+    emergency_phone: str
+
+
+AUTHORITIES = (
+    SandboxAuthority("sandbox-city", "Sandbox City Council", "300000000101", "SBC01", "01134960001", "07700900001"),
+    SandboxAuthority("testshire", "Testshire County Council", "300000000202", "TCC02", "01632960002", "07700900002"),
+)
+
+
+@dataclass(frozen=True)
+class SandboxPlan:
+    """A plan seeded for a patient. ``ends_in_days`` negative: the plan ended that many days ago."""
+
+    authority: str  # SandboxAuthority.key
+    plan_type: PlanType
+    started_days_ago: int
+    ends_in_days: int | None = None
+    withdrawn: bool = False
+
+    @property
+    def state(self) -> str:
+        if self.withdrawn:
+            return "withdrawn"
+        return "ended" if self.ends_in_days is not None and self.ends_in_days < 0 else "active"
 
 
 @dataclass(frozen=True)
@@ -25,6 +63,8 @@ class SandboxPatient:
     gp_ods_code: str | None = "Y12345"
     indicator_assessed_days_ago: int | None = None
     name: str = ""
+    plans: tuple[SandboxPlan, ...] = ()
+    superseded_by: str | None = None
 
     def birth_date(self, today: date) -> date:
         """Born ``age_years`` years and ``age_days`` days before ``today`` (a negative
@@ -39,6 +79,7 @@ class SandboxPatient:
             gender=self.gender,
             security=self.security,
             gp_ods_code=None if self.security is not SecurityLabel.UNRESTRICTED else self.gp_ods_code,
+            superseded_by=self.superseded_by,
         )
 
 
@@ -60,6 +101,24 @@ PATIENTS = (
                    Gender.FEMALE, 7, verified=False),
     SandboxPatient("girl-for-removal", "9990000107", "girl aged 15 with an active indicator (remove it)",
                    Gender.FEMALE, 15, 200, indicator_assessed_days_ago=30),
+    # CP-IS
+    SandboxPatient("child-on-cpp", "9990000123", "boy aged 6 on a child protection plan (Sandbox City Council)",
+                   Gender.MALE, 6, 50, plans=(SandboxPlan("sandbox-city", PlanType.CPP, 120),)),
+    SandboxPatient("looked-after-child", "9990000131", "girl aged 13, looked after (Testshire County Council)",
+                   Gender.FEMALE, 13, 10, plans=(SandboxPlan("testshire", PlanType.LAC, 400),)),
+    SandboxPatient("expectant-mother", "9990000158",
+                   "woman aged 24 whose unborn child has a plan (Sandbox City Council): search by her number",
+                   Gender.FEMALE, 24, 80, plans=(SandboxPlan("sandbox-city", PlanType.UCP, 60, ends_in_days=90),)),
+    SandboxPatient("child-plan-ended", "9990000166", "girl aged 9 whose plan ended 30 days ago: nothing shared",
+                   Gender.FEMALE, 9, 5, plans=(SandboxPlan("sandbox-city", PlanType.CPP, 300, ends_in_days=-30),)),
+    SandboxPatient("child-plan-withdrawn", "9990000174", "boy aged 11 whose plan was withdrawn: nothing shared",
+                   Gender.MALE, 11, 70, plans=(SandboxPlan("testshire", PlanType.CPP, 45, withdrawn=True),)),
+    SandboxPatient("child-two-plans", "9990000182",
+                   "girl aged 4 on a plan with Sandbox City and looked after by Testshire: two CareTeams",
+                   Gender.FEMALE, 4, 200, plans=(SandboxPlan("sandbox-city", PlanType.CPP, 30),
+                                                 SandboxPlan("testshire", PlanType.LAC, 20))),
+    SandboxPatient("superseded-number", "9990000190", "boy aged 8 whose NHS number was superseded (upload: CPR05)",
+                   Gender.MALE, 8, superseded_by="9990000204"),
 )
 
 NOT_IN_DEMOGRAPHICS = "9990000115"  # valid check digit, no such patient

@@ -11,6 +11,7 @@ from typing import Any
 
 from ..demographics import load_patients
 from ..domain.clock import Clock, SystemClock, iso_instant, uk_today
+from ..domain.cpis import AuthorityContact, Plan, PlanKey, Provenance
 from ..domain.fgm import Actor, Indicator, IndicatorStatus
 from ..fileutil import write_private
 from ..security import certs
@@ -18,7 +19,7 @@ from ..security.keys import generate_signing_key
 from ..security.registry import save_registry
 from ..settings import SANDBOX_AUDIENCE, SANDBOX_ISSUER, SANDBOX_SERVICE_ASID, Layout, Settings, sandbox_settings
 from ..store.sql import SqlStore, make_engine, upgrade_schema
-from .data import NOT_IN_DEMOGRAPHICS, PATIENTS, sandbox_patients
+from .data import AUTHORITIES, NOT_IN_DEMOGRAPHICS, PATIENTS, sandbox_patients
 
 ALL_FGM_DSTU2 = [
     "urn:nhs:names:services:clinicals-sync:FGMQuery_2_0",
@@ -32,6 +33,11 @@ SYSTEMS: list[dict[str, Any]] = [
      "interactions": ALL_FGM_DSTU2},
     {"name": "query-only-system", "asid": "200000000117", "ods": "RR8", "kind": "clinical-system",
      "interactions": ALL_FGM_DSTU2[:1]},
+] + [
+    # CP-IS local authorities: the kind is what counts (they upload, and read their notification feed).
+    {"name": authority.key, "asid": authority.asid, "ods": authority.ods, "kind": "local-authority",
+     "interactions": []}
+    for authority in AUTHORITIES
 ]
 
 USERS: list[dict[str, Any]] = [
@@ -43,6 +49,12 @@ USERS: list[dict[str, Any]] = [
     {"purpose": "user with no FGM activity (refused)", "user_id": "555021939101",
      "role_profile_id": "555021940102", "org": "RR8", "activities": ["B0107"], "role_code": "R8003",
      "name": "Clerk Cal Sandbox"},
+    {"purpose": "CP-IS: emergency department clinician (unscheduled care, B0107: accesses are recorded and "
+                "notified)", "user_id": "555021941103", "role_profile_id": "555021942104", "org": "RR8",
+     "activities": ["B0107"], "role_code": "R8000", "name": "Dr Erin Sandbox"},
+    {"purpose": "CP-IS: GP (scheduled care, B0170 only: a silent read, never recorded)", "user_id": "555021943105",
+     "role_profile_id": "555021944106", "org": "B86022", "activities": ["B0170"], "role_code": "R0260",
+     "name": "Dr Gus Sandbox"},
 ]
 
 
@@ -112,8 +124,30 @@ def seed(settings: Settings, clock: Clock) -> None:
                     created_at=iso_instant(clock.now()),
                     created_by=sandbox_actor,
                 ))
+        _seed_plans(store, clock)
     finally:
         store.close()
+
+
+def _seed_plans(store: SqlStore, clock: Clock) -> None:
+    """The CP-IS plans of the sandbox patients, each seeded once (its key not yet held)."""
+    today, now = uk_today(clock), iso_instant(clock.now())
+    authorities = {a.key: a for a in AUTHORITIES}
+    for entry in PATIENTS:
+        held = {p.key for p in store.read_plans(entry.nhs_number)} if entry.plans else set()
+        for seeded in entry.plans:
+            authority = authorities[seeded.authority]
+            key = PlanKey(authority.ods, entry.nhs_number, seeded.plan_type)
+            if key in held:
+                continue
+            end = today + timedelta(days=seeded.ends_in_days) if seeded.ends_in_days is not None else None
+            with store.transaction() as tx:
+                tx.insert_plan(Plan(
+                    id=str(uuid.uuid4()), key=key, start=today - timedelta(days=seeded.started_days_ago), end=end,
+                    contact=AuthorityContact(authority.name, authority.office_phone, authority.emergency_phone),
+                    created_at=now, changed=Provenance(now, authority.asid, "sandbox"),
+                    withdrawn_at=now if seeded.withdrawn else None,
+                ))
 
 
 def describe(settings: Settings) -> dict[str, Any]:
@@ -121,6 +155,7 @@ def describe(settings: Settings) -> dict[str, Any]:
     return {
         "base_url": settings.base_url,
         "fgm_r4_base": f"{settings.base_url}/fgm/FHIR/R4",
+        "cpis_r4_base": f"{settings.base_url}/cpis/FHIR/R4",
         "service_asid": SANDBOX_SERVICE_ASID,
         "ca": str(layout.tls / "ca.pem"),
         "database_url": settings.database_url if settings.database_url.startswith("sqlite") else "(postgresql)",
@@ -143,12 +178,22 @@ def describe(settings: Settings) -> dict[str, Any]:
             for s in SYSTEMS
         ],
         "users": USERS,
+        "authorities": [
+            {"key": a.key, "name": a.name, "asid": a.asid, "ods": a.ods, "office_phone": a.office_phone,
+             "emergency_phone": a.emergency_phone}
+            for a in AUTHORITIES
+        ],
         "patients": [
             {"key": p.key, "nhs_number": p.nhs_number, "purpose": p.purpose,
              "gender": p.gender.value if p.gender else None, "verified": p.verified, "security": p.security.value,
-             "has_indicator_at_creation": p.indicator_assessed_days_ago is not None}
+             "has_indicator_at_creation": p.indicator_assessed_days_ago is not None,
+             "plans_at_creation": [
+                 {"authority": next(a.ods for a in AUTHORITIES if a.key == plan.authority),
+                  "plan_type": plan.plan_type.value, "state": plan.state}
+                 for plan in p.plans
+             ]}
             for p in PATIENTS
         ] + [{"key": "not-in-demographics", "nhs_number": NOT_IN_DEMOGRAPHICS,
               "purpose": "valid check digit, no demographics: refused as not traced", "gender": None,
-              "verified": False, "security": "U", "has_indicator_at_creation": False}],
+              "verified": False, "security": "U", "has_indicator_at_creation": False, "plans_at_creation": []}],
     }

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import Enum
 
-from ..domain.caller import Activity, Caller
+from ..domain.caller import Activity, Caller, SystemKind
 from .errors import AccessDenied, AuthenticationFailed
 
 
@@ -13,19 +13,47 @@ class Operation(str, Enum):
     FGM_READ = "fgm.read"
     FGM_CREATE = "fgm.create"
     FGM_REMOVE = "fgm.remove"
+    CPIS_CARETEAM_SEARCH = "cpis.careteam.search"
+    CPIS_HISTORY_SEARCH = "cpis.history.search"
+    CPIS_ALERT = "cpis.alert"
+    CPIS_UPLOAD = "cpis.upload"
+    CPIS_FEED = "cpis.notifications.read"
+    CPIS_ACKNOWLEDGE = "cpis.notifications.acknowledge"
 
 
-_USER_ACTIVITY = {
-    Operation.FGM_SEARCH: Activity.FGM_VIEW,
-    Operation.FGM_READ: Activity.FGM_VIEW,
-    Operation.FGM_CREATE: Activity.FGM_UPDATE,
-    Operation.FGM_REMOVE: Activity.FGM_UPDATE,
+# Either CP-IS view activity lets a clinician see plans: B0107 records unscheduled accesses, B0170 is
+# the silent (scheduled) read. Whether an access is recorded is a domain rule (domain/cpis.py).
+_CPIS_VIEW = frozenset({Activity.CPIS_VIEW_UNSCHEDULED, Activity.CPIS_VIEW_SCHEDULED})
+
+# Operations for people: the role must hold one of these activities.
+_USER_ACTIVITIES: dict[Operation, frozenset[Activity]] = {
+    Operation.FGM_SEARCH: frozenset({Activity.FGM_VIEW}),
+    Operation.FGM_READ: frozenset({Activity.FGM_VIEW}),
+    Operation.FGM_CREATE: frozenset({Activity.FGM_UPDATE}),
+    Operation.FGM_REMOVE: frozenset({Activity.FGM_UPDATE}),
+    Operation.CPIS_CARETEAM_SEARCH: _CPIS_VIEW,
+    Operation.CPIS_HISTORY_SEARCH: _CPIS_VIEW,
+    Operation.CPIS_ALERT: _CPIS_VIEW,
+}
+
+# Operations for systems: the registered system must be of this kind. Each local authority's own
+# plans and notifications are selected by its ODS code in the service, never by the request.
+_SYSTEM_KINDS: dict[Operation, SystemKind] = {
+    Operation.CPIS_UPLOAD: SystemKind.LOCAL_AUTHORITY,
+    Operation.CPIS_FEED: SystemKind.LOCAL_AUTHORITY,
+    Operation.CPIS_ACKNOWLEDGE: SystemKind.LOCAL_AUTHORITY,
 }
 
 
 def authorise(caller: Caller, operation: Operation) -> None:
     """Return if ``caller`` may perform ``operation``; raise otherwise."""
+    kind = _SYSTEM_KINDS.get(operation)
+    if kind is not None:
+        if caller.system is None or caller.system.kind is not kind:
+            raise AccessDenied(f"caller is not a {kind.value} system")
+        return
     if caller.user is None:
         raise AuthenticationFailed("no user")
-    if not caller.user.holds(_USER_ACTIVITY[operation]):
-        raise AccessDenied(f"role lacks {_USER_ACTIVITY[operation].value}")
+    needed = _USER_ACTIVITIES[operation]
+    if not any(caller.user.holds(activity) for activity in needed):
+        raise AccessDenied(f"role lacks {' or '.join(sorted(a.value for a in needed))}")

@@ -127,7 +127,9 @@ def user_from_claims(claims: dict[str, Any], session_urid: str | None) -> User:
     org_code = _text(role.get("org_code"))
     if org_code is None:
         raise AuthenticationFailed("selected role has no org_code")
-    activities = role.get("activity_codes") or []
+    activities = role.get("activity_codes")
+    if not isinstance(activities, list):  # a string or object would grant its characters or keys
+        activities = []
     org_names = {
         o.get("org_code"): o.get("org_name") for o in claims.get("nhsid_user_orgs") or [] if isinstance(o, dict)
     }

@@ -9,7 +9,7 @@ from typing import TypeVar
 
 from ..domain import fgm
 from ..domain.clock import Clock, iso_instant, uk_today
-from ..domain.errors import DomainError, IndicatorAlreadyRemoved, IndicatorNotFound
+from ..domain.errors import IndicatorAlreadyRemoved, IndicatorNotFound
 from ..domain.fgm import Actor, Indicator, IndicatorStatus, RemovalReason
 from ..domain.patients import Demographics, Patient
 from ..store.interface import Store, Transaction
@@ -31,18 +31,7 @@ class FgmService:
         return uk_today(self._clock)
 
     def _run(self, ctx: RequestContext, prepare: Callable[[], P], work: Callable[[Transaction, P], T]) -> T:
-        """Check what can be checked outside the transaction (demographics may be a remote PDS),
-        then do ``work`` and audit it in one transaction. A broken rule is audited on its own."""
-        try:
-            prepared = prepare()
-            with self._store.transaction() as tx:
-                result = work(tx, prepared)
-                self._auditor.record_in(tx, ctx, ctx.outcome_for(None))
-        except DomainError as error:
-            self._auditor.record(ctx, ctx.outcome_for(error))
-            raise
-        ctx.audited = True
-        return result
+        return self._auditor.run(ctx, prepare, work)
 
     def _traced(self, nhs_number: str) -> Patient:
         fgm.require_valid_nhs_number(nhs_number)

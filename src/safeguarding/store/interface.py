@@ -8,6 +8,7 @@ from datetime import date
 from typing import Protocol
 
 from ..domain.audit import AuditEvent, AuditRecord
+from ..domain.cpis import Access, Alert, Notification, Plan, PlanKey
 from ..domain.fgm import Indicator
 from ..domain.patients import Patient
 
@@ -41,6 +42,50 @@ class Transaction(Protocol):
 
     def indicators_to_expire(self, born_on_or_before: date) -> list[tuple[Indicator, Patient]]: ...
 
+    # CP-IS plans
+    def plans_for(self, nhs_number: str, *, lock: bool = False) -> list[Plan]:
+        """Every plan held for the NHS number: all authorities, ended and withdrawn ones too.
+
+        With ``lock`` the rows stay locked until the transaction ends, which serialises concurrent
+        accesses to one child (PostgreSQL row locks; SQLite write transactions are serial anyway).
+        """
+        ...
+
+    def plan_for_update(self, key: PlanKey) -> Plan | None:
+        """The plan with this key, locked until the transaction ends."""
+        ...
+
+    def insert_plan(self, plan: Plan) -> bool:
+        """Store a new plan; False (and the transaction still usable) if its key is already taken,
+        e.g. by a concurrent upload. The unique key is the database's own."""
+        ...
+
+    def update_plan(self, plan: Plan) -> bool:
+        """Save a changed plan if the stored one is still at ``version - 1``; False if not."""
+        ...
+
+    # CP-IS access history, alerts and the notification queue
+    def record_access(self, access: Access) -> None: ...
+    def last_listed_access(self, nhs_number: str, user_id: str) -> str | None:
+        """When this user's latest listed access to this child was recorded, if ever."""
+        ...
+
+    def access_history(self, nhs_number: str, limit: int) -> list[Access]:
+        """The newest ``limit`` listed accesses, newest first."""
+        ...
+
+    def record_alert(self, alert: Alert) -> None: ...
+    def queue_notification(self, notification: Notification) -> None: ...
+    def pending_notifications(self, authority_ods: str, limit: int) -> list[Notification]:
+        """The authority's unacknowledged notifications, oldest first."""
+        ...
+
+    def count_pending(self, authority_ods: str) -> int: ...
+    def acknowledge(self, authority_ods: str, event_ids: list[str], at: str) -> list[str]:
+        """Mark the authority's pending notifications for these events as taken; returns the event ids
+        that were pending (unknown, already acknowledged or other authorities' ids are ignored)."""
+        ...
+
     # Audit
     def append_audit(self, event: AuditEvent) -> AuditRecord: ...
 
@@ -52,6 +97,14 @@ class Store(Protocol):
     def read_patient(self, nhs_number: str) -> Patient | None: ...
     def read_indicator(self, indicator_id: str) -> Indicator | None: ...
     def read_history(self, nhs_number: str) -> list[Indicator]: ...
+    def read_plans(self, nhs_number: str) -> list[Plan]: ...
+    def read_accesses(self, nhs_number: str) -> list[Access]:
+        """Every recorded access to the child, listed or not, oldest first."""
+        ...
+
+    def read_notifications(self, authority_ods: str) -> list[Notification]:
+        """Every notification queued for the authority, acknowledged or not, oldest first."""
+        ...
 
     def audit_records(self) -> Iterator[AuditRecord]: ...
     def audit_head(self) -> tuple[int, str]: ...

@@ -6,7 +6,7 @@ backend, sortable, and hashed by the audit chain exactly as stored.
 
 from __future__ import annotations
 
-from sqlalchemy import Boolean, Column, Date, Index, Integer, MetaData, String, Table, Text, text
+from sqlalchemy import Boolean, Column, Date, Index, Integer, MetaData, String, Table, Text, UniqueConstraint, text
 
 metadata = MetaData()
 
@@ -80,4 +80,65 @@ audit_head = Table(
     Column("id", Integer, primary_key=True, autoincrement=False),
     Column("seq", Integer, nullable=False),
     Column("hash", String(64), nullable=False),
+)
+
+# CP-IS ---------------------------------------------------------------------------------------------
+
+cpis_plans = Table(
+    "cpis_plans",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("authority_ods", String(16), nullable=False),
+    Column("nhs_number", String(10), nullable=False),
+    Column("plan_type", String(3), nullable=False),
+    Column("start_date", Date, nullable=False),
+    Column("end_date", Date),
+    Column("authority_name", Text, nullable=False),
+    Column("office_phone", String(32)),
+    Column("emergency_phone", String(32)),
+    Column("withdrawn_at", String(32)),
+    Column("version", Integer, nullable=False),
+    Column("created_at", String(32), nullable=False),
+    Column("changed_at", String(32), nullable=False),
+    Column("changed_by", String(32)),
+    Column("request_id", String(128)),
+    # The key of a plan: one per authority, child and type, enforced by the database itself.
+    UniqueConstraint("authority_ods", "nhs_number", "plan_type", name="ux_cpis_plans_key"),
+    Index("ix_cpis_plans_nhs_number", "nhs_number"),
+)
+
+# Every recorded unscheduled access (kept: the history shows the newest 25 listed ones).
+cpis_accesses = Table(
+    "cpis_accesses",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("nhs_number", String(10), nullable=False),
+    Column("recorded_at", String(32), nullable=False),
+    Column("user_id", String(64), nullable=False),
+    Column("author", Text, nullable=False),
+    Column("listed", Boolean, nullable=False),
+    Index("ix_cpis_accesses_history", "nhs_number", "listed", "recorded_at"),
+    Index("ix_cpis_accesses_user", "nhs_number", "user_id", "recorded_at"),
+)
+
+cpis_alerts = Table(
+    "cpis_alerts",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("nhs_number", String(10), nullable=False),
+    Column("recorded_at", String(32), nullable=False),
+    Column("author", Text, nullable=False),
+    Column("note", Text),
+)
+
+# The notification queue: one row per event and authority, pending until acknowledged.
+cpis_notifications = Table(
+    "cpis_notifications",
+    metadata,
+    Column("authority_ods", String(16), primary_key=True),
+    Column("event_id", String(36), primary_key=True),
+    Column("kind", String(32), nullable=False),
+    Column("queued_at", String(32), nullable=False),
+    Column("acknowledged_at", String(32)),
+    Index("ix_cpis_notifications_pending", "authority_ods", "acknowledged_at", "queued_at"),
 )

@@ -17,13 +17,25 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, Engine, create_engine, event, insert, select, update
+from sqlalchemy import Connection, Engine, and_, create_engine, event, func, insert, select, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 
 from ..audit.chain import link_hash
 from ..domain.audit import AuditEvent, AuditRecord
 from ..domain.clock import iso_instant
+from ..domain.cpis import (
+    Access,
+    Alert,
+    Author,
+    AuthorityContact,
+    Event,
+    Notification,
+    Plan,
+    PlanKey,
+    PlanType,
+    Provenance,
+)
 from ..domain.errors import IndicatorAlreadySet
 from ..domain.fgm import Actor, Indicator, IndicatorStatus, Removal, RemovalReason
 from ..domain.patients import Gender, Patient, SecurityLabel
@@ -122,6 +134,52 @@ def _patient(row: Any) -> Patient:
         deceased=row.deceased,
         superseded_by=row.superseded_by,
     )
+
+
+def _plan(row: Any) -> Plan:
+    return Plan(
+        id=row.id,
+        key=PlanKey(row.authority_ods, row.nhs_number, PlanType(row.plan_type)),
+        start=row.start_date,
+        end=row.end_date,
+        contact=AuthorityContact(row.authority_name, row.office_phone, row.emergency_phone),
+        created_at=row.created_at,
+        changed=Provenance(row.changed_at, row.changed_by, row.request_id),
+        withdrawn_at=row.withdrawn_at,
+        version=row.version,
+    )
+
+
+def _plan_values(plan: Plan) -> dict[str, Any]:
+    return {
+        "start_date": plan.start,
+        "end_date": plan.end,
+        "authority_name": plan.contact.name,
+        "office_phone": plan.contact.office_phone,
+        "emergency_phone": plan.contact.emergency_phone,
+        "withdrawn_at": plan.withdrawn_at,
+        "version": plan.version,
+        "changed_at": plan.changed.at,
+        "changed_by": plan.changed.by,
+        "request_id": plan.changed.request_id,
+    }
+
+
+def _author_json(author: Author) -> str:
+    return orjson.dumps({k: v for k, v in asdict(author).items() if v is not None}).decode()
+
+
+def _access(row: Any) -> Access:
+    return Access(id=row.id, nhs_number=row.nhs_number, at=row.recorded_at, author=Author(**orjson.loads(row.author)),
+                  listed=row.listed)
+
+
+def _alert(row: Any) -> Alert:
+    return Alert(id=row.id, nhs_number=row.nhs_number, at=row.recorded_at, author=Author(**orjson.loads(row.author)),
+                 note=row.note)
+
+
+_ACCESS_KIND, _ALERT_KIND = "access", "missed-appointment"
 
 
 _AUDIT_FIELDS = tuple(AuditEvent.__dataclass_fields__)
@@ -250,6 +308,135 @@ class SqlTransaction:
         )
         return [(_indicator(row), _patient(row)) for row in self._conn.execute(q)]
 
+    # CP-IS plans
+    def plans_for(self, nhs_number: str, *, lock: bool = False) -> list[Plan]:
+        q = select(t.cpis_plans).where(t.cpis_plans.c.nhs_number == nhs_number).order_by(t.cpis_plans.c.id)
+        if lock:
+            q = q.with_for_update()
+        return [_plan(row) for row in self._conn.execute(q)]
+
+    def plan_for_update(self, key: PlanKey) -> Plan | None:
+        row = self._conn.execute(
+            select(t.cpis_plans)
+            .where(
+                t.cpis_plans.c.authority_ods == key.authority_ods,
+                t.cpis_plans.c.nhs_number == key.nhs_number,
+                t.cpis_plans.c.plan_type == key.plan_type.value,
+            )
+            .with_for_update()
+        ).first()
+        return _plan(row) if row else None
+
+    def insert_plan(self, plan: Plan) -> bool:
+        values = {
+            "id": plan.id,
+            "authority_ods": plan.key.authority_ods,
+            "nhs_number": plan.key.nhs_number,
+            "plan_type": plan.key.plan_type.value,
+            "created_at": plan.created_at,
+            **_plan_values(plan),
+        }
+        # A savepoint keeps the transaction usable when the unique key refuses the row.
+        try:
+            with self._conn.begin_nested():
+                self._conn.execute(insert(t.cpis_plans).values(values))
+        except IntegrityError:
+            return False
+        return True
+
+    def update_plan(self, plan: Plan) -> bool:
+        changed = self._conn.execute(
+            update(t.cpis_plans)
+            .where(t.cpis_plans.c.id == plan.id, t.cpis_plans.c.version == plan.version - 1)
+            .values(_plan_values(plan))
+        ).rowcount
+        return bool(changed == 1)
+
+    # CP-IS access history, alerts and the notification queue
+    def record_access(self, access: Access) -> None:
+        self._conn.execute(insert(t.cpis_accesses).values(
+            id=access.id, nhs_number=access.nhs_number, recorded_at=access.at, user_id=access.author.user_id,
+            author=_author_json(access.author), listed=access.listed,
+        ))
+
+    def last_listed_access(self, nhs_number: str, user_id: str) -> str | None:
+        c = t.cpis_accesses.c
+        latest = self._conn.execute(
+            select(func.max(c.recorded_at)).where(c.nhs_number == nhs_number, c.user_id == user_id, c.listed)
+        ).scalar()
+        return str(latest) if latest is not None else None
+
+    def access_history(self, nhs_number: str, limit: int) -> list[Access]:
+        c = t.cpis_accesses.c
+        q = (select(t.cpis_accesses).where(c.nhs_number == nhs_number, c.listed)
+             .order_by(c.recorded_at.desc(), c.id.desc()).limit(limit))
+        return [_access(row) for row in self._conn.execute(q)]
+
+    def all_accesses(self, nhs_number: str) -> list[Access]:
+        c = t.cpis_accesses.c
+        q = select(t.cpis_accesses).where(c.nhs_number == nhs_number).order_by(c.recorded_at, c.id)
+        return [_access(row) for row in self._conn.execute(q)]
+
+    def record_alert(self, alert: Alert) -> None:
+        self._conn.execute(insert(t.cpis_alerts).values(
+            id=alert.id, nhs_number=alert.nhs_number, recorded_at=alert.at, author=_author_json(alert.author),
+            note=alert.note,
+        ))
+
+    def queue_notification(self, notification: Notification) -> None:
+        self._conn.execute(insert(t.cpis_notifications).values(
+            authority_ods=notification.authority_ods, event_id=notification.event_id,
+            kind=_ACCESS_KIND if isinstance(notification.event, Access) else _ALERT_KIND,
+            queued_at=notification.queued_at, acknowledged_at=notification.acknowledged_at,
+        ))
+
+    def _notifications(self, where: Any, limit: int | None = None) -> list[Notification]:
+        c = t.cpis_notifications.c
+        q = select(t.cpis_notifications).where(where).order_by(c.queued_at, c.event_id)
+        if limit is not None:
+            q = q.limit(limit)
+        rows = self._conn.execute(q).all()
+        events: dict[str, Event] = {}
+        access_ids = [r.event_id for r in rows if r.kind == _ACCESS_KIND]
+        alert_ids = [r.event_id for r in rows if r.kind == _ALERT_KIND]
+        if access_ids:
+            found = self._conn.execute(select(t.cpis_accesses).where(t.cpis_accesses.c.id.in_(access_ids)))
+            events.update((row.id, _access(row)) for row in found)
+        if alert_ids:
+            found = self._conn.execute(select(t.cpis_alerts).where(t.cpis_alerts.c.id.in_(alert_ids)))
+            events.update((row.id, _alert(row)) for row in found)
+        return [Notification(r.authority_ods, r.queued_at, events[r.event_id], r.acknowledged_at) for r in rows]
+
+    def pending_notifications(self, authority_ods: str, limit: int) -> list[Notification]:
+        c = t.cpis_notifications.c
+        return self._notifications(and_(c.authority_ods == authority_ods, c.acknowledged_at.is_(None)), limit)
+
+    def all_notifications(self, authority_ods: str) -> list[Notification]:
+        return self._notifications(t.cpis_notifications.c.authority_ods == authority_ods)
+
+    def count_pending(self, authority_ods: str) -> int:
+        c = t.cpis_notifications.c
+        count = self._conn.execute(
+            select(func.count()).select_from(t.cpis_notifications)
+            .where(c.authority_ods == authority_ods, c.acknowledged_at.is_(None))
+        ).scalar()
+        return int(count or 0)
+
+    def acknowledge(self, authority_ods: str, event_ids: list[str], at: str) -> list[str]:
+        if not event_ids:
+            return []
+        c = t.cpis_notifications.c
+        pending = and_(c.authority_ods == authority_ods, c.event_id.in_(event_ids), c.acknowledged_at.is_(None))
+        # Lock, then update exactly those rows: the ids returned are the ones this call acknowledged.
+        taken = [row.event_id for row in self._conn.execute(
+            select(c.event_id).where(pending).order_by(c.event_id).with_for_update())]
+        if taken:
+            self._conn.execute(update(t.cpis_notifications)
+                               .where(c.authority_ods == authority_ods, c.event_id.in_(taken),
+                                      c.acknowledged_at.is_(None))
+                               .values(acknowledged_at=at))
+        return taken
+
     # Audit
     def audit_page(self, after: int, limit: int) -> list[AuditRecord]:
         rows = self._conn.execute(
@@ -300,6 +487,18 @@ class SqlStore:
     def read_history(self, nhs_number: str) -> list[Indicator]:
         with self._read() as tx:
             return tx.indicator_history(nhs_number)
+
+    def read_plans(self, nhs_number: str) -> list[Plan]:
+        with self._read() as tx:
+            return tx.plans_for(nhs_number)
+
+    def read_accesses(self, nhs_number: str) -> list[Access]:
+        with self._read() as tx:
+            return tx.all_accesses(nhs_number)
+
+    def read_notifications(self, authority_ods: str) -> list[Notification]:
+        with self._read() as tx:
+            return tx.all_notifications(authority_ods)
 
     @contextmanager
     def transaction(self) -> Iterator[SqlTransaction]:

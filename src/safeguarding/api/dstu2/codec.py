@@ -101,6 +101,9 @@ Value: TypeAlias = "str | int | float | Node"
 # Our messages are about eight levels deep; the limit stops hostile nesting long before
 # Python's recursion limit.
 _MAX_DEPTH: Final = 64
+# Characters XML 1.0 cannot carry and FHIR strings may not contain; JSON can smuggle them in as
+# \u0000 escapes (PostgreSQL cannot store a NUL: the audited user id made that a 500).
+_CONTROL_CHARACTERS: Final = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
 
 def _xml_parser() -> etree.XMLParser:
     # A new parser per message: lxml parser objects are not meant to be shared between threads.
@@ -200,6 +203,8 @@ def _json_node(obj: dict[str, object], depth: int) -> Node:
             if isinstance(item, dict):
                 values.append(_json_node(item, depth + 1))
             elif isinstance(item, str):
+                if _CONTROL_CHARACTERS.search(item):
+                    raise _Invalid(MESSAGE_NOT_WELL_FORMED, "The JSON holds control characters")
                 values.append(item.strip())
             elif isinstance(item, (int, float)):  # also bool: kept, so a string check rejects it
                 values.append(item)

@@ -95,6 +95,7 @@ def answering(template: e.ApiError, header: RequestHeader | None) -> Refusal:
 
 NO_CERTIFICATE = refusal(ASID_CHECK_FAILED, "A client certificate is required")
 UNREGISTERED = refusal(ASID_CHECK_FAILED, "The client certificate does not belong to a registered system")
+REVOKED = refusal(ASID_CHECK_FAILED, "The client certificate has been revoked")
 WRONG_SOURCE = refusal(ASID_CHECK_FAILED, "MessageHeader.source.endpoint is not the ASID of the client certificate")
 WRONG_DESTINATION = refusal(ASID_CHECK_FAILED, "MessageHeader.destination.endpoint is not the ASID of this service")
 NOT_ALLOWED = refusal(ASID_CHECK_FAILED, "The sending system is not registered for this interaction")
@@ -139,6 +140,7 @@ _PIPELINE_ROWS: Final[Mapping[str, tuple[SpineCode, str | None]]] = {
                            "from letters, digits and ._:-"),
     e.NOT_WELL_FORMED.details_code: (MESSAGE_NOT_WELL_FORMED, "The Content-Length header is not valid"),
     e.TOO_LARGE.details_code: (MESSAGE_NOT_WELL_FORMED, "The message is larger than 1 MiB"),
+    e.REQUEST_TIMEOUT.details_code: (MESSAGE_NOT_WELL_FORMED, "The message was not received in time"),
     e.SERVICE_UNAVAILABLE.details_code: (COULD_NOT_CONNECT_TO_SPINE, "The service is temporarily unavailable"),
     # Diagnostics of the internal error carry the correlation id (fixed text otherwise).
     "INTERNAL_SERVER_ERROR": (GENERIC_SPINE_MINI_SERVICE_PROVIDER_SOFTWARE_FAILURE, None),
@@ -235,7 +237,10 @@ class FgmDstu2:
     def authenticate(self, request: ApiRequest) -> Caller:
         if request.client_cert is None:
             raise answering(NO_CERTIFICATE, None)
-        system = self.registry.current().system_for_certificate(request.client_cert)
+        registry = self.registry.current()
+        if registry.is_revoked(request.client_cert):  # the operator's deny list (systems.json "revoked")
+            raise answering(REVOKED, None)
+        system = registry.system_for_certificate(request.client_cert)
         if system is None:
             raise answering(UNREGISTERED, None)
         return Caller(system=system)

@@ -6,6 +6,7 @@ documented in docs/api-r4.md.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from fhir.resources.R4B.flag import Flag
@@ -58,6 +59,18 @@ REMOVE_ERRORS = {
 }
 
 
+# The FHIR id type. A path id of any other form names no indicator, so it is answered "not found" without
+# reaching the store (PostgreSQL refuses a NUL in a query: that was a 500) or the audit.
+_FHIR_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
+
+
+def path_id(request: ApiRequest, not_found: ApiError) -> str:
+    flag_id = request.path_params["id"]
+    if not _FHIR_ID.fullmatch(flag_id):
+        raise not_found
+    return flag_id
+
+
 def search_nhs_number(request: ApiRequest) -> str:
     """``patient:identifier=https://fhir.nhs.uk/Id/nhs-number|N`` (or a bare N), exactly once."""
     values = request.query.getlist("patient:identifier")
@@ -96,7 +109,7 @@ class FgmR4:
         return ApiResponse(200, bundle)
 
     def read(self, request: ApiRequest, ctx: RequestContext) -> ApiResponse:
-        indicator = self.service.read(ctx, request.path_params["id"])
+        indicator = self.service.read(ctx, path_id(request, NOT_FOUND_READ))
         return ApiResponse(200, mapping.to_fhir(indicator), headers={"ETag": f'W/"{indicator.version}"'})
 
     def create(self, request: ApiRequest, ctx: RequestContext) -> ApiResponse:
@@ -119,8 +132,8 @@ class FgmR4:
         )
 
     def remove(self, request: ApiRequest, ctx: RequestContext) -> ApiResponse:
-        flag_id = request.path_params["id"]
-        ctx.resource_id = flag_id[:64]
+        flag_id = path_id(request, NOT_FOUND_PUT)
+        ctx.resource_id = flag_id
         flag = parse_resource(request.body, request_format(request.headers.get("content-type")), Flag)
         if flag.id != flag_id:
             raise ID_MISMATCH

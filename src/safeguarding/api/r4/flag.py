@@ -8,9 +8,9 @@ from typing import Any
 from fhir.resources.R4B.flag import Flag
 
 from ...domain.fgm import Indicator, IndicatorStatus, RemovalReason
+from .systems import NHS_NUMBER_SYSTEM as NHS_NUMBER_SYSTEM  # re-exported: fgm.py names it through here
+from .systems import SNOMED
 
-NHS_NUMBER_SYSTEM = "https://fhir.nhs.uk/Id/nhs-number"
-SNOMED = "http://snomed.info/sct"
 FGM_CODE = "902961000000107"
 FGM_DISPLAY = "Family history of FGM (female genital mutilation)"
 

@@ -1,0 +1,360 @@
+"""The benchmark: builds (or reuses) a data set, starts the real server and a ceiling on the same stack,
+drives both with wrk at 32 connections, prints one table and writes the figures as JSON.
+
+    bench/run [--size small|large|small,large] [--backend sqlite|postgresql|both] [--duration 10]
+              [--scenarios 1,2,3,4,5,6] [--peer medplum] [--profile] [--json PATH]
+
+See docs/performance.md for what each scenario does and what the figures mean.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import dataset
+import procs
+import report
+from sqlalchemy import create_engine, select
+from sqlalchemy.pool import NullPool
+
+from safeguarding.security.dev_tokens import issue_dev_token
+from safeguarding.settings import SANDBOX_AUDIENCE, SANDBOX_ISSUER, Layout
+from safeguarding.store import schema as t
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+PYTHON = ROOT / ".venv" / "bin" / "python"
+CONNECTIONS = 32
+NHS = "https://fhir.nhs.uk/Id/nhs-number%7C"
+FLAG = "/fgm/FHIR/R4/Flag"
+CARETEAM = "/cpis/FHIR/R4/CareTeam"
+QUERY_EVENT = "urn:nhs:names:services:clinicals-sync:FGMQuery_2_0"
+GP_ASID = "047192794544"
+SLICE = 1000  # write-pool girls per wrk run (runs never share a girl: a cut-off cycle may leave one flagged)
+
+
+@dataclass(frozen=True)
+class Scenario:
+    key: str
+    title: str
+    script: str  # read.lua or write.lua
+    via_tunnel: bool = False  # mutual TLS through stunnel
+    target: float | None = None  # ratio to the ceiling the issue asks for
+
+
+SCENARIOS = {
+    "1": Scenario("1", "R4 GET /Flag, child with an indicator", "read.lua", target=0.60),
+    "2": Scenario("2", "R4 GET /Flag, child without one", "read.lua", target=0.40),
+    "3": Scenario("3", "DSTU2 query over mutual TLS", "read.lua", via_tunnel=True, target=0.25),
+    "4": Scenario("4", "CP-IS GET /CareTeam, unscheduled", "read.lua", target=0.25),
+    "5": Scenario("5", "R4 create + remove (per cycle)", "write.lua", target=0.10),
+    "6": Scenario("6", "mix: 90% queries, 10% writes", "write.lua"),
+}
+CEILING = Scenario("ceiling", "ceiling: fixed Bundle, same stack", "read.lua")
+CEILING_MTLS = Scenario("ceiling-mtls", "ceiling through the mTLS tunnel", "read.lua", via_tunnel=True)
+PEER = Scenario("medplum-1", "Medplum peer: scenario 1's search", "read.lua")
+
+
+@dataclass
+class Run:
+    """One backend x size: the working copy, its server's port and the files handed to wrk."""
+
+    size: str
+    backend: str
+    data: dataset.Dataset
+    working: dataset.Working
+    workdir: Path
+    duration: int
+    warmup: int
+    profile_mode: str = "gil"
+    connections: int = CONNECTIONS
+    pool_next: int = 0
+
+    @property
+    def layout(self) -> Layout:
+        return Layout(self.working.data_dir)
+
+    def tokens(self, activities: list[str], count: int = 20) -> list[str]:
+        return [issue_dev_token(self.layout.signing_key, issuer=SANDBOX_ISSUER, audience=SANDBOX_AUDIENCE,
+                                user_id=f"5550{i:08d}", role_profile_id=f"5551{i:08d}", org_code="RR8",
+                                activities=activities, expires_in=6 * 3600)
+                for i in range(count)]
+
+    def write_slice(self) -> list[str]:
+        pool = self.data.lists["write_pool"]
+        if self.pool_next + SLICE > len(pool):
+            raise RuntimeError("write pool exhausted: fewer write runs, or a bigger WRITE_POOL in dataset.py")
+        chosen = pool[self.pool_next:self.pool_next + SLICE]
+        self.pool_next += SLICE
+        return chosen
+
+    def params(self, name: str, scalars: dict[str, str], lists: dict[str, list[str]]) -> Path:
+        path = self.workdir / f"{name}.params"
+        lines = [f"threads {min(2, self.connections)}"] + [f"{k} {v}" for k, v in scalars.items()]
+        lines += [f"@{k} {v}" for k, values in lists.items() for v in values]
+        path.write_text("\n".join(lines) + "\n")
+        return path
+
+    def audit_seq(self) -> int:
+        url = self.working.database_url or f"sqlite:///{self.layout.database}"
+        engine = create_engine(url.replace("postgresql://", "postgresql+psycopg://"), poolclass=NullPool)
+        try:
+            with engine.connect() as conn:
+                return int(conn.execute(select(t.audit_head.c.seq).where(t.audit_head.c.id == 1)).scalar_one())
+        finally:
+            engine.dispose()
+
+
+def dstu2_body(run: Run) -> Path:
+    """The NHS guide's query example, as the tests adjust it, with {{id}} and {{nhs}} placeholders."""
+    text = (ROOT / "tests" / "fixtures" / "dstu2" / "query-v2-request.xml").read_text()
+    text = text.replace("047192794540", GP_ASID).replace("9999999999", "{{nhs}}")
+    text = text.replace("14daadee-26e1-4d6a-9e6a-7f4af9b58870", "{{id}}")
+    text = text.replace("2015-07-04T09:10:13+00:00", datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S+00:00"))
+    path = run.workdir / "dstu2-query.xml"
+    path.write_text(text)
+    return path
+
+
+def flag_bodies(run: Run) -> tuple[Path, Path]:
+    code = {"coding": [{"system": "http://snomed.info/sct", "code": "902961000000107"}]}
+    subject = {"identifier": {"system": "https://fhir.nhs.uk/Id/nhs-number", "value": "{{nhs}}"}}
+    period = {"start": (date.today() - timedelta(days=3)).isoformat()}
+    create = {"resourceType": "Flag", "status": "active", "code": code, "subject": subject, "period": period}
+    remove = {"resourceType": "Flag", "id": "{{id}}", "status": "entered-in-error", "extension": [{
+        "url": "https://fhir.nhs.uk/England/StructureDefinition/Extension-England-FlagRemovalReason",
+        "valueCoding": {"system": "https://fhir.nhs.uk/England/CodeSystem/England-FGMRemovalReason", "code": "0"}}],
+        "code": code, "subject": subject, "period": period}
+    paths = run.workdir / "create.json", run.workdir / "remove.json"
+    paths[0].write_text(json.dumps(create, separators=(",", ":")))
+    paths[1].write_text(json.dumps(remove, separators=(",", ":")))
+    return paths
+
+
+def scenario_params(run: Run, scenario: Scenario, label: str) -> Path:
+    lists = run.data.lists
+    search = {"path": f"{FLAG}?patient:identifier={NHS}{{{{nhs}}}}"}
+    dstu2 = {"method": "POST", "path": "/fhir/fgm/query", "body_file": str(dstu2_body(run))}
+    dstu2_headers = ["Content-Type: text/xml; charset=utf-8", f'SOAPAction: "{QUERY_EVENT}"']
+    reader = run.tokens(["B0370"])
+    if scenario.key in ("1", "ceiling", "medplum-1"):
+        return run.params(label, search, {"nhs": lists["with_indicator"], "token": reader})
+    if scenario.key == "2":
+        return run.params(label, search, {"nhs": lists["without_indicator"], "token": reader})
+    if scenario.key in ("3", "ceiling-mtls"):
+        return run.params(label, dstu2, {"nhs": lists["with_indicator"], "header": dstu2_headers})
+    if scenario.key == "4":
+        return run.params(label, {"path": f"{CARETEAM}?patient:identifier={NHS}{{{{nhs}}}}"},
+                          {"nhs": lists["with_plan"], "token": run.tokens(["B0107"]),
+                           "header": ["IsUnscheduledAccessEvent: true"]})
+    create, remove = flag_bodies(run)
+    scalars = {"flag_path": FLAG, "create_file": str(create), "remove_file": str(remove),
+               "search_path": search["path"], "read_fraction": "0.9" if scenario.key == "6" else "0"}
+    return run.params(label, scalars, {"write": run.write_slice(), "token": run.tokens(["B0370", "B0380"]),
+                                       "found": lists["with_indicator"], "none": lists["without_indicator"]})
+
+
+def measure(run: Run, scenario: Scenario, url: str, server: procs.Proc | None, audited: bool,
+            profile: Path | None = None) -> dict[str, Any]:
+    if run.warmup:
+        procs.wrk(url, scenario.script, scenario_params(run, scenario, f"{scenario.key}-warmup"), run.warmup,
+                  run.connections)
+    params = scenario_params(run, scenario, scenario.key)
+    before = run.audit_seq() if audited else 0
+    spy = None
+    if profile is not None and server is not None:
+        name = f"{run.backend}-{run.size}-{scenario.key}-{run.profile_mode}.txt"
+        spy = procs.py_spy(server.pid, run.duration, profile / name, run.profile_mode)
+    with procs.RssSampler(server.pid if server else 0) as rss:
+        figures = procs.wrk(url, scenario.script, params, run.duration, run.connections)
+    if spy is not None:
+        spy.popen.wait(timeout=60)
+        spy.stop()
+    seconds = figures["duration_us"] / 1e6
+    done = figures["cycles"] if scenario.key == "5" else figures["requests"]
+    errors = figures["errors"]
+    row: dict[str, Any] = {
+        "scenario": scenario.key, "title": scenario.title, "backend": run.backend, "size": run.size,
+        "rps": round(done / seconds, 1), "requests": figures["requests"],
+        **{f"{p}_ms": round(figures["latency_us"][p] / 1000, 2) for p in ("p50", "p90", "p99", "max")},
+        "errors": sum(errors.values()), "error_detail": errors, "statuses": figures["statuses"],
+        "rss_mb": rss.peak_mb if server else None, "server_cpu_percent": rss.cpu_percent if server else None,
+    }
+    if audited:
+        time.sleep(1.5)  # let requests still in flight when wrk stopped finish and audit
+        delta = run.audit_seq() - before
+        row.update(audit_delta=delta, audit_lost=max(0, figures["requests"] - delta))
+    return row
+
+
+def run_backend(size: str, backend: str, args: argparse.Namespace) -> list[dict[str, Any]]:
+    data = dataset.cached(size, backend)
+    label = f"{backend}-{size}"
+    working = dataset.working_copy(data, label.replace("-", "_"))
+    workdir = dataset.CACHE / "runs" / f"{label}-files"
+    workdir.mkdir(parents=True, exist_ok=True)
+    run = Run(size, backend, data, working, workdir, args.duration, args.warmup, args.profile_mode, args.connections)
+    workers = args.workers or (2 if backend == "postgresql" else 1)
+    layout = run.layout
+    cert = layout.systems / f"{GP_ASID}.pem", layout.systems / f"{GP_ASID}.key"
+    rows: list[dict[str, Any]] = []
+    log = dataset.CACHE / "logs"
+    profile = Path(args.profile) if args.profile else None
+    if profile:
+        profile.mkdir(parents=True, exist_ok=True)
+    try:
+        # The ceiling, plain and through the same tunnel as the DSTU2 scenario.
+        port = procs.free_port()
+        ceiling = procs.Proc.start("ceiling", [str(PYTHON), str(BENCH / "ceiling.py"), str(working.data_dir),
+                                               str(port), str(workers)],
+                                   log / f"{label}-ceiling.log", env=_env(PYTHONPATH=str(BENCH)))
+        try:
+            procs.wait_https(port, "/", ceiling)
+            rows.append(measure(run, CEILING, f"https://127.0.0.1:{port}", ceiling, audited=False))
+            if "3" in args.scenarios:
+                tunnel_port = procs.free_port()
+                tunnel = procs.stunnel("ceiling", tunnel_port, port, *cert, layout.tls / "ca.pem", workdir)
+                try:
+                    rows.append(measure(run, CEILING_MTLS, f"http://127.0.0.1:{tunnel_port}", ceiling, False))
+                finally:
+                    tunnel.stop()
+        finally:
+            ceiling.stop()
+        # The service.
+        port = procs.free_port()
+        extra = ["--workers", str(workers)] + (["--database-url", working.database_url] if working.database_url
+                                               else [])
+        server = procs.Proc.start("server", [str(PYTHON), "-m", "safeguarding", "serve", "--sandbox", "--data-dir",
+                                             str(working.data_dir), "--port", str(port), *extra],
+                                  log / f"{label}-server.log", env=_env())
+        try:
+            procs.wait_https(port, "/_ping", server)
+            for key in args.scenarios:
+                scenario = SCENARIOS[key]
+                url = f"https://127.0.0.1:{port}"
+                print(f"  {label}: scenario {key} ...", file=sys.stderr, flush=True)
+                if key == "4" and not _cpis_available(run, port):
+                    rows.append({"scenario": "4", "title": scenario.title, "backend": backend, "size": size,
+                                 "available": False, "note": "not available: GET /cpis/FHIR/R4/CareTeam is 404"})
+                    continue
+                if scenario.via_tunnel:
+                    tunnel_port = procs.free_port()
+                    tunnel = procs.stunnel("service", tunnel_port, port, *cert, layout.tls / "ca.pem", workdir)
+                    try:
+                        rows.append(measure(run, scenario, f"http://127.0.0.1:{tunnel_port}", server, True, profile))
+                    finally:
+                        tunnel.stop()
+                else:
+                    rows.append(measure(run, scenario, url, server, True, profile))
+        finally:
+            server.stop()
+        rows.append(_verify(run))
+        if args.peer == "medplum" and backend == args.backends[0]:
+            rows.extend(_medplum(run, log))
+    finally:
+        if not args.keep:
+            working.drop()
+    return rows
+
+
+def _env(**extra: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.pop("SAFEGUARDING_DATABASE_URL", None)
+    env.update(extra)
+    return env
+
+
+def _cpis_available(run: Run, port: int) -> bool:
+    token = run.tokens(["B0107"], count=1)[0]
+    number = run.data.lists["with_plan"][0]
+    status = procs.https_status(port, f"{CARETEAM}?patient:identifier={NHS}{number}",
+                                {"Authorization": f"Bearer {token}", "IsUnscheduledAccessEvent": "true"})
+    return status != 404
+
+
+def _verify(run: Run) -> dict[str, Any]:
+    """``safeguarding audit verify`` on the run's copy: the chain must still be intact."""
+    env = _env(**({"SAFEGUARDING_DATABASE_URL": run.working.database_url} if run.working.database_url else {}))
+    started = time.monotonic()
+    out = subprocess.run([str(PYTHON), "-m", "safeguarding", "audit", "verify", "--data-dir",  # noqa: S603
+                          str(run.working.data_dir)], env=env, capture_output=True, text=True, check=False)
+    result = json.loads(out.stdout.strip().splitlines()[-1]) if out.stdout.strip() else {"ok": False}
+    return {"scenario": "verify", "backend": run.backend, "size": run.size, "audit_verify": result,
+            "verify_seconds": round(time.monotonic() - started, 1)}
+
+
+def _medplum(run: Run, log: Path) -> list[dict[str, Any]]:
+    import medplum
+
+    def at(port: int, server: procs.Proc) -> dict[str, Any]:
+        return measure(run, PEER, f"https://127.0.0.1:{port}", server, audited=False)
+
+    return medplum.measure(run, log, at)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--size", default="small", help="small, large, or small,large")
+    parser.add_argument("--backend", default="both", choices=["sqlite", "postgresql", "both"])
+    parser.add_argument("--duration", type=int, default=10, help="seconds per scenario (after the warm-up)")
+    parser.add_argument("--warmup", type=int, default=2, help="seconds of warm-up per scenario (not measured)")
+    parser.add_argument("--scenarios", default="1,2,3,4,5,6")
+    parser.add_argument("--workers", type=int, default=0, help="server processes (default: 1 SQLite, 2 PostgreSQL)")
+    parser.add_argument("--peer", choices=["medplum"], default=None)
+    parser.add_argument("--profile", default=None, metavar="DIR",
+                        help="also sample the server with py-spy into DIR (perturbs the figures)")
+    parser.add_argument("--profile-mode", choices=["gil", "cpu", "wall"], default="gil",
+                        help="gil: the thread holding the GIL (Python CPU); cpu: running threads; "
+                             "wall: waiting threads too (locks, fsync, sleeps)")
+    parser.add_argument("--connections", type=int, default=CONNECTIONS, help="wrk connections (default 32)")
+    parser.add_argument("--keep", action="store_true", help="keep the run's copy of the data set")
+    parser.add_argument("--json", default=None, help="where to write the figures (default bench/.cache/results/)")
+    args = parser.parse_args()
+    args.scenarios = [s.strip() for s in args.scenarios.split(",") if s.strip()]
+    unknown = [s for s in args.scenarios if s not in SCENARIOS]
+    if unknown:
+        parser.error(f"unknown scenarios {unknown}; choose from {sorted(SCENARIOS)}")
+    sizes = [s.strip() for s in args.size.split(",")]
+    if any(s not in dataset.SIZES for s in sizes):
+        parser.error(f"--size takes {', '.join(dataset.SIZES)}")
+    args.backends = ["sqlite", "postgresql"] if args.backend == "both" else [args.backend]
+    started = datetime.now(timezone.utc)
+    rows: list[dict[str, Any]] = []
+    for size in sizes:
+        for backend in args.backends:
+            print(f"{backend} {size}: data set ...", file=sys.stderr, flush=True)
+            rows.extend(run_backend(size, backend, args))
+    rows = report.with_ratios(rows)
+    figures = {"started": started.isoformat(timespec="seconds"), "machine": machine(), "connections": args.connections,
+               "duration_s": args.duration, "warmup_s": args.warmup, "profiled": bool(args.profile),
+               "sizes": {s: vars(dataset.SIZES[s]) for s in sizes}, "rows": rows,
+               "targets": report.targets(rows)}
+    out = Path(args.json) if args.json else dataset.CACHE / "results" / f"{started:%Y%m%dT%H%M%SZ}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(figures, indent=2))
+    print(report.table(rows))
+    print(report.targets_text(figures["targets"]))
+    print(f"figures: {out}")
+
+
+def machine() -> dict[str, Any]:
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), "unknown")
+    mem = next(line.split()[1] for line in Path("/proc/meminfo").read_text().splitlines()
+               if line.startswith("MemTotal"))
+    return {"cpu": cpu, "cores": os.cpu_count(), "memory_gib": round(int(mem) / 1024 / 1024, 1),
+            "kernel": platform.release(), "python": platform.python_version()}
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,39 @@
+"""The optional Medplum peer (``--peer medplum``): scenario 1's search against @medplum/fhir-router 5.2
+with its in-memory repository, behind a minimal Node 22 https server (bench/medplum/server.mjs), on the
+same TLS certificate, load generator and NHS numbers. It authenticates nothing and audits nothing."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import procs
+
+if TYPE_CHECKING:
+    from bench import Run
+
+HERE = Path(__file__).resolve().parent / "medplum"
+NODE = HERE / "node_modules" / ".bin" / "node"
+
+
+def install() -> None:
+    if not NODE.exists():
+        subprocess.run(["npm", "install", "--no-audit", "--no-fund", "--loglevel=error"],  # noqa: S603, S607
+                       cwd=HERE, check=True)
+
+
+def measure(run: Run, log: Path, at: Callable[[int, procs.Proc], dict[str, Any]]) -> list[dict[str, Any]]:
+    install()
+    numbers = run.workdir / "medplum-numbers.txt"
+    numbers.write_text("\n".join(run.data.lists["with_indicator"]) + "\n")
+    port = procs.free_port()
+    tls = run.layout.tls
+    server = procs.Proc.start("medplum", [str(NODE), str(HERE / "server.mjs"), str(port), str(tls / "server.pem"),
+                                          str(tls / "server.key"), str(numbers)], log / f"{run.size}-medplum.log")
+    try:
+        procs.wait_https(port, "/fgm/FHIR/R4/metadata", server, timeout=300)
+        return [at(port, server)]
+    finally:
+        server.stop()

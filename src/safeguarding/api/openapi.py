@@ -1,0 +1,260 @@
+"""An OpenAPI 3.1 description of the FGM-IS FHIR R4 REST API, served at ``/_openapi``.
+
+Hand-written, so it says what the API promises rather than what a framework guesses. It is kept
+true by tests: ``tests/security/test_openapi.py`` compares its paths and methods with the app's
+routes, and the schema-driven fuzz (``tests/security/test_schema_fuzz.py``, ``scripts/fuzz``)
+checks every answer against the statuses, media types, headers and schemas written here.
+
+The resources are described loosely (FHIR's own rules are enforced by the server, and every
+refusal is an OperationOutcome); the parameters, headers, security and error responses exactly.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+
+from .. import __version__
+from .formats import FORMAT_ALIASES
+
+FGM_R4 = "/fgm/FHIR/R4"
+FHIR_MEDIA_TYPES = ("application/fhir+json", "application/fhir+xml")
+NHS_NUMBER_SYSTEM = "https://fhir.nhs.uk/Id/nhs-number"
+_TRACE_ID = r"^[A-Za-z0-9._:\-]{1,128}$"
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": name}
+
+
+def _content(schema: str) -> dict[str, Any]:
+    # XML bodies are FHIR XML of the same resource: described as text (JSON Schema cannot say more).
+    return {"application/fhir+json": {"schema": _ref(f"#/components/schemas/{schema}")},
+            "application/fhir+xml": {"schema": {"type": "string"}}}
+
+
+def _outcome(description: str, *, authenticate: bool = False) -> dict[str, Any]:
+    headers: dict[str, Any] = {"X-Request-ID": _ref("#/components/headers/X-Request-ID")}
+    if authenticate:
+        headers["WWW-Authenticate"] = _ref("#/components/headers/WWW-Authenticate")
+    return {"description": description, "headers": headers, "content": _content("OperationOutcome")}
+
+
+# Answers every interaction may give: the pipeline's own refusals (docs/api-r4.md "Where the IG is silent").
+_COMMON_ERRORS = {
+    "400": _ref("#/components/responses/BadRequest"),
+    "406": _ref("#/components/responses/NotAcceptable"),
+    "408": _ref("#/components/responses/RequestTimeout"),
+    "431": _ref("#/components/responses/HeadersTooLarge"),
+    "500": _ref("#/components/responses/InternalError"),
+    "503": _ref("#/components/responses/Unavailable"),
+}
+_SECURED_ERRORS = {
+    **_COMMON_ERRORS,
+    "401": _ref("#/components/responses/Unauthenticated"),
+    "403": _ref("#/components/responses/Forbidden"),
+}
+_BODY_ERRORS = {
+    "413": _ref("#/components/responses/TooLarge"),
+    "415": _ref("#/components/responses/UnsupportedMediaType"),
+}
+_REQUEST_HEADERS = [
+    _ref("#/components/parameters/format"),
+    _ref("#/components/parameters/X-Request-ID"),
+    _ref("#/components/parameters/X-Correlation-ID"),
+    _ref("#/components/parameters/TraceID"),
+]
+_USER_HEADERS = [*_REQUEST_HEADERS, _ref("#/components/parameters/NHSD-Session-URID")]
+
+
+def _success(description: str, schema: str, *headers: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "headers": {name: _ref(f"#/components/headers/{name}") for name in ("X-Request-ID", *headers)},
+        "content": _content(schema),
+    }
+
+
+def _flag_body(description: str) -> dict[str, Any]:
+    return {"required": True, "description": description,
+            "content": {**_content("Flag"), "application/json": {"schema": _ref("#/components/schemas/Flag")}}}
+
+
+def openapi_document() -> dict[str, Any]:
+    """The document: paths under ``/fgm/FHIR/R4``, relative to the server that serves it."""
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "safeguarding: FGM-IS FHIR R4 API",
+            "version": __version__,
+            "description": "FGM Information Sharing, FHIR R4 REST (docs/api-r4.md). Clinicians authenticate with "
+                           "CIS2-shaped bearer tokens: activity B0370 to search and read, B0380 to create and "
+                           "remove. Every refusal is an OperationOutcome. The DSTU2 messaging API (mutual TLS) is "
+                           "described in docs/api-dstu2.md.",
+        },
+        "servers": [{"url": "/"}],
+        "security": [{"bearer": []}],
+        "paths": {
+            f"{FGM_R4}/metadata": {
+                "get": {
+                    "operationId": "metadata",
+                    "summary": "The CapabilityStatement",
+                    "security": [],
+                    "parameters": _REQUEST_HEADERS,
+                    "responses": {"200": _success("What this server supports", "CapabilityStatement"),
+                                  **_COMMON_ERRORS},
+                },
+            },
+            f"{FGM_R4}/Flag": {
+                "get": {
+                    "operationId": "searchFlag",
+                    "summary": "The child's active FGM indicator (0 or 1), by NHS number (B0370)",
+                    "parameters": [_ref("#/components/parameters/patient-identifier"), *_USER_HEADERS],
+                    "responses": {"200": _success("A searchset Bundle", "Bundle"), **_SECURED_ERRORS},
+                },
+                "post": {
+                    "operationId": "createFlag",
+                    "summary": "Create an FGM indicator (B0380)",
+                    "parameters": _USER_HEADERS,
+                    "requestBody": _flag_body("An active Flag: SNOMED 902961000000107, subject by NHS number, "
+                                              "period.start the assessment date"),
+                    "responses": {"201": _success("Created", "Flag", "Location", "ETag"), **_SECURED_ERRORS,
+                                  **_BODY_ERRORS},
+                },
+            },
+            f"{FGM_R4}/Flag/{{id}}": {
+                "parameters": [_ref("#/components/parameters/id")],
+                "get": {
+                    "operationId": "readFlag",
+                    "summary": "An FGM indicator, active or removed (B0370)",
+                    "parameters": _USER_HEADERS,
+                    "responses": {"200": _success("The Flag", "Flag", "ETag"),
+                                  "404": _outcome("No such indicator (or its child is 18 or over)"),
+                                  **_SECURED_ERRORS},
+                },
+                "put": {
+                    "operationId": "removeFlag",
+                    "summary": "Remove an FGM indicator: status inactive or entered-in-error with the "
+                               "England-FlagRemovalReason extension (B0380)",
+                    "parameters": _USER_HEADERS,
+                    "requestBody": _flag_body("The Flag with its new status and the removal reason"),
+                    "responses": {"200": _success("The removed Flag", "Flag", "ETag"), **_SECURED_ERRORS,
+                                  **_BODY_ERRORS},
+                },
+            },
+        },
+        "components": {
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT",
+                           "description": "A CIS2-shaped JWT from a trusted issuer (docs/security.md)."},
+            },
+            "parameters": {
+                "patient-identifier": {
+                    "name": "patient:identifier", "in": "query", "required": True,
+                    "description": f"{NHS_NUMBER_SYSTEM}|<NHS number> (or the bare number), given once",
+                    "schema": {"type": "string", "pattern": r"^(https://fhir\.nhs\.uk/Id/nhs-number\|)?[0-9]{10}$"},
+                    "example": f"{NHS_NUMBER_SYSTEM}|9990000018",
+                },
+                "id": {"name": "id", "in": "path", "required": True, "description": "The Flag's logical id",
+                       "schema": {"type": "string"}},
+                "format": {"name": "_format", "in": "query", "required": False,
+                           "description": "json, xml, or a FHIR media type; wins over Accept (anything else: 406)",
+                           "schema": {"enum": sorted(FORMAT_ALIASES)}},
+                "X-Request-ID": {"name": "X-Request-ID", "in": "header", "required": False,
+                                 "description": "Echoed back; one is made when absent",
+                                 "schema": {"type": "string", "pattern": _TRACE_ID}},
+                "X-Correlation-ID": {"name": "X-Correlation-ID", "in": "header", "required": False,
+                                     "description": "Echoed back", "schema": {"type": "string", "pattern": _TRACE_ID}},
+                "TraceID": {"name": "TraceID", "in": "header", "required": False, "description": "Echoed back",
+                            "schema": {"type": "string", "pattern": _TRACE_ID}},
+                "NHSD-Session-URID": {"name": "NHSD-Session-URID", "in": "header", "required": False,
+                                      "description": "The role profile id to act in, when the token selects none",
+                                      "schema": {"type": "string"}},
+            },
+            "headers": {
+                "X-Request-ID": {"description": "The request's id (the caller's, or one made here)",
+                                 "schema": {"type": "string"}},
+                "Location": {"description": "The new Flag's URL", "schema": {"type": "string"}},
+                "ETag": {"description": 'W/"<version>"', "schema": {"type": "string", "pattern": r'^W/"[0-9]+"$'}},
+                "WWW-Authenticate": {"description": "Bearer challenge", "schema": {"type": "string",
+                                                                                  "pattern": "^Bearer "}},
+            },
+            "responses": {
+                "BadRequest": _outcome("Invalid request: search data, head parameters, body or FHIR rules "
+                                       "(the IG's error rows)"),
+                "Unauthenticated": _outcome("No, or no valid, bearer token", authenticate=True),
+                "Forbidden": _outcome("The role lacks the activity"),
+                "NotAcceptable": _outcome("Accept or _format names no supported format"),
+                "RequestTimeout": _outcome("The request did not arrive in time"),
+                "TooLarge": _outcome("The body is over 1 MiB, or the resource has too many elements"),
+                "UnsupportedMediaType": _outcome("Content-Type is not a FHIR JSON or XML type"),
+                "HeadersTooLarge": _outcome("The request line and headers are over 64 KiB or 100 fields"),
+                "InternalError": _outcome("Unexpected: a generic text with a correlation id"),
+                "Unavailable": _outcome("The store is unavailable"),
+            },
+            "schemas": {
+                "Flag": {
+                    "type": "object",
+                    "required": ["resourceType", "status", "code", "subject"],
+                    "properties": {
+                        "resourceType": {"const": "Flag"},
+                        "id": {"type": "string"},
+                        "status": {"enum": ["active", "inactive", "entered-in-error"]},
+                        "code": {"type": "object"},
+                        "subject": {"type": "object"},
+                        "period": {"type": "object"},
+                        "extension": {"type": "array", "items": {"type": "object"}},
+                        "meta": {"type": "object"},
+                    },
+                },
+                "Bundle": {
+                    "type": "object",
+                    "required": ["resourceType", "type", "total"],
+                    "properties": {
+                        "resourceType": {"const": "Bundle"},
+                        "type": {"const": "searchset"},
+                        "total": {"type": "integer", "minimum": 0, "maximum": 1},
+                        "entry": {"type": "array", "maxItems": 1,
+                                  "items": {"type": "object", "properties": {
+                                      "resource": _ref("#/components/schemas/Flag")}}},
+                    },
+                },
+                "CapabilityStatement": {"type": "object", "required": ["resourceType", "fhirVersion"],
+                                        "properties": {"resourceType": {"const": "CapabilityStatement"},
+                                                       "fhirVersion": {"const": "4.0.1"}}},
+                "OperationOutcome": {
+                    "type": "object",
+                    "required": ["resourceType", "issue"],
+                    "properties": {
+                        "resourceType": {"const": "OperationOutcome"},
+                        "issue": {
+                            "type": "array", "minItems": 1, "maxItems": 1,
+                            "items": {
+                                "type": "object",
+                                "required": ["severity", "code", "details", "diagnostics"],
+                                "properties": {
+                                    "severity": {"enum": ["fatal", "error", "warning", "information"]},
+                                    "code": {"type": "string"},
+                                    "details": {"type": "object", "required": ["coding"], "properties": {
+                                        "coding": {"type": "array", "minItems": 1, "items": {
+                                            "type": "object", "required": ["system", "code", "display"]}}}},
+                                    "diagnostics": {"type": "string"},
+                                    "expression": {"type": "array", "items": {"type": "string"}},
+                                },
+                            },
+                        },
+                    },
+                },
+            },
+        },
+    }
+
+
+_DOCUMENT = orjson.dumps(openapi_document())
+
+
+async def openapi_endpoint(_: Request) -> Response:
+    return Response(_DOCUMENT, media_type="application/json")

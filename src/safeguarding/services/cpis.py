@@ -1,0 +1,223 @@
+"""The CP-IS service: uploads, clinician queries, the access history, alerts and the notification feed.
+
+Each request is one audited transaction (``Auditor.run``): recording an access, queuing its
+notifications and the audit event commit together, or none of them does.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from ..domain import cpis
+from ..domain import nhs_number as nhs
+from ..domain.caller import System, User
+from ..domain.clock import Clock, iso_instant, uk_today
+from ..domain.cpis import (
+    Access,
+    Alert,
+    Applied,
+    Author,
+    Change,
+    FileCode,
+    Notification,
+    Plan,
+    PlanKey,
+    PlanRecord,
+    Provenance,
+    RecordCode,
+)
+from ..domain.errors import DomainError, InvalidNhsNumber
+from ..domain.patients import Demographics, Patient
+from ..store.interface import Store, Transaction
+from .auditing import Auditor
+from .context import Outcome, RequestContext
+
+FEED_LIMIT = 100
+
+
+@dataclass(frozen=True)
+class RecordResult:
+    """What became of one uploaded record: applied, or refused by a rule."""
+
+    applied: Applied | None = None
+    error: DomainError | None = None
+
+    @property
+    def code(self) -> RecordCode:
+        return cpis.record_code(self.error)
+
+
+@dataclass(frozen=True)
+class UploadResult:
+    results: list[RecordResult]
+    file_code: FileCode
+
+
+@dataclass(frozen=True)
+class Feed:
+    pending: list[Notification]
+    total: int
+
+
+class CpisService:
+    def __init__(self, store: Store, demographics: Demographics, clock: Clock) -> None:
+        self._store = store
+        self._demographics = demographics
+        self._clock = clock
+        self._auditor = Auditor(store, clock)
+
+    def today(self) -> date:
+        """The calendar date in England by this service's clock (plans are active by it)."""
+        return uk_today(self._clock)
+
+    # Local authority upload ------------------------------------------------------------------------
+
+    def upload(self, ctx: RequestContext, uploader: System, records: Sequence[PlanRecord],
+               refused: int = 0) -> UploadResult:
+        """Apply each record as an upsert keyed by (uploader, NHS number, plan type).
+
+        A record that breaks a rule is refused alone; the others apply. ``refused`` counts entries
+        the adapter already refused (malformed), so the file code covers the whole upload.
+        """
+        if len(records) == 1 and refused == 0:
+            ctx.nhs_number = records[0].nhs_number if nhs.is_valid(records[0].nhs_number) else None
+        today = self.today()
+
+        def prepare() -> list[DomainError | None]:
+            checked: list[DomainError | None] = []
+            for record in records:
+                try:
+                    cpis.check_record(record, uploader.ods_code, self._patient(record.nhs_number), today)
+                    checked.append(None)
+                except DomainError as error:
+                    checked.append(error)
+            return checked
+
+        def work(tx: Transaction, checked: list[DomainError | None]) -> UploadResult:
+            changed = Provenance(iso_instant(self._clock.now()), uploader.asid, ctx.request_id)
+            results = []
+            for record, error in zip(records, checked, strict=True):
+                if error is None:
+                    try:
+                        results.append(RecordResult(applied=self._apply(tx, uploader, record, changed)))
+                        continue
+                    except DomainError as refused_by_store:
+                        error = refused_by_store
+                results.append(RecordResult(error=error))
+            failed = refused + sum(1 for r in results if r.error is not None)
+            return UploadResult(results, cpis.file_code(len(results) + refused - failed, failed))
+
+        def outcome(result: UploadResult) -> Outcome:
+            return ctx.outcome_for(None)[0], result.file_code.value
+
+        return self._auditor.run(ctx, prepare, work, outcome)
+
+    def _patient(self, nhs_number: str) -> Patient | None:
+        return self._demographics.lookup(nhs_number) if nhs.is_valid(nhs_number) else None
+
+    def _apply(self, tx: Transaction, uploader: System, record: PlanRecord, changed: Provenance) -> Applied:
+        key = PlanKey(uploader.ods_code, record.nhs_number, record.plan_type)
+        # Two rounds: a concurrent upload may insert the same new key between our read and insert;
+        # the second round then finds its row (locked) and updates it.
+        for _ in range(2):
+            existing = tx.plan_for_update(key)
+            applied = cpis.apply(existing, record, key, str(uuid.uuid4()), changed)
+            if applied.change is Change.UNCHANGED:
+                return applied
+            saved = tx.insert_plan(applied.plan) if existing is None else tx.update_plan(applied.plan)
+            if saved:
+                return applied
+        raise RuntimeError("plan upsert lost twice under a row lock")  # a store bug: answered as a 500
+
+    # Clinicians ---------------------------------------------------------------------------------------
+
+    @staticmethod
+    def _user(ctx: RequestContext) -> User:
+        user = ctx.caller.user
+        if user is None:
+            raise RuntimeError("CP-IS clinician interactions need an authenticated user")  # authorise() ran first
+        return user
+
+    def care_teams(self, ctx: RequestContext, nhs_number: str, declared_unscheduled: bool | None) -> list[Plan]:
+        """The child's active plans. An unscheduled access to a child with a plan is recorded, with a
+        notification for each responsible authority; no plan, nothing recorded."""
+        ctx.nhs_number = nhs_number
+        user = self._user(ctx)
+        recording = cpis.records_access(declared_unscheduled, user)
+
+        def work(tx: Transaction, _: None) -> list[Plan]:
+            plans = tx.plans_for(nhs_number, lock=recording)
+            active = cpis.active_plans(plans, self.today())
+            if active and recording:
+                self._record_access(tx, ctx, nhs_number, user, plans)
+            return active
+
+        return self._auditor.run(ctx, lambda: _require_valid(nhs_number), work)
+
+    def _record_access(self, tx: Transaction, ctx: RequestContext, nhs_number: str, user: User,
+                       plans: list[Plan]) -> Access:
+        now = self._clock.now()
+        last = tx.last_listed_access(nhs_number, user.user_id)
+        listed = cpis.is_listed(now, datetime.fromisoformat(last) if last else None)
+        access = Access(id=str(uuid.uuid4()), nhs_number=nhs_number, at=iso_instant(now), author=Author.of(user),
+                        listed=listed)
+        tx.record_access(access)
+        for authority in cpis.responsible_authorities(plans, self.today()):
+            tx.queue_notification(Notification(authority, access.at, access))
+        ctx.resource_id = access.id
+        return access
+
+    def access_history(self, ctx: RequestContext, nhs_number: str) -> list[Access]:
+        """The newest 25 listed unscheduled accesses, while the child has an active plan."""
+        ctx.nhs_number = nhs_number
+
+        def work(tx: Transaction, _: None) -> list[Access]:
+            if not cpis.active_plans(tx.plans_for(nhs_number), self.today()):
+                return []
+            return tx.access_history(nhs_number, cpis.HISTORY_LIMIT)
+
+        return self._auditor.run(ctx, lambda: _require_valid(nhs_number), work)
+
+    def raise_alert(self, ctx: RequestContext, nhs_number: str, note: str | None) -> tuple[Alert, list[str]]:
+        """A missed-appointment alert for a child on a plan, queued for each responsible authority."""
+        ctx.nhs_number = nhs_number
+        user = self._user(ctx)
+
+        def work(tx: Transaction, _: None) -> tuple[Alert, list[str]]:
+            authorities = cpis.require_responsible(tx.plans_for(nhs_number, lock=True), self.today())
+            alert = Alert(id=str(uuid.uuid4()), nhs_number=nhs_number, at=iso_instant(self._clock.now()),
+                          author=Author.of(user), note=note)
+            tx.record_alert(alert)
+            for authority in authorities:
+                tx.queue_notification(Notification(authority, alert.at, alert))
+            ctx.resource_id = alert.id
+            return alert, authorities
+
+        return self._auditor.run(ctx, lambda: _require_valid(nhs_number), work)
+
+    # The local authorities' notification feed --------------------------------------------------------
+
+    def pending(self, ctx: RequestContext, authority_ods: str, limit: int = FEED_LIMIT) -> Feed:
+        """The authority's unacknowledged notifications, oldest first: redelivered until acknowledged."""
+
+        def work(tx: Transaction, _: None) -> Feed:
+            return Feed(tx.pending_notifications(authority_ods, limit), tx.count_pending(authority_ods))
+
+        return self._auditor.run(ctx, lambda: None, work)
+
+    def acknowledge(self, ctx: RequestContext, authority_ods: str, event_ids: list[str]) -> list[str]:
+        """Mark notifications as taken; ids that are unknown, taken already or another authority's are
+        ignored (they are never revealed to exist)."""
+
+        def work(tx: Transaction, _: None) -> list[str]:
+            return tx.acknowledge(authority_ods, event_ids, iso_instant(self._clock.now()))
+
+        return self._auditor.run(ctx, lambda: None, work)
+
+
+def _require_valid(nhs_number: str) -> None:
+    if not nhs.is_valid(nhs_number):
+        raise InvalidNhsNumber()

@@ -1,0 +1,262 @@
+"""The request pipeline every web page and action runs through, in a fixed order (the web's
+counterpart of ``api/pipeline.py``):
+
+1. a request id (``X-Request-ID`` when well formed, else a new one), echoed back;
+2. the session from its encrypted cookie (a new anonymous one when there is none or it has expired);
+3. for a POST: an url-encoded form of at most 32 KiB, then CSRF (the session's token and the origin);
+4. pages for signed-in users only: anyone else is sent to sign in;
+5. (in a worker thread) the handler, which calls the services with a ``RequestContext`` whose caller
+   is the signed-in user; the services audit in the same transaction as any change;
+6. the request is audited exactly once: by the services it called, or here if it called none
+   (a page view, a refusal, a sign-in);
+7. the page: ``Cache-Control: no-store``, a strict Content-Security-Policy, the session cookie
+   (Secure, HttpOnly, SameSite=Strict) re-sealed; one log line with ids and status, never patient data.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import traceback
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs, urlsplit
+
+from anyio import to_thread
+from jinja2 import Environment
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.types import Receive, Scope, Send
+
+from .. import metrics
+from ..domain.caller import ANONYMOUS, Caller
+from ..domain.errors import DomainError
+from ..security.errors import SecurityError
+from ..services.context import Outcome, RequestContext
+from ..store.interface import StoreUnavailable
+from . import csrf
+from .session import OIDC_COOKIE, SESSION_COOKIE, Session, SessionCodec
+
+if TYPE_CHECKING:
+    from ..services.auditing import Auditor
+
+log = logging.getLogger("safeguarding.request")
+
+API = "web"
+PREFIX = "/web"
+MAX_FORM = 32 * 1024
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+
+
+@dataclass
+class Page:
+    """What a handler answers: a template to render, or a redirect (always 303: see other)."""
+
+    template: str | None = None
+    context: dict[str, Any] = field(default_factory=dict)
+    status: int = 200
+    outcome: str = "OK"
+    redirect: str | None = None
+    oidc_cookie: str | None = None  # a sealed value to set; "" deletes it
+    reason: str | None = None  # for the log when refused (fixed vocabulary)
+
+
+class Visit:
+    """One web request as handlers see it."""
+
+    def __init__(self, request_id: str, session: Session, form: dict[str, str], query: dict[str, str],
+                 cookies: dict[str, str], expired: bool) -> None:
+        self.request_id = request_id
+        self.session: Session | None = session
+        self.form = form
+        self.query = query
+        self.cookies = cookies
+        self.expired = expired
+        self.contexts: list[RequestContext] = []
+        self.audit_nhs_number: str | None = None
+        self.audit_caller: Caller | None = None  # who the page-level audit names, when not the session's
+
+    @property
+    def caller(self) -> Caller:
+        user = self.session.user if self.session else None
+        return Caller(user=user) if user else ANONYMOUS
+
+    def context(self, interaction: str, *, success: int = 200, failure: int = 200) -> RequestContext:
+        """A context for one service call. ``success``/``failure`` are the statuses the browser gets."""
+
+        def outcome_for(error: DomainError | None) -> Outcome:
+            return (success, "OK") if error is None else (failure, error.code)
+
+        ctx = RequestContext(api=API, interaction=interaction, request_id=self.request_id, caller=self.caller,
+                             outcome_for=outcome_for)
+        self.contexts.append(ctx)
+        return ctx
+
+
+Handler = Callable[[Visit], Page]
+
+
+class Renderer:
+    """Jinja2 templates (autoescaped) with what every page shows."""
+
+    def __init__(self, env: Environment, common: dict[str, Any], csp: str) -> None:
+        self.env = env
+        self.common = common
+        self.csp = csp
+
+    def html(self, template: str, context: dict[str, Any], session: Session | None, status: int) -> HTMLResponse:
+        flash = None
+        if session is not None and session.flash:
+            flash, session.flash = session.flash, None
+        body = self.env.get_template(template).render(
+            **self.common, **context, session=session, user=session.user if session else None,
+            csrf_token=session.csrf if session else "", flash=context.get("flash", flash))
+        return HTMLResponse(body, status_code=status)
+
+
+class WebEndpoint:
+    def __init__(self, interaction: str, handler: Handler, *, codec: SessionCodec, auditor: Auditor,
+                 renderer: Renderer, own_origin: str | None, signed_in: bool = True) -> None:
+        self.interaction = interaction
+        self.handler = handler
+        self.codec = codec
+        self.auditor = auditor
+        self.renderer = renderer
+        self.own_origin = own_origin
+        self.signed_in = signed_in
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = time.perf_counter()
+        request = Request(scope, receive)
+        supplied = request.headers.get("x-request-id")
+        request_id = supplied if supplied and _REQUEST_ID.match(supplied) else str(uuid.uuid4())
+        session, expired = self.codec.load(request.cookies.get(SESSION_COOKIE))
+        visit = Visit(request_id, session or Session.new(), {}, dict(request.query_params), dict(request.cookies),
+                      expired)
+        if expired and visit.session is not None:
+            visit.session.notice = "You were signed out because you did nothing for a while. Sign in again."
+        page = await self._admit(request, visit)
+        if page is None:
+            try:
+                page = await to_thread.run_sync(self.handler, visit)
+            except Exception as exc:  # noqa: BLE001 - the last line of defence
+                page = self._failure(exc, visit)
+        if not any(ctx.audited for ctx in visit.contexts):
+            try:
+                await to_thread.run_sync(self._audit, visit, page)
+            except Exception as exc:  # noqa: BLE001
+                page = self._failure(exc, visit)
+        try:
+            response = self._respond(page, visit)
+        except Exception as exc:  # noqa: BLE001 - a page that cannot be rendered: say so, plainly
+            page = self._failure(exc, visit)
+            response = self._respond(page, visit)
+        response.headers["X-Request-ID"] = request_id
+        await response(scope, receive, send)
+        elapsed = time.perf_counter() - started
+        metrics.observe(API, self.interaction, page.status if page.redirect is None else 303, page.outcome, elapsed)
+        extra: dict[str, Any] = {"event": "REQUEST_COMPLETED", "api": API, "interaction": self.interaction,
+                                 "status": response.status_code, "outcome": page.outcome, "request_id": request_id,
+                                 "duration_ms": round(elapsed * 1000, 2)}
+        if page.reason:
+            extra["reason"] = page.reason
+        log.info("request", extra=extra)
+
+    async def _admit(self, request: Request, visit: Visit) -> Page | None:
+        """Steps 3 and 4: the form, CSRF, and whether this page needs a signed-in user."""
+        session = visit.session
+        if session is None:
+            raise RuntimeError("a visit starts with a session")
+        if request.method == "POST":
+            content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+            body = await _read_limited(request, MAX_FORM)
+            if body is None or content_type != "application/x-www-form-urlencoded":
+                return refused(400, "BAD_FORM", "The form could not be read.", "bad form")
+            try:
+                parsed = parse_qs(body.decode("utf-8"), keep_blank_values=True, max_num_fields=50, strict_parsing=False)
+            except (UnicodeDecodeError, ValueError):
+                return refused(400, "BAD_FORM", "The form could not be read.", "bad form")
+            visit.form = {key: values[0] for key, values in parsed.items()}
+            origin = self.own_origin or f"{request.url.scheme}://{request.headers.get('host', '')}"
+            if not csrf.origin_ok(request.headers, origin):
+                return refused(403, "CSRF_FAILED", "This form was not sent from this service, so it was refused.",
+                               "cross-site request")
+            if not csrf.token_ok(session.csrf, visit.form.get(csrf.FIELD)):
+                return refused(403, "CSRF_FAILED", "This form has expired or was not sent from this service, so it "
+                               "was refused. Go back, reload the page and try again.", "csrf token")
+        if self.signed_in and session.user is None:
+            return Page(redirect=f"{PREFIX}/", status=303, outcome="NOT_SIGNED_IN")
+        return None
+
+    def _audit(self, visit: Visit, page: Page) -> None:
+        ctx = RequestContext(api=API, interaction=self.interaction, request_id=visit.request_id,
+                             caller=visit.audit_caller or visit.caller, nhs_number=visit.audit_nhs_number)
+        self.auditor.record(ctx, (303 if page.redirect else page.status, page.outcome))
+
+    def _failure(self, exc: Exception, visit: Visit) -> Page:
+        if isinstance(exc, StoreUnavailable):
+            return refused(503, "SERVICE_UNAVAILABLE", "The service is temporarily unavailable. Try again shortly.",
+                           "store unavailable")
+        if isinstance(exc, SecurityError):
+            return refused(403, "ACCESS_DENIED", "Your role does not allow this.", exc.reason)
+        # Type and stack frames only: an exception's message may quote patient data.
+        log.error("unhandled error", extra={"event": "UNHANDLED_ERROR", "request_id": visit.request_id,
+                                            "error": type(exc).__name__,
+                                            "stack": "".join(traceback.format_tb(exc.__traceback__))})
+        return refused(500, "INTERNAL_ERROR", "Something went wrong. Quote this reference if you report it: "
+                       f"{visit.request_id}", "unhandled")
+
+    def _respond(self, page: Page, visit: Visit) -> Response:
+        session = visit.session
+        response: Response
+        if page.redirect is not None:
+            response = RedirectResponse(page.redirect, status_code=303)
+        else:
+            response = self.renderer.html(page.template or "error.html", page.context, session, page.status)
+        response.headers["Cache-Control"] = "no-store"
+        response.headers["Content-Security-Policy"] = self.renderer.csp
+        response.headers["Referrer-Policy"] = "same-origin"  # "no-referrer" makes Chrome send Origin: null
+        response.headers["Permissions-Policy"] = "camera=(), microphone=(), geolocation=()"
+        if session is None:
+            response.delete_cookie(SESSION_COOKIE, path="/", secure=True, httponly=True, samesite="strict")
+        else:
+            lifetime = self.codec.lifetime - (session.seen - session.created)
+            response.set_cookie(SESSION_COOKIE, self.codec.dump(session), max_age=max(lifetime, 0), path="/",
+                                secure=True, httponly=True, samesite="strict")
+        if page.oidc_cookie == "":
+            response.delete_cookie(OIDC_COOKIE, path="/", secure=True, httponly=True, samesite="lax")
+        elif page.oidc_cookie:
+            response.set_cookie(OIDC_COOKIE, page.oidc_cookie, max_age=600, path="/", secure=True, httponly=True,
+                                samesite="lax")
+        return response
+
+
+def refused(status: int, outcome: str, message: str, reason: str) -> Page:
+    return Page(template="error.html", context={"title": _TITLES.get(status, "There is a problem"),
+                                               "message": message},
+                status=status, outcome=outcome, reason=reason)
+
+
+_TITLES = {400: "There is a problem", 403: "You cannot do this", 404: "Page not found",
+           500: "Sorry, there is a problem with the service", 503: "Sorry, the service is unavailable"}
+
+
+async def _read_limited(request: Request, limit: int) -> bytes | None:
+    declared = request.headers.get("content-length")
+    if declared is not None and (not declared.isdigit() or int(declared) > limit):
+        return None
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def origin_of(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"

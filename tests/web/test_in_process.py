@@ -1,0 +1,51 @@
+"""The web interface in process (no browser): the patient page without a CP-IS service (as before CP-IS
+landed), static files, and the interface's own 404."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from types import SimpleNamespace
+
+import anyio
+import httpx
+from starlette.applications import Starlette
+
+from safeguarding.app import build_services
+from safeguarding.sandbox.setup import ensure_sandbox
+from safeguarding.web.routes import web_routes
+
+CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+def test_the_patient_page_works_without_cp_is(tmp_path: Path) -> None:
+    settings = ensure_sandbox(tmp_path / "sandbox")
+    full = build_services(settings)
+    try:
+        without_cpis = SimpleNamespace(store=full.store, fgm=full.fgm, auditor=full.auditor)
+        app = Starlette(routes=web_routes(settings, without_cpis))  # type: ignore[arg-type]
+        anyio.run(_browse, app)
+    finally:
+        full.store.close()
+
+
+async def _browse(app: Starlette) -> None:
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="https://testserver") as client:
+        start = await client.get("/web/")
+        token = CSRF.search(start.text).group(1)  # type: ignore[union-attr]
+        signed_in = await client.post("/web/sign-in", data={"csrf_token": token, "user": "555021941103",
+                                                            "care_setting": "unscheduled"})
+        assert signed_in.status_code == 303
+        home = await client.get("/web/")
+        token = CSRF.search(home.text).group(1)  # type: ignore[union-attr]
+        await client.post("/web/find", data={"csrf_token": token, "nhs_number": "9990000123"})
+        page = await client.get("/web/patient")
+        assert page.status_code == 200 and "999 000 0123" in page.text
+        assert "Child protection (CP-IS)" not in page.text
+        assert page.headers["cache-control"] == "no-store"
+
+        css = await client.get("/web/static/nhsuk/nhsuk-frontend.min.css")
+        assert css.status_code == 200 and css.headers["cache-control"] == "public, max-age=3600"
+        assert "assets.nhs.uk" not in css.text  # no CDN: nothing is fetched from elsewhere
+        missing = await client.get("/web/no-such-page")
+        assert missing.status_code == 404 and missing.headers["content-type"].startswith("text/html")

@@ -1,0 +1,227 @@
+"""Sign-in with the organisation's OpenID Connect provider (CIS2-shaped), against a fake provider on
+loopback and a server started production-style from TOML configuration: the authorization-code flow
+with PKCE, state and nonce; role selection by the API's rules; each way a sign-in must fail."""
+
+from __future__ import annotations
+
+import re
+import secrets
+import ssl
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import pytest
+
+from safeguarding.domain.patients import Gender, Patient
+from safeguarding.security import certs
+from safeguarding.store.sql import SqlStore
+
+from ..conftest import ARTIFACTS
+from ..support import free_port, fresh_nhs_number, years_ago
+from .fake_oidc import CLIENT_ID, CLIENT_SECRET, ROLE_A, ROLE_B, FakeOidcProvider, Person
+
+CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+@dataclass
+class Deployment:
+    base: str
+    tls: ssl.SSLContext
+    idp: FakeOidcProvider
+    database_url: str
+    audit_key: bytes
+    child: str
+    log: Path
+
+    def audit(self) -> list[dict[str, object]]:
+        store = SqlStore.open(self.database_url, self.audit_key)
+        try:
+            return [r.event.fields() for r in store.audit_records()]
+        finally:
+            store.close()
+
+
+@pytest.fixture(scope="module")
+def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
+    root = tmp_path_factory.mktemp("oidc-deployment")
+    with FakeOidcProvider().running() as idp:
+        ca = certs.create_ca(root / "tls")
+        certs.issue(ca, certs.CertPair(root / "tls" / "server.pem", root / "tls" / "server.key"),
+                    common_name="localhost", server_names=("localhost", "127.0.0.1"))
+        audit_key = secrets.token_bytes(32)
+        (root / "audit.key").write_bytes(audit_key)
+        (root / "oidc-client-secret").write_text(CLIENT_SECRET + "\n")
+        port = free_port()
+        database_url = f"sqlite:///{root / 'prod.db'}"
+        config = root / "safeguarding.toml"
+        config.write_text(f"""
+database_url = "{database_url}"
+audit_key_file = "audit.key"
+service_asid = "990101234567"
+port = {port}
+
+[tls]
+cert = "tls/server.pem"
+key = "tls/server.key"
+client_ca = "tls/ca.pem"
+
+[[trusted_issuers]]
+issuer = "{idp.issuer}"
+audience = "safeguarding-api"
+jwks_url = "{idp.base}/jwks"
+
+[web.oidc]
+issuer = "{idp.issuer}"
+client_id = "{CLIENT_ID}"
+client_secret_file = "oidc-client-secret"
+authorization_endpoint = "{idp.base}/authorize"
+token_endpoint = "{idp.base}/token"
+userinfo_endpoint = "{idp.base}/userinfo"
+jwks_uri = "{idp.base}/jwks"
+""")
+        subprocess.run([sys.executable, "-m", "safeguarding", "db", "upgrade", "--config", str(config)], check=True,
+                       capture_output=True)
+        child = fresh_nhs_number()
+        store = SqlStore.open(database_url, audit_key)
+        with store.transaction() as tx:
+            tx.put_patient(Patient(child, True, years_ago(date.today(), 8), Gender.FEMALE))
+        store.close()
+        log = ARTIFACTS / "server-oidc.log"
+        ARTIFACTS.mkdir(exist_ok=True)
+        with log.open("wb") as out:
+            process = subprocess.Popen([sys.executable, "-m", "safeguarding", "serve", "--config", str(config)],
+                                       stdout=out, stderr=subprocess.STDOUT)
+        tls = ssl.create_default_context(cafile=str(ca.cert))
+        base = f"https://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    if httpx.get(f"{base}/_ping", verify=tls).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    if time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.2)
+            yield Deployment(base, tls, idp, database_url, audit_key, child, log)
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
+
+
+@pytest.fixture()
+def browser_like(deployment: Deployment) -> Iterator[httpx.Client]:
+    deployment.idp.person, deployment.idp.tamper = Person(), None
+    with httpx.Client(verify=deployment.tls, follow_redirects=False, timeout=30) as client:
+        yield client
+
+
+def csrf(page: httpx.Response) -> str:
+    found = CSRF.search(page.text)
+    assert found, page.text
+    return found.group(1)
+
+
+def sign_in(client: httpx.Client, deployment: Deployment) -> httpx.Response:
+    """Through the provider and back: the answer of the callback."""
+    start = client.get(f"{deployment.base}/web/")
+    assert start.status_code == 200 and "Sign in with NHS Care Identity" in start.text
+    assert "Test user and role" not in start.text  # no sandbox users outside the sandbox
+    assert f"form-action 'self' {deployment.idp.base}" in start.headers["content-security-policy"]
+    redirect = client.post(f"{deployment.base}/web/sign-in/oidc", data={"csrf_token": csrf(start)})
+    assert redirect.status_code == 303
+    authorize = redirect.headers["location"]
+    assert authorize.startswith(f"{deployment.idp.base}/authorize?")
+    query = {k: v[0] for k, v in parse_qs(urlsplit(authorize).query).items()}
+    assert query["response_type"] == "code" and query["client_id"] == CLIENT_ID
+    assert query["redirect_uri"] == f"{deployment.base}/web/oidc/callback"
+    assert query["code_challenge_method"] == "S256" and len(query["code_challenge"]) == 43
+    assert {"openid", "nationalrbacaccess", "selectedrole"} <= set(query["scope"].split())
+    assert len(query["state"]) >= 32 and len(query["nonce"]) >= 32
+    back = client.get(authorize)
+    assert back.status_code == 302
+    return client.get(back.headers["location"])
+
+
+def find_child(client: httpx.Client, deployment: Deployment) -> httpx.Response:
+    home = client.get(f"{deployment.base}/web/")
+    found = client.post(f"{deployment.base}/web/find", data={"csrf_token": csrf(home), "nhs_number": deployment.child})
+    assert found.status_code == 303 and found.headers["location"] == "/web/patient"
+    return client.get(f"{deployment.base}/web/patient")
+
+
+def test_sign_in_with_the_provider_then_use_the_service(browser_like: httpx.Client, deployment: Deployment) -> None:
+    callback = sign_in(browser_like, deployment)
+    assert callback.status_code == 200
+    assert '<meta http-equiv="refresh" content="0;url=/web/">' in callback.text  # a same-site step
+    home = browser_like.get(f"{deployment.base}/web/")
+    assert "Find a patient by NHS number" in home.text and "Dr Olivia Idp" in home.text
+    patient = find_child(browser_like, deployment)
+    assert patient.status_code == 200 and "No FGM indicator is recorded" in patient.text
+    assert "Record an FGM indicator" in patient.text  # ROLE_A holds B0380
+    [request] = deployment.idp.token_requests[-1:]
+    assert request["grant_type"] == "authorization_code" and len(request["code_verifier"]) >= 43
+    searches = [e for e in deployment.audit()
+                if e["interaction"] == "fgm-search" and e["nhs_number"] == deployment.child]
+    assert [(e["api"], e["user_id"], e["role_profile_id"], e["org_code"]) for e in searches] == [
+        ("web", "700000000001", "700000000101", "RR8")]
+    signed_in = [e for e in deployment.audit() if e["interaction"] == "sign-in-oidc" and e["status"] == 200]
+    assert signed_in and signed_in[-1]["user_id"] == "700000000001"
+
+
+def test_several_roles_and_none_selected_the_person_chooses(browser_like: httpx.Client,
+                                                           deployment: Deployment) -> None:
+    deployment.idp.person = Person(roles=[ROLE_A, ROLE_B], selected=None)
+    assert sign_in(browser_like, deployment).status_code == 200
+    choose = browser_like.get(f"{deployment.base}/web/")
+    assert "Choose your role" in choose.text
+    assert "General Medical Practitioner at Sandbox Surgery" in choose.text
+    assert "B0825" not in choose.text  # activity codes this service does not use are not carried
+    token = csrf(choose)
+    wrong = browser_like.post(f"{deployment.base}/web/role", data={"csrf_token": token, "role": "999999999999",
+                                                                   "care_setting": "unscheduled"})
+    assert wrong.status_code == 400 and "Choose a role" in wrong.text
+    chosen = browser_like.post(f"{deployment.base}/web/role",
+                               data={"csrf_token": token, "role": ROLE_B["person_roleid"], "care_setting": "scheduled"})
+    assert chosen.status_code == 303
+    patient = find_child(browser_like, deployment)
+    assert "No FGM indicator is recorded" in patient.text
+    assert "Record an FGM indicator" not in patient.text  # ROLE_B holds only B0370
+    last = [e for e in deployment.audit() if e["interaction"] == "fgm-search"][-1]
+    assert (last["role_profile_id"], last["org_code"]) == ("700000000102", "B86022")
+
+
+@pytest.mark.parametrize("tamper", ["nonce", "audience", "issuer", "key", "sub", "deny"])
+def test_a_sign_in_that_does_not_verify_is_refused(tamper: str, browser_like: httpx.Client,
+                                                   deployment: Deployment) -> None:
+    deployment.idp.tamper = tamper
+    callback = sign_in(browser_like, deployment)
+    assert callback.status_code == 401 and "Sign-in did not complete" in callback.text
+    assert browser_like.get(f"{deployment.base}/web/patient").headers["location"] == "/web/"  # not signed in
+    refused = [e for e in deployment.audit() if e["interaction"] == "sign-in-oidc"][-1]
+    assert (refused["status"], refused["outcome"], refused["user_id"]) == (401, "SIGN_IN_FAILED", None)
+
+
+def test_a_callback_with_another_state_is_refused(browser_like: httpx.Client, deployment: Deployment) -> None:
+    start = browser_like.get(f"{deployment.base}/web/")
+    redirect = browser_like.post(f"{deployment.base}/web/sign-in/oidc", data={"csrf_token": csrf(start)})
+    back = browser_like.get(redirect.headers["location"])
+    code = parse_qs(urlsplit(back.headers["location"]).query)["code"][0]
+    forged = browser_like.get(f"{deployment.base}/web/oidc/callback", params={"code": code, "state": "attacker"})
+    assert forged.status_code == 401
+    with httpx.Client(verify=deployment.tls, follow_redirects=False) as stranger:  # no sign-in cookie at all
+        assert stranger.get(back.headers["location"]).status_code == 401
+    assert browser_like.get(f"{deployment.base}/web/patient").status_code == 303
+
+
+def test_the_log_holds_no_patient_data_or_tokens(deployment: Deployment) -> None:
+    text = deployment.log.read_text()
+    assert '"api":"web"' in text
+    assert deployment.child not in text and "eyJ" not in text and "code=" not in text
