@@ -70,6 +70,7 @@ def test_serve_from_explicit_configuration_with_a_jwks_url_issuer(
 database_url = "sqlite:///{tmp_path / 'prod.db'}"
 audit_key_file = "audit.key"
 service_asid = "990101234567"
+error_system = "https://fhir.hl7.org.uk/CodeSystem/UKCore-SpineErrorOrWarningCode"
 port = {port}
 
 [tls]
@@ -123,8 +124,13 @@ jwks_url = "{jwks_url}"
             # a token from the sandbox's kind of issuer is not trusted here
             sandbox_like = jwt.encode({**claims, "iss": "https://sandbox.safeguarding.invalid/issuer"}, idp_key,
                                       algorithm="ES256", headers={"kid": "idp-key-1"})
-            assert client.get(f"{base}/Flag", params={"patient:identifier": child},
-                              headers={"Authorization": f"Bearer {sandbox_like}"}).status_code == 401
+            refused = client.get(f"{base}/Flag", params={"patient:identifier": child},
+                                 headers={"Authorization": f"Bearer {sandbox_like}"})
+            assert refused.status_code == 401
+            # the configured error code system (DIGEST A5) is the one errors carry
+            assert refused.json()["issue"][0]["details"]["coding"][0] == {
+                "system": "https://fhir.hl7.org.uk/CodeSystem/UKCore-SpineErrorOrWarningCode",
+                "code": "ACCESS_DENIED", "display": "Access has been denied to process this request"}
             # a key the issuer does not publish
             other = jwt.encode(claims, ec.generate_private_key(ec.SECP256R1()), algorithm="ES256",
                                headers={"kid": "idp-key-1"})

@@ -48,3 +48,22 @@ def test_single_role_needs_no_selection() -> None:
 def test_role_selection_failures(kwargs: dict[str, Any], header: str | None, error: type[Exception]) -> None:
     with pytest.raises(error):
         user_from_claims(claims(**kwargs), header)
+
+
+def test_verified_tokens_cache_expires_and_is_bounded() -> None:
+    import time
+
+    from safeguarding.security.tokens import VerifiedTokens
+
+    cache = VerifiedTokens(capacity=2)
+    now = int(time.time())
+    cache.put("a", {"exp": now + 60})
+    cache.put("expired", {"exp": now - 120})
+    cache.put("future", {"exp": now + 600, "nbf": now + 300})
+    cache.put("no-exp", {})
+    assert cache.get("a", 30) is None  # pushed out: capacity 2 (expired, future)
+    assert cache.get("expired", 30) is None
+    assert cache.get("future", 30) is None
+    assert cache.get("no-exp", 30) is None
+    cache.put("b", {"exp": now + 60})
+    assert cache.get("b", 30) == {"exp": now + 60}

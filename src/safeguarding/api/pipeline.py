@@ -79,8 +79,15 @@ def security_error(error: SecurityError, denied: e.ApiError = e.ACCESS_DENIED) -
     return e.bad_token(reason_is_missing=isinstance(error, AuthenticationFailed) and error.reason == "missing")
 
 
-def render_r4_error(error: e.ApiError, request: ApiRequest | None, ctx: RequestContext) -> ApiResponse:
-    return ApiResponse(error.status, e.operation_outcome(error), headers=dict(error.headers))
+def r4_error_renderer(system: str = e.DEFAULT_ERROR_SYSTEM) -> ErrorRenderer:
+    """R4 endpoints answer errors with an OperationOutcome whose codes are in ``system`` (configurable)."""
+
+    def render(error: e.ApiError, request: ApiRequest | None, ctx: RequestContext) -> ApiResponse:
+        return ApiResponse(error.status, e.operation_outcome(error, system), headers=dict(error.headers))
+
+    return render
+
+
 
 
 def map_domain_error(errors: Mapping[type[DomainError], e.ApiError], error: DomainError) -> e.ApiError:
@@ -151,7 +158,7 @@ class Endpoint:
         authorise: Authoriser | None = None,
         errors: Mapping[type[DomainError], e.ApiError] | None = None,
         success_status: int = 200,
-        render_error: ErrorRenderer = render_r4_error,
+        render_error: ErrorRenderer | None = None,
         error_system: str = e.DEFAULT_ERROR_SYSTEM,
         public_base_url: str | None = None,
         base_path: str = "",
@@ -163,7 +170,7 @@ class Endpoint:
         self.authenticate, self.authorise = authenticate, authorise
         self.errors = dict(errors or {})
         self.success_status = success_status
-        self.render_error = render_error
+        self.render_error = render_error or r4_error_renderer(error_system)
         self.error_system = error_system
         self.public_base_url = public_base_url
         self.base_path = base_path

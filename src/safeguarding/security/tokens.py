@@ -8,6 +8,10 @@ the user acts in (``selected_roleid`` claim or ``NHSD-Session-URID`` header, els
 
 from __future__ import annotations
 
+import hashlib
+import threading
+import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -51,13 +55,49 @@ class TrustedIssuer:
         raise AuthenticationFailed("unknown kid")
 
 
+class VerifiedTokens:
+    """Tokens already verified, by SHA-256, until they expire: a client sends the same token many times,
+    and the signature check is the costly part. Expiry and not-before are still checked on every use;
+    the cache is bounded (least recently used out) and keeps digests, never tokens."""
+
+    def __init__(self, capacity: int = 4096) -> None:
+        self._capacity = capacity
+        self._claims: OrderedDict[bytes, dict[str, Any]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, token: str, leeway: int) -> dict[str, Any] | None:
+        key = hashlib.sha256(token.encode()).digest()
+        with self._lock:
+            claims = self._claims.get(key)
+            if claims is None:
+                return None
+            now = time.time()
+            if now > claims["exp"] + leeway or now < claims.get("nbf", 0) - leeway:
+                del self._claims[key]
+                return None
+            self._claims.move_to_end(key)
+            return claims
+
+    def put(self, token: str, claims: dict[str, Any]) -> None:
+        if not isinstance(claims.get("exp"), (int, float)) or not isinstance(claims.get("nbf", 0), (int, float)):
+            return
+        with self._lock:
+            self._claims[hashlib.sha256(token.encode()).digest()] = claims
+            while len(self._claims) > self._capacity:
+                self._claims.popitem(last=False)
+
+
 class TokenVerifier:
     def __init__(self, issuers: list[TrustedIssuer], leeway_seconds: int = 30) -> None:
         self._issuers = {issuer.issuer: issuer for issuer in issuers}
         self._leeway = leeway_seconds
+        self._verified = VerifiedTokens()
 
     def verify(self, token: str, session_urid: str | None = None) -> User:
-        claims = self._verified_claims(token)
+        claims = self._verified.get(token, self._leeway)
+        if claims is None:
+            claims = self._verified_claims(token)
+            self._verified.put(token, claims)
         return user_from_claims(claims, session_urid)
 
     def _verified_claims(self, token: str) -> dict[str, Any]:

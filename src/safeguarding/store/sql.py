@@ -9,15 +9,16 @@ indexes, never on reads made earlier in the transaction.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import asdict
 from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, Engine, and_, create_engine, event, func, insert, select, update
+from sqlalchemy import Connection, Engine, and_, bindparam, create_engine, event, func, insert, select, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 
@@ -58,7 +59,9 @@ def make_engine(url: str, *, read_only: bool = False) -> Engine:
     taking the write lock; every other transaction takes it up front."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        # Enough pooled connections for every request thread, so none waits on the pool itself.
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, pool_size=8,
+                               max_overflow=40)
 
         @event.listens_for(engine, "connect")
         def _sqlite_connect(dbapi_conn: Any, _record: Any) -> None:
@@ -190,6 +193,20 @@ def _audit_record(row: Any) -> AuditRecord:
     return AuditRecord(seq=row.seq, event=event, prev_hash=row.prev_hash, hash=row.hash)
 
 
+# Statements on every request's path, built once: constructing SQLAlchemy expressions per call was
+# a large share of each request's CPU (docs/performance.md). Values are bound at execution.
+_PATIENT_BY_NUMBER = select(t.patients).where(t.patients.c.nhs_number == bindparam("nhs_number"))
+_ACTIVE_INDICATOR = select(t.fgm_indicators).where(
+    t.fgm_indicators.c.nhs_number == bindparam("nhs_number"),
+    t.fgm_indicators.c.status == IndicatorStatus.ACTIVE.value,
+)
+_LOCK_AUDIT_HEAD = select(t.audit_head.c.seq, t.audit_head.c.hash).where(t.audit_head.c.id == 1).with_for_update()
+_INSERT_AUDIT_EVENT = insert(t.audit_events)
+_MOVE_AUDIT_HEAD = (
+    update(t.audit_head).where(t.audit_head.c.id == 1).values(seq=bindparam("seq"), hash=bindparam("hash"))
+)
+
+
 @contextmanager
 def _unavailable_on(*errors: type[Exception]) -> Iterator[None]:
     """Database failures leave the store as ``StoreUnavailable``: callers never see driver errors."""
@@ -208,7 +225,7 @@ class SqlTransaction:
 
     # Demographics
     def get_patient(self, nhs_number: str) -> Patient | None:
-        row = self._conn.execute(select(t.patients).where(t.patients.c.nhs_number == nhs_number)).first()
+        row = self._conn.execute(_PATIENT_BY_NUMBER, {"nhs_number": nhs_number}).first()
         return _patient(row) if row else None
 
     def put_patient(self, patient: Patient) -> None:
@@ -242,10 +259,7 @@ class SqlTransaction:
 
     # FGM indicators
     def active_indicator(self, nhs_number: str) -> Indicator | None:
-        q = select(t.fgm_indicators).where(
-            t.fgm_indicators.c.nhs_number == nhs_number, t.fgm_indicators.c.status == IndicatorStatus.ACTIVE.value
-        )
-        row = self._conn.execute(q).first()
+        row = self._conn.execute(_ACTIVE_INDICATOR, {"nhs_number": nhs_number}).first()
         return _indicator(row) if row else None
 
     def get_indicator(self, indicator_id: str) -> Indicator | None:
@@ -449,13 +463,11 @@ class SqlTransaction:
         return int(row.seq), str(row.hash)
 
     def append_audit(self, event: AuditEvent) -> AuditRecord:
-        head = self._conn.execute(
-            select(t.audit_head.c.seq, t.audit_head.c.hash).where(t.audit_head.c.id == 1).with_for_update()
-        ).one()
+        head = self._conn.execute(_LOCK_AUDIT_HEAD).one()
         seq = head.seq + 1
         digest = link_hash(self._audit_key, seq, head.hash, event)
-        self._conn.execute(insert(t.audit_events).values(seq=seq, prev_hash=head.hash, hash=digest, **event.fields()))
-        self._conn.execute(update(t.audit_head).where(t.audit_head.c.id == 1).values(seq=seq, hash=digest))
+        self._conn.execute(_INSERT_AUDIT_EVENT, {"seq": seq, "prev_hash": head.hash, "hash": digest, **event.fields()})
+        self._conn.execute(_MOVE_AUDIT_HEAD, {"seq": seq, "hash": digest})
         return AuditRecord(seq=seq, event=event, prev_hash=head.hash, hash=digest)
 
 
@@ -464,6 +476,9 @@ class SqlStore:
         self.engine = engine
         self._reader = reader or engine
         self._audit_key = audit_key
+        self._writer_turn: AbstractContextManager[object] = (
+            threading.Lock() if engine.dialect.name == "sqlite" else nullcontext()
+        )
 
     @classmethod
     def open(cls, url: str, audit_key: bytes) -> SqlStore:
@@ -502,7 +517,10 @@ class SqlStore:
 
     @contextmanager
     def transaction(self) -> Iterator[SqlTransaction]:
-        with _unavailable_on(OperationalError, IntegrityError), self.engine.begin() as conn:
+        # SQLite has one writer at a time. Threads of this process queue on a mutex rather than in
+        # SQLite's busy handler, which sleeps with growing back-off and leaves the lock idle between
+        # tries (seconds of tail latency under load). Other processes still wait in the busy handler.
+        with self._writer_turn, _unavailable_on(OperationalError, IntegrityError), self.engine.begin() as conn:
             yield SqlTransaction(conn, self._audit_key)
 
     def audit_records(self) -> Iterator[AuditRecord]:
