@@ -13,13 +13,13 @@ from starlette.routing import Route
 from .. import logs
 from ..api import errors as e
 from ..api.dstu2 import codes
-from ..api.dstu2.endpoints import RegistryFile
 from ..api.health import ping, status_endpoint
 from ..api.pipeline import ApiRequest, ApiResponse, Endpoint, bearer_token
 from ..app import SecurityHeaders
 from ..domain.caller import Caller
 from ..domain.clock import SystemClock
 from ..security.errors import AuthenticationFailed
+from ..security.registry import RegistryFile
 from ..security.tokens import TokenVerifier
 from ..server import TlsHttpToolsProtocol
 from ..services.auditing import Auditor

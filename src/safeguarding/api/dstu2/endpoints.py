@@ -21,11 +21,9 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import threading
 import uuid
 from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import TYPE_CHECKING, Final, TypeVar
 
 from starlette.routing import Route
@@ -34,7 +32,7 @@ from ...domain import errors as d
 from ...domain.caller import Caller, System, User
 from ...domain.errors import DomainError
 from ...domain.fgm import RemovalReason
-from ...security.registry import SystemRegistry
+from ...security.registry import RegistryFile
 from ...services.context import Outcome, RequestContext
 from ...services.fgm import FgmService
 from ...store.interface import StoreUnavailable
@@ -153,46 +151,6 @@ def _spine_row(error: e.ApiError) -> tuple[SpineCode, str]:
     code, diagnostics = _PIPELINE_ROWS.get(error.details_code, (GENERIC_SPINE_MINI_SERVICE_PROVIDER_SOFTWARE_FAILURE,
                                                                  "An unexpected error occurred"))
     return code, diagnostics or error.diagnostics
-
-
-# =============================================================================================
-# The system registry, re-read when the file changes (``safeguarding systems add|remove``).
-# =============================================================================================
-
-
-class RegistryFile:
-    """The registry file operators manage. A change applies to the next message, without a restart.
-
-    The file is read at start-up (a broken file stops the server starting). A file that breaks
-    later refuses every system until it is fixed: failing closed, and logged.
-    """
-
-    def __init__(self, path: Path) -> None:
-        self._path = path
-        self._lock = threading.Lock()
-        self._stamp = self._current_stamp()
-        self._registry = SystemRegistry.load(path)
-
-    def _current_stamp(self) -> tuple[int, int, int] | None:
-        try:
-            stat = self._path.stat()
-        except FileNotFoundError:
-            return None
-        return stat.st_mtime_ns, stat.st_size, stat.st_ino
-
-    def current(self) -> SystemRegistry:
-        stamp = self._current_stamp()
-        with self._lock:
-            if stamp != self._stamp:
-                try:
-                    self._registry = SystemRegistry.load(self._path)
-                    log.info("system registry reloaded", extra={"event": "SYSTEM_REGISTRY_RELOADED"})
-                except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
-                    self._registry = SystemRegistry([])
-                    log.error("system registry unreadable: every system is refused",
-                              extra={"event": "SYSTEM_REGISTRY_UNREADABLE", "error": type(exc).__name__})
-                self._stamp = stamp
-            return self._registry
 
 
 # =============================================================================================
