@@ -42,7 +42,6 @@ log = logging.getLogger(__name__)
 MAX_HEAD_BYTES = 64 * 1024  # request line and headers together (a CIS2 token is a few KiB)
 MAX_HEAD_FIELDS = 100
 HEAD_TIMEOUT = env_seconds("SAFEGUARDING_HEAD_TIMEOUT", 20.0)
-LINGER = 2.0  # after refusing a client mid-request, read and drop what it still sends this long, then close
 
 
 class _HeadTooLarge(Exception):
@@ -58,7 +57,6 @@ class TlsHttpToolsProtocol(HttpToolsProtocol):
     _head_fields = 0
     _head_received = 0
     _refusal: e.ApiError | None = None
-    _lingering = False
 
     def connection_made(self, transport: Any) -> None:
         super().connection_made(transport)
@@ -71,11 +69,10 @@ class TlsHttpToolsProtocol(HttpToolsProtocol):
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
-        if self._lingering:
-            return  # refused: what the client still sends is dropped unread (closing at once would reset the
-            # connection, and the client would lose the answer with it)
+        if self.transport.is_closing():
+            return  # refused already
         super().data_received(data)
-        if self._in_head and not self._lingering and not self.transport.is_closing():
+        if self._in_head and not self.transport.is_closing():
             # Still inside the head after all of this: httptools buffers an unfinished header line without
             # calling on_header, so the limit is on the bytes received too.
             self._head_received += len(data)
@@ -149,7 +146,7 @@ class TlsHttpToolsProtocol(HttpToolsProtocol):
 
     def _refuse(self, error: e.ApiError, reason: str) -> None:
         """Answer with an OperationOutcome straight on the connection (no request reached the app), then close."""
-        if self.transport.is_closing() or self._lingering:
+        if self.transport.is_closing():
             return
         body = orjson.dumps(e.operation_outcome(error))
         head = [STATUS_LINE[error.status], *(name + b": " + value + b"\r\n"
@@ -159,9 +156,8 @@ class TlsHttpToolsProtocol(HttpToolsProtocol):
                             *SECURITY_HEADERS]:
             head.append(name + b": " + value + b"\r\n")
         self.transport.write(b"".join(head) + b"\r\n" + body)
-        self._lingering = True
         self._disarm()
-        self.loop.call_later(LINGER, self.transport.close)
+        self.transport.close()
         log.info("refused", extra={"event": "REQUEST_REFUSED", "status": error.status, "reason": reason})
 
 

@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -54,7 +55,8 @@ def _flag_xml(nhs: str, extra: str = "") -> str:
     return FLAG_XML.format(nhs=nhs, day="2026-01-05", extra=extra)
 
 
-def xml_attacks(nhs: str) -> list[Body]:
+def xml_attacks(nhs: str, entity_file: Path | None = None) -> list[Body]:
+    """``entity_file`` holds the child's NHS number: an entity resolved from it would make a valid request."""
     flag = _flag_xml(nhs)
     lol = '<!ENTITY lol "lol">' + "".join(
         f'<!ENTITY lol{i} "{("&lol" + (str(i - 1) if i > 1 else "") + ";") * 10}">' for i in range(1, 10))
@@ -83,6 +85,9 @@ def xml_attacks(nhs: str) -> list[Body]:
         "invalid UTF-8": flag.replace("active", "act\udcffive"),
         "not closed": flag[:-3],
     }
+    if entity_file is not None:
+        bodies["external entity naming the child"] = (f'<!DOCTYPE Flag [<!ENTITY n SYSTEM "file://{entity_file}">]>'
+                                                      + flag.replace(nhs, "&n;"))
     encoded = {name: text.encode("utf-8", "surrogateescape") for name, text in bodies.items()}
     encoded["UTF-16 with a DTD"] = ('<?xml version="1.0" encoding="UTF-16"?><!DOCTYPE Flag [<!ENTITY x SYSTEM '
                                     '"file:///etc/passwd">]>' + flag).encode("utf-16")
@@ -116,7 +121,7 @@ def json_attacks(nhs: str) -> list[Body]:
     return [Body(name, content, "application/fhir+json") for name, content in encoded.items()]
 
 
-def dstu2_attacks(nhs: str) -> list[Body]:
+def dstu2_attacks(nhs: str, entity_file: Path) -> list[Body]:
     good = message("create", nhs).decode()
     header = good.split("?>", 1)
     bodies = [Body(b.name, b.content.replace(b"<Flag", b"<Bundle").replace(b"</Flag>", b"</Bundle>"), b.content_type)
@@ -124,6 +129,9 @@ def dstu2_attacks(nhs: str) -> list[Body]:
     bodies += [
         Body("DTD in the NHS example", (header[0] + '?><!DOCTYPE Bundle [<!ENTITY x SYSTEM "file:///etc/passwd">]>'
                                        + header[1].replace('value="FGM"', 'value="&x;"')).encode(), "text/xml"),
+        Body("external entity naming the child in the NHS example", (
+            header[0] + f'?><!DOCTYPE Bundle [<!ENTITY n SYSTEM "file://{entity_file}">]>'
+            + header[1].replace(nhs, "&n;")).encode(), "text/xml"),
         Body("deep JSON", b'{"resourceType": "Bundle", "type": "message", "entry": '
              + b'[{"resource": ' * 2_000 + b"{}" + b"}]" * 2_000 + b"}", "application/fhir+json"),
         Body("NUL in the practitioner (JSON)", json.dumps({"resourceType": "Bundle", "type": "message", "entry": [
@@ -158,9 +166,15 @@ def child(server: Server) -> Iterator[str]:
     assert_alive(server)
 
 
-def test_hostile_r4_bodies(server: Server, child: str) -> None:
+def _entity_file(tmp_path: Path, child: str) -> Path:
+    path = tmp_path / "nhs-number.txt"
+    path.write_text(child)
+    return path
+
+
+def test_hostile_r4_bodies(server: Server, child: str, tmp_path: Path) -> None:
     with server.client() as http:
-        for body in xml_attacks(child) + json_attacks(child):
+        for body in xml_attacks(child, _entity_file(tmp_path, child)) + json_attacks(child):
             for method, path in (("POST", "/Flag"), ("PUT", "/Flag/abc"), ("POST", "/Flag?_format=xml")):
                 response = _timed(http.request, method, f"{server.fgm}{path}", content=body.content,
                                   headers={**server.headers(), "Content-Type": body.content_type})
@@ -173,11 +187,11 @@ def _query_with(nhs: str, practitioner_id: str) -> Body:
     return Body(f"practitioner id {practitioner_id!r}", json.dumps(document).encode(), "application/fhir+json")
 
 
-def test_hostile_dstu2_bodies(server: Server, child: str) -> None:
+def test_hostile_dstu2_bodies(server: Server, child: str, tmp_path: Path) -> None:
     gp = next(cert_of(s) for s in server.facts["systems"] if s["asid"] == GP_ASID)
     audited = [_query_with(child, "2000\u00000987"), _query_with(child, "\u0007"), _query_with(child, "\uffff")]
     with server.client(cert=gp) as http:
-        for body in dstu2_attacks(child) + json_attacks(child) + audited:
+        for body in dstu2_attacks(child, _entity_file(tmp_path, child)) + json_attacks(child) + audited:
             path = "query" if body in audited else "create"
             response = _timed(http.post, f"{server.base}/fhir/fgm/{path}", content=body.content,
                               headers={"Content-Type": body.content_type})
@@ -255,8 +269,10 @@ def test_bodies_over_the_limit(server: Server, child: str) -> None:
 # ---------------------------------------------------------------------------------------------
 
 
-def raw(server: Server, data: bytes, cert: tuple[str, str] | None = None, timeout: float = QUICK) -> bytes:
-    """Send bytes as they are over TLS and read the answer until the server closes or goes quiet."""
+def raw(server: Server, data: bytes, cert: tuple[str, str] | None = None, timeout: float = QUICK,
+        polite: bool = True) -> bytes:
+    """Send bytes as they are over TLS and read the answer until the server closes or goes quiet. A polite
+    client stops sending once it is answered; a rude one sends everything first."""
     context = server.tls(cert)
     started = time.monotonic()
     with socket.create_connection(("127.0.0.1", server.port), timeout=timeout) as plain:
@@ -269,7 +285,7 @@ def raw(server: Server, data: bytes, cert: tuple[str, str] | None = None, timeou
                     break
                 # Stop sending once the server has answered (it does when it has seen enough): writing on
                 # into a closed connection would reset it, and the answer with it.
-                if select.select([tls], [], [], 0)[0]:
+                if polite and select.select([tls], [], [], 0)[0]:
                     tls.setblocking(False)
                     try:
                         answer += tls.recv(65536)
@@ -336,6 +352,9 @@ def test_hostile_heads(server: Server) -> None:
         assert outcome["issue"][0]["details"]["coding"][0]["code"] in (  # type: ignore[index]
             "REQUEST_TOO_LARGE", "MESSAGE_NOT_WELL_FORMED"), case
         assert b"strict-transport-security" in answer.lower() and b"server:" not in answer.lower()
+    # A client that goes on sending after it is refused still gets the answer.
+    answer = raw(server, ping + b"X-Pad: " + b"a" * 900_000 + b"\r\n\r\n", polite=False)
+    assert _status(answer) == 431, answer[:100]
     # Trace headers are checked, never reflected as they came: a bad one is a 400 and is not echoed.
     with server.client() as http:
         for value in ("a" * 129, "a b", "<script>", "a;b", "ü"):

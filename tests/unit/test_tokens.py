@@ -67,3 +67,7 @@ def test_verified_tokens_cache_expires_and_is_bounded() -> None:
     assert cache.get("no-exp", 30) is None
     cache.put("b", {"exp": now + 60})
     assert cache.get("b", 30) == {"exp": now + 60}
+    short = VerifiedTokens(max_age=0.0)  # re-verified after max_age even though not expired
+    short.put("c", {"exp": now + 60})
+    time.sleep(0.01)
+    assert short.get("c", 30) is None

@@ -56,23 +56,27 @@ class TrustedIssuer:
 
 
 class VerifiedTokens:
-    """Tokens already verified, by SHA-256, until they expire: a client sends the same token many times,
-    and the signature check is the costly part. Expiry and not-before are still checked on every use;
-    the cache is bounded (least recently used out) and keeps digests, never tokens."""
+    """Tokens already verified, by SHA-256: a client sends the same token many times, and the signature
+    check is the costly part. Expiry and not-before are still checked on every use, and an entry lives at
+    most ``max_age`` seconds (as long as a fetched JWKS is trusted), so an issuer withdrawing its key
+    takes effect as quickly here as it does for new tokens. Bounded (least recently used out); it keeps
+    digests, never tokens."""
 
-    def __init__(self, capacity: int = 4096) -> None:
-        self._capacity = capacity
-        self._claims: OrderedDict[bytes, dict[str, Any]] = OrderedDict()
+    def __init__(self, capacity: int = 4096, max_age: float = 300.0) -> None:
+        self._capacity, self._max_age = capacity, max_age
+        self._claims: OrderedDict[bytes, tuple[dict[str, Any], float]] = OrderedDict()
         self._lock = threading.Lock()
 
     def get(self, token: str, leeway: int) -> dict[str, Any] | None:
         key = hashlib.sha256(token.encode()).digest()
         with self._lock:
-            claims = self._claims.get(key)
-            if claims is None:
+            cached = self._claims.get(key)
+            if cached is None:
                 return None
+            claims, verified_at = cached
             now = time.time()
-            if now > claims["exp"] + leeway or now < claims.get("nbf", 0) - leeway:
+            if (now > claims["exp"] + leeway or now < claims.get("nbf", 0) - leeway
+                    or now - verified_at > self._max_age):
                 del self._claims[key]
                 return None
             self._claims.move_to_end(key)
@@ -82,7 +86,7 @@ class VerifiedTokens:
         if not isinstance(claims.get("exp"), (int, float)) or not isinstance(claims.get("nbf", 0), (int, float)):
             return
         with self._lock:
-            self._claims[hashlib.sha256(token.encode()).digest()] = claims
+            self._claims[hashlib.sha256(token.encode()).digest()] = (claims, time.time())
             while len(self._claims) > self._capacity:
                 self._claims.popitem(last=False)
 
