@@ -206,3 +206,26 @@ def test_db_upgrade_from_several_nodes_at_once() -> None:
         assert len(revisions) == 1 and None not in revisions
     finally:
         drop_database(url)
+
+
+def test_fifty_concurrent_cpis_uploads_across_processes_give_one_plan(workers_server: Server) -> None:
+    from ..api.cpis_helpers import batch, careplan, outcomes, upload
+
+    child = workers_server.add_patient()
+    body = batch(careplan(child, "CPP"))
+
+    def send(_: int) -> list[tuple[str, str]]:
+        return outcomes(upload(workers_server, body))
+
+    with ThreadPoolExecutor(max_workers=50) as pool:
+        results = [entry for result in pool.map(send, range(50)) for entry in result]
+    # an upload is an upsert: one creates the plan, the 49 others update that same plan
+    assert sorted(status for status, _ in results) == ["200 OK"] * 49 + ["201 Created"]
+    assert {code for _, code in results} == {"CPR06"}
+    store = workers_server.store()
+    try:
+        with store.engine.connect() as conn:
+            plans = conn.execute(text("SELECT count(*) FROM cpis_plans WHERE nhs_number = :n"), {"n": child}).scalar()
+    finally:
+        store.close()
+    assert plans == 1
