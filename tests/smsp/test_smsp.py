@@ -16,7 +16,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
+import jwt
 import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
+from jwt.algorithms import ECAlgorithm
 from lxml import etree
 
 from safeguarding.audit.chain import verify
@@ -29,6 +32,7 @@ NS = {"f": "http://hl7.org/fhir"}
 SMSP_ASID = "200000000999"
 CLIENT_MESSAGE_ID = "14daadee-26e1-4d6a-9e6a-7f4af9b58870"  # the guide's example MessageHeader id
 GIRL, GIRL_WITHOUT = "9990000018", "9990000026"
+LOCAL_ISSUER = "https://idp.local-trust.invalid"
 
 
 @dataclass
@@ -64,11 +68,11 @@ class Smsp:
         return context
 
     def query(self, nhs_number: str = GIRL, *, local_id: str = "12456", cert: bool = True,
-              body: bytes | None = None) -> httpx.Response:
+              body: bytes | None = None, token: str | None = None) -> httpx.Response:
         message = body if body is not None else query_message(nhs_number, local_id)
+        headers = {"Content-Type": "text/xml", **({"Authorization": f"Bearer {token}"} if token else {})}
         with httpx.Client(verify=self.tls(self.client_cert if cert else None), timeout=30) as client:
-            return client.post(f"https://127.0.0.1:{self.port}/fhir/fgm/query", content=message,
-                               headers={"Content-Type": "text/xml"})
+            return client.post(f"https://127.0.0.1:{self.port}/fhir/fgm/query", content=message, headers=headers)
 
     def audit(self) -> list:  # type: ignore[type-arg]
         store = SqlStore.open(f"sqlite:///{self.data_dir / 'smsp.db'}", (self.data_dir / "audit.key").read_bytes())
@@ -145,6 +149,9 @@ def make_smsp(pki: dict[str, Path], upstream: Upstream, name: str, **options: ob
              f'cert = "{pki["smsp_national_cert"]}"', f'key = "{pki["smsp_national_key"]}"',
              *(f"{k} = {v}" for k, v in national_opts.items()),
              "[limits]", *(f"{k} = {v}" for k, v in limits.items())]
+    if options.get("jwks"):
+        lines += ["[[trusted_issuers]]", f'issuer = "{LOCAL_ISSUER}"', 'audience = "smsp"',
+                  f'jwks_file = "{options["jwks"]}"']
     config = data / "smsp.toml"
     config.write_text("\n".join(lines) + "\n")
     return Smsp(port, config, data, (str(pki["root"] / "client.pem"), str(pki["root"] / "client.key")),
@@ -339,6 +346,30 @@ def test_garbage_national_response(pki: dict[str, Path], garbage_upstream: Upstr
         smsp.stop()
 
 
+def test_clients_may_authenticate_with_a_local_bearer_token(pki: dict[str, Path], national: Server) -> None:
+    key = ec.generate_private_key(ec.SECP256R1())
+    jwk = json.loads(ECAlgorithm.to_jwk(key.public_key())) | {"kid": "local-1", "alg": "ES256", "use": "sig"}
+    jwks = pki["root"] / "local-jwks.json"
+    jwks.write_text(json.dumps({"keys": [jwk]}))
+    smsp = make_smsp(pki, Upstream(national.base, national.ca), "tokens", jwks=str(jwks))
+    now = int(time.time())
+    claims = {"iss": LOCAL_ISSUER, "aud": "smsp", "iat": now, "exp": now + 300, "nhsid_useruid": "clinic-system-7",
+              "nhsid_nrbac_roles": [{"person_roleid": "r1", "org_code": "A81002"}]}
+    try:
+        token = jwt.encode(claims, key, algorithm="ES256", headers={"kid": "local-1"})
+        response = smsp.query(GIRL, cert=False, token=token)
+        assert response.status_code == 200, response.text
+        [event] = [r.event for r in smsp.audit() if r.event.status == 200]
+        assert event.org_code == "A81002" and event.user_id == "local:12456"
+        forged = jwt.encode(claims, ec.generate_private_key(ec.SECP256R1()), algorithm="ES256",
+                            headers={"kid": "local-1"})
+        refused = smsp.query(GIRL, cert=False, token=forged)
+        assert refused.status_code == 403
+        assert _outcome(_parse(refused)) == ("ASID_CHECK_FAILED", "forbidden")
+    finally:
+        smsp.stop()
+
+
 def test_zz_national_stopped_no_caching_and_the_opt_in_local_store(smsp: Smsp, pki: dict[str, Path],
                                                                   national: Server) -> None:
     """Last in this module: it stops the national service."""
@@ -360,3 +391,4 @@ def test_zz_national_stopped_no_caching_and_the_opt_in_local_store(smsp: Smsp, p
             "value") == GIRL
     finally:
         fallback.stop()
+
