@@ -5,13 +5,17 @@ from __future__ import annotations
 import schemathesis
 from starlette.routing import Route
 
-from safeguarding.api.openapi import FGM_R4, openapi_document
+from safeguarding.api.openapi import CPIS_R4, FGM_R4, openapi_document
 from safeguarding.app import create_app
 from safeguarding.settings import sandbox_settings
 
 from ..support import Server
 
 METHODS = {"get", "put", "post", "delete", "patch", "options", "head", "trace"}
+R4_BASES = (FGM_R4, CPIS_R4)
+# The local authority interactions of CP-IS (client certificates); every other secured one is a clinician's.
+AUTHORITY_OPERATIONS = {(CPIS_R4, "post"), (f"{CPIS_R4}/notifications", "get"),
+                        (f"{CPIS_R4}/notifications/$acknowledge", "post")}
 
 
 def _documented() -> set[tuple[str, str]]:
@@ -43,7 +47,10 @@ def test_documented_paths_and_methods_are_exactly_the_apps_r4_routes(server: Ser
     finally:
         app.state.services.store.close()
     assert ("/_openapi", "GET") in routes
-    assert {(path, method) for path, method in routes if path.startswith(FGM_R4)} == _documented()
+    r4 = {(path, method) for path, method in routes
+          if any(path == base or path.startswith(f"{base}/") for base in R4_BASES)}
+    assert {path for path, _ in r4 if path.startswith(CPIS_R4)}, "no CP-IS routes"
+    assert r4 == _documented()
 
 
 def test_every_documented_operation_is_secured_unless_public() -> None:
@@ -52,10 +59,19 @@ def test_every_documented_operation_is_secured_unless_public() -> None:
     assert document["components"]["securitySchemes"]["bearer"] == {
         "type": "http", "scheme": "bearer", "bearerFormat": "JWT",
         "description": "A CIS2-shaped JWT from a trusted issuer (docs/security.md)."}
-    public = {path for path, item in document["paths"].items() for method, operation in item.items()
-              if method in METHODS and operation.get("security") == []}
-    assert public == {f"{FGM_R4}/metadata"}
-    for path, item in document["paths"].items():
-        for method, operation in item.items():
-            if method in METHODS and path not in public:
-                assert {"401", "403"} <= set(operation["responses"]), (path, method)
+    assert document["components"]["securitySchemes"]["mutualTLS"]["type"] == "mutualTLS"
+    operations = {(path, method): operation for path, item in document["paths"].items()
+                  for method, operation in item.items() if method in METHODS}
+    public = {path for (path, _), operation in operations.items() if operation.get("security") == []}
+    assert public == {f"{FGM_R4}/metadata", f"{CPIS_R4}/metadata"}
+    mutual_tls = {key for key, operation in operations.items() if operation.get("security") == [{"mutualTLS": []}]}
+    assert mutual_tls == AUTHORITY_OPERATIONS
+    for (path, method), operation in operations.items():
+        if path in public:
+            continue
+        if (path, method) in AUTHORITY_OPERATIONS:
+            # No certificate, or not a registered local authority: 403 ACCESS_DENIED; there is no 401 challenge.
+            assert "403" in operation["responses"] and "401" not in operation["responses"], (path, method)
+        else:
+            assert "security" not in operation, (path, method)  # the document's default: bearer
+            assert {"401", "403"} <= set(operation["responses"]), (path, method)

@@ -1,4 +1,4 @@
-"""An OpenAPI 3.1 description of the FGM-IS FHIR R4 REST API, served at ``/_openapi``.
+"""An OpenAPI 3.1 description of the FGM-IS and CP-IS FHIR R4 REST APIs, served at ``/_openapi``.
 
 Hand-written, so it says what the API promises rather than what a framework guesses. It is kept
 true by tests: ``tests/security/test_openapi.py`` compares its paths and methods with the app's
@@ -18,12 +18,23 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from .. import __version__
+from ..services.cpis import FEED_LIMIT
 from .formats import FORMAT_ALIASES
 
 FGM_R4 = "/fgm/FHIR/R4"
+CPIS_R4 = "/cpis/FHIR/R4"
 FHIR_MEDIA_TYPES = ("application/fhir+json", "application/fhir+xml")
 NHS_NUMBER_SYSTEM = "https://fhir.nhs.uk/Id/nhs-number"
 _TRACE_ID = r"^[A-Za-z0-9._:\-]{1,128}$"
+
+
+def _caseless(text: str) -> str:
+    """A regular expression matching ``text`` in any case (JSON Schema patterns have no flags)."""
+    return "".join(f"[{c.upper()}{c.lower()}]" if c.isalpha() else "\\." if c == "." else c for c in text)
+
+
+# CP-IS searches: [system|]N, the system compared case-insensitively, http:// accepted for https:// (DIGEST A12).
+_CPIS_NHS_SEARCH = (f"^({_caseless('http')}[Ss]?{_caseless('://fhir.nhs.uk/Id/nhs-number')}\\|)?[0-9]{{10}}$")
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -83,17 +94,144 @@ def _flag_body(description: str) -> dict[str, Any]:
             "content": {**_content("Flag"), "application/json": {"schema": _ref("#/components/schemas/Flag")}}}
 
 
+def _body(schema: str, description: str) -> dict[str, Any]:
+    return {"required": True, "description": description,
+            "content": {**_content(schema), "application/json": {"schema": _ref(f"#/components/schemas/{schema}")}}}
+
+
+# CP-IS (docs/api-cpis.md). Local authority systems present a client certificate: none, or one that is not a
+# registered local authority, is 403 ACCESS_DENIED (never 401: there is no challenge to answer).
+_MUTUAL_TLS: list[dict[str, list[str]]] = [{"mutualTLS": []}]
+_AUTHORITY_ERRORS = {**_COMMON_ERRORS, "403": _ref("#/components/responses/CertificateRefused")}
+_CPIS_SEARCH = [_ref("#/components/parameters/cpis-patient-identifier"), _ref("#/components/parameters/cpis-patient"),
+                _ref("#/components/parameters/IsUnscheduledAccessEvent"), *_USER_HEADERS]
+
+
+def _cpis_paths() -> dict[str, Any]:
+    return {
+        CPIS_R4: {
+            "post": {
+                "operationId": "cpisUpload",
+                "summary": "A local authority's batch upload of child protection plans (POST CarePlan entries)",
+                "security": _MUTUAL_TLS,
+                "parameters": _REQUEST_HEADERS,
+                "requestBody": _body("UploadBundle", "A batch Bundle whose entries are POST CarePlan; each entry "
+                                                     "stands alone (docs/api-cpis.md)"),
+                "responses": {"200": _success("A batch-response: each entry's status and CP-IS record code, the "
+                                              "file code in meta.tag", "BatchResponse"),
+                              "400": _ref("#/components/responses/FileError"),
+                              **{k: v for k, v in _AUTHORITY_ERRORS.items() if k != "400"}, **_BODY_ERRORS},
+            },
+        },
+        f"{CPIS_R4}/metadata": {
+            "get": {
+                "operationId": "cpisMetadata",
+                "summary": "The CP-IS CapabilityStatement",
+                "security": [],
+                "parameters": _REQUEST_HEADERS,
+                "responses": {"200": _success("What this server supports", "CapabilityStatement"),
+                              **_COMMON_ERRORS},
+            },
+        },
+        f"{CPIS_R4}/CareTeam": {
+            "get": {
+                "operationId": "searchCareTeam",
+                "summary": "The child's active child protection plans, one CareTeam each (B0107 or B0170); an "
+                           "unscheduled B0107 access is recorded and notified",
+                "parameters": _CPIS_SEARCH,
+                "responses": {"200": _success("A searchset Bundle of CareTeams", "CareTeamBundle"),
+                              **_SECURED_ERRORS},
+            },
+        },
+        f"{CPIS_R4}/AuditEvent": {
+            "get": {
+                "operationId": "searchAuditEvent",
+                "summary": "The child's access history, PractitionerRoles included (B0107 or B0170)",
+                "parameters": [*_CPIS_SEARCH, _ref("#/components/parameters/include")],
+                "responses": {"200": _success("A searchset Bundle of AuditEvents and their PractitionerRoles",
+                                              "AuditEventBundle"),
+                              **_SECURED_ERRORS},
+            },
+        },
+        f"{CPIS_R4}/Communication": {
+            "post": {
+                "operationId": "createCommunication",
+                "summary": "A missed-appointment alert to the authorities with an active plan for the child "
+                           "(B0107 or B0170)",
+                "parameters": _USER_HEADERS,
+                "requestBody": _body("Communication", "A completed Communication: subject by NHS number, at most "
+                                                      "one contentString payload of up to 1000 characters"),
+                "responses": {"201": _success("Created: the Communication as stored", "Communication", "Location"),
+                              **_SECURED_ERRORS, **_BODY_ERRORS},
+            },
+        },
+        f"{CPIS_R4}/notifications": {
+            "get": {
+                "operationId": "cpisNotifications",
+                "summary": "The authority's pending notifications, oldest first (accesses and alerts)",
+                "security": _MUTUAL_TLS,
+                "parameters": [_ref("#/components/parameters/count"), *_REQUEST_HEADERS],
+                "responses": {"200": _success("A searchset Bundle: AuditEvents and Communications, the "
+                                              "AuditEvents' PractitionerRoles included", "NotificationBundle"),
+                              **_AUTHORITY_ERRORS},
+            },
+        },
+        f"{CPIS_R4}/notifications/$acknowledge": {
+            "post": {
+                "operationId": "cpisAcknowledge",
+                "summary": "Acknowledge notifications the authority has taken",
+                "security": _MUTUAL_TLS,
+                "parameters": _REQUEST_HEADERS,
+                "requestBody": _body("Parameters", f"1 to {FEED_LIMIT} parameters named notification, each a "
+                                                   "valueReference to an AuditEvent or Communication of the feed"),
+                "responses": {"200": _success("What this call acknowledged", "Parameters"),
+                              **_AUTHORITY_ERRORS, **_BODY_ERRORS},
+            },
+        },
+    }
+
+
+def _searchset(matches: list[str], includes: list[str]) -> dict[str, Any]:
+    modes = ["match", "include"] if includes else ["match"]
+    return {
+        "type": "object",
+        "required": ["resourceType", "type", "total"],
+        "properties": {
+            "resourceType": {"const": "Bundle"},
+            "type": {"const": "searchset"},
+            "total": {"type": "integer", "minimum": 0},
+            "link": {"type": "array", "items": {"type": "object"}},
+            "entry": {"type": "array", "minItems": 1, "items": {
+                "type": "object", "required": ["fullUrl", "resource", "search"],
+                "properties": {
+                    "fullUrl": {"type": "string"},
+                    "resource": {"type": "object", "required": ["resourceType", "id"],
+                                 "properties": {"resourceType": {"enum": [*matches, *includes]}}},
+                    "search": {"type": "object", "required": ["mode"], "properties": {"mode": {"enum": modes}}},
+                }}},
+        },
+    }
+
+
+def _resource(resource_type: str, *required: str, **properties: Any) -> dict[str, Any]:
+    return {"type": "object", "required": ["resourceType", *required],
+            "properties": {"resourceType": {"const": resource_type}, "id": {"type": "string"},
+                           "meta": {"type": "object"}, **properties}}
+
+
 def openapi_document() -> dict[str, Any]:
-    """The document: paths under ``/fgm/FHIR/R4``, relative to the server that serves it."""
+    """The document: paths under ``/fgm/FHIR/R4`` and ``/cpis/FHIR/R4``, relative to the server that serves it."""
     return {
         "openapi": "3.1.0",
         "info": {
-            "title": "safeguarding: FGM-IS FHIR R4 API",
+            "title": "safeguarding: FGM-IS and CP-IS FHIR R4 APIs",
             "version": __version__,
-            "description": "FGM Information Sharing, FHIR R4 REST (docs/api-r4.md). Clinicians authenticate with "
-                           "CIS2-shaped bearer tokens: activity B0370 to search and read, B0380 to create and "
-                           "remove. Every refusal is an OperationOutcome. The DSTU2 messaging API (mutual TLS) is "
-                           "described in docs/api-dstu2.md.",
+            "description": "FGM Information Sharing, FHIR R4 REST (docs/api-r4.md): clinicians authenticate with "
+                           "CIS2-shaped bearer tokens, activity B0370 to search and read, B0380 to create and "
+                           "remove. Child Protection Information Sharing, FHIR R4 REST (docs/api-cpis.md): "
+                           "clinicians with bearer tokens holding B0107 or B0170; local authority systems with "
+                           "a registered client certificate (mutual TLS). Every refusal is an OperationOutcome. "
+                           "The FGM-IS DSTU2 messaging API (mutual TLS) is described in docs/api-dstu2.md.",
         },
         "servers": [{"url": "/"}],
         "security": [{"bearer": []}],
@@ -145,11 +283,15 @@ def openapi_document() -> dict[str, Any]:
                                   **_BODY_ERRORS},
                 },
             },
+            **_cpis_paths(),
         },
         "components": {
             "securitySchemes": {
                 "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT",
                            "description": "A CIS2-shaped JWT from a trusted issuer (docs/security.md)."},
+                "mutualTLS": {"type": "mutualTLS",
+                              "description": "A client certificate from the configured CA, registered as a "
+                                             "local-authority system (docs/api-cpis.md)."},
             },
             "parameters": {
                 "patient-identifier": {
@@ -157,6 +299,31 @@ def openapi_document() -> dict[str, Any]:
                     "description": f"{NHS_NUMBER_SYSTEM}|<NHS number> (or the bare number), given once",
                     "schema": {"type": "string", "pattern": r"^(https://fhir\.nhs\.uk/Id/nhs-number\|)?[0-9]{10}$"},
                     "example": f"{NHS_NUMBER_SYSTEM}|9990000018",
+                },
+                "cpis-patient-identifier": {
+                    "name": "patient:identifier", "in": "query", "required": False,
+                    "description": f"{NHS_NUMBER_SYSTEM}|<NHS number> (system in any case, http or https) or the "
+                                   "bare number. Exactly one of patient:identifier and patient, given once "
+                                   "(else 400 INVALID_SEARCH_DATA)",
+                    "schema": {"type": "string", "pattern": _CPIS_NHS_SEARCH},
+                    "example": f"{NHS_NUMBER_SYSTEM}|9990000018",
+                },
+                "cpis-patient": {
+                    "name": "patient", "in": "query", "required": False,
+                    "description": "As patient:identifier (the design overview's form)",
+                    "schema": {"type": "string", "pattern": _CPIS_NHS_SEARCH},
+                },
+                "include": {"name": "_include", "in": "query", "required": False,
+                            "description": "Accepted and ignored: the PractitionerRoles are always included",
+                            "schema": {"type": "string"}},
+                "count": {"name": "_count", "in": "query", "required": False,
+                          "description": f"How many notifications at most (default {FEED_LIMIT})",
+                          "schema": {"type": "integer", "minimum": 1, "maximum": FEED_LIMIT}},
+                "IsUnscheduledAccessEvent": {
+                    "name": "IsUnscheduledAccessEvent", "in": "header", "required": False,
+                    "description": "true or false, in any case; absent means unscheduled. Anything else, or the "
+                                   "header twice: 400 PRECONDITION_FAILED",
+                    "schema": {"type": "string", "pattern": f"^({_caseless('true')}|{_caseless('false')})$"},
                 },
                 "id": {"name": "id", "in": "path", "required": True, "description": "The Flag's logical id",
                        "schema": {"type": "string"}},
@@ -177,7 +344,7 @@ def openapi_document() -> dict[str, Any]:
             "headers": {
                 "X-Request-ID": {"description": "The request's id (the caller's, or one made here)",
                                  "schema": {"type": "string"}},
-                "Location": {"description": "The new Flag's URL", "schema": {"type": "string"}},
+                "Location": {"description": "The new resource's URL", "schema": {"type": "string"}},
                 "ETag": {"description": 'W/"<version>"', "schema": {"type": "string", "pattern": r'^W/"[0-9]+"$'}},
                 "WWW-Authenticate": {"description": "Bearer challenge", "schema": {"type": "string",
                                                                                   "pattern": "^Bearer "}},
@@ -187,6 +354,10 @@ def openapi_document() -> dict[str, Any]:
                                        "(the IG's error rows)"),
                 "Unauthenticated": _outcome("No, or no valid, bearer token", authenticate=True),
                 "Forbidden": _outcome("The role lacks the activity"),
+                "CertificateRefused": _outcome("No client certificate, one not registered, or a system that is not "
+                                               "a local authority"),
+                "FileError": _outcome("Invalid request: head parameters, or the body is not a batch Bundle with "
+                                      "entries (CP-IS file code CPF01)"),
                 "NotAcceptable": _outcome("Accept or _format names no supported format"),
                 "RequestTimeout": _outcome("The request did not arrive in time"),
                 "TooLarge": _outcome("The body is over 1 MiB, or the resource has too many elements"),
@@ -222,6 +393,26 @@ def openapi_document() -> dict[str, Any]:
                                       "resource": _ref("#/components/schemas/Flag")}}},
                     },
                 },
+                "CareTeamBundle": _searchset(["CareTeam"], []),
+                "AuditEventBundle": _searchset(["AuditEvent"], ["PractitionerRole"]),
+                "NotificationBundle": _searchset(["AuditEvent", "Communication"], ["PractitionerRole"]),
+                "Communication": _resource("Communication", "status", "subject",
+                                           status={"type": "string"}, subject={"type": "object"},
+                                           category={"type": "array", "items": {"type": "object"}},
+                                           payload={"type": "array", "items": {"type": "object"}},
+                                           recipient={"type": "array", "items": {"type": "object"}},
+                                           sent={"type": "string"}),
+                "Parameters": _resource("Parameters", parameter={"type": "array", "items": {
+                    "type": "object", "required": ["name"], "properties": {"name": {"type": "string"}}}}),
+                "UploadBundle": _resource("Bundle", "type", "entry", type={"const": "batch"},
+                                          entry={"type": "array", "minItems": 1, "items": {
+                                              "type": "object", "properties": {"request": {"type": "object"},
+                                                                               "resource": {"type": "object"}}}}),
+                "BatchResponse": _resource("Bundle", "type", "meta", "entry", type={"const": "batch-response"},
+                                           entry={"type": "array", "minItems": 1, "items": {
+                                               "type": "object", "required": ["response"], "properties": {
+                                                   "response": {"type": "object", "required": ["status", "outcome"],
+                                                                "properties": {"status": {"type": "string"}}}}}}),
                 "CapabilityStatement": {"type": "object", "required": ["resourceType", "fhirVersion"],
                                         "properties": {"resourceType": {"const": "CapabilityStatement"},
                                                        "fhirVersion": {"const": "4.0.1"}}},
