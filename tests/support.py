@@ -18,12 +18,14 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
+from cryptography.hazmat.primitives.asymmetric import rsa
 from fhir.resources.R4B import get_fhir_model_class
 
 from safeguarding.domain.audit import AuditRecord
 from safeguarding.domain.nhs_number import check_digit
 from safeguarding.domain.patients import Gender, Patient, SecurityLabel
 from safeguarding.security.dev_tokens import issue_dev_token
+from safeguarding.security.keys import key_id, load_private_key
 from safeguarding.settings import SANDBOX_AUDIENCE, SANDBOX_ISSUER, Layout, sandbox_settings
 from safeguarding.store.sql import SqlStore
 
@@ -262,3 +264,22 @@ def removal_body(flag: dict[str, Any], *, code: str = "0", status: str = "entere
     else:
         body["extension"] = [{"url": REMOVAL_EXTENSION, "valueCoding": {"system": REMOVAL_SYSTEM, "code": code}}]
     return body
+
+
+def sandbox_claims(**overrides: Any) -> dict[str, Any]:
+    """CIS2-shaped claims the sandbox accepts (B0370 and B0380); an override of None removes that claim."""
+    now = int(time.time())
+    claims: dict[str, Any] = {
+        "iss": SANDBOX_ISSUER, "aud": SANDBOX_AUDIENCE, "sub": "555021935107", "iat": now, "exp": now + 600,
+        "jti": "test", "nhsid_useruid": "555021935107", "selected_roleid": "555021936108",
+        "nhsid_nrbac_roles": [{"person_roleid": "555021936108", "org_code": "RR8", "role_code": "S8000:G8000:R8000",
+                               "activity_codes": ["B0370", "B0380"]}],
+    }
+    claims.update(overrides)
+    return {k: v for k, v in claims.items() if v is not None}
+
+
+def sandbox_key(server: Server) -> tuple[rsa.RSAPrivateKey, str]:
+    """The sandbox's token-signing key and its kid, to forge tokens from."""
+    key = load_private_key(Layout(server.data_dir).signing_key)
+    return key, key_id(key.public_key())

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from typing import Any
 
+import orjson
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
@@ -82,19 +84,17 @@ def build_services(settings: Settings, clock: Clock | None = None) -> Services:
                     cpis=CpisService(store, demographics, clock))
 
 
-def _outcome_response(error: e.ApiError) -> Response:
-    import orjson
+def _router_errors(system: str) -> dict[Any, Any]:
+    """The router's own 404 and 405, as OperationOutcomes in the configured code system."""
 
-    return Response(orjson.dumps(e.operation_outcome(error)), status_code=error.status,
-                    media_type="application/fhir+json; charset=utf-8")
+    def handler(error: e.ApiError) -> Any:
+        async def respond(_: Request, __: Exception) -> Response:
+            return Response(orjson.dumps(e.operation_outcome(error, system)), status_code=error.status,
+                            media_type="application/fhir+json; charset=utf-8")
 
+        return respond
 
-async def _not_found(_: Request, __: Exception) -> Response:
-    return _outcome_response(e.NOT_FOUND)
-
-
-async def _method_not_allowed(_: Request, __: Exception) -> Response:
-    return _outcome_response(e.METHOD_NOT_ALLOWED)
+    return {404: handler(e.NOT_FOUND), 405: handler(e.METHOD_NOT_ALLOWED)}
 
 
 def create_app(settings: Settings, clock: Clock | None = None, services: Services | None = None) -> Starlette:
@@ -144,7 +144,7 @@ def create_app(settings: Settings, clock: Clock | None = None, services: Service
         *cpis_routes(settings, services, bearer),
         *web_routes(settings, services, clock),  # the clinician web interface under /web, and / -> /web/
     ]
-    app = Starlette(routes=routes, exception_handlers={404: _not_found, 405: _method_not_allowed})
+    app = Starlette(routes=routes, exception_handlers=_router_errors(settings.error_system))
     app.add_middleware(SecurityHeaders)
     app.state.services = services
     return app

@@ -11,29 +11,13 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from safeguarding.security.keys import key_id, load_private_key
-from safeguarding.settings import SANDBOX_AUDIENCE, SANDBOX_ISSUER, Layout
-
-from ..support import Server, assert_outcome
+from ..support import Server, assert_outcome, sandbox_claims, sandbox_key
 
 GIRL = "9990000018"
 
 
-def _claims(**overrides: object) -> dict[str, object]:
-    now = int(time.time())
-    claims: dict[str, object] = {
-        "iss": SANDBOX_ISSUER, "aud": SANDBOX_AUDIENCE, "sub": "555021935107", "iat": now, "exp": now + 600,
-        "jti": "j1", "nhsid_useruid": "555021935107", "selected_roleid": "555021936108",
-        "nhsid_nrbac_roles": [{"person_roleid": "555021936108", "org_code": "RR8", "role_code": "S8000:G8000:R8000",
-                               "activity_codes": ["B0370", "B0380"]}],
-    }
-    claims.update(overrides)
-    return claims
 
 
-def _sandbox_key(server: Server) -> tuple[rsa.RSAPrivateKey, str]:
-    key = load_private_key(Layout(server.data_dir).signing_key)
-    return key, key_id(key.public_key())
 
 
 def _search(client: httpx.Client, server: Server, token: str | None, **headers: str) -> httpx.Response:
@@ -49,8 +33,8 @@ def _assert_401(response: httpx.Response, *, missing: bool = False) -> None:
 
 
 def test_valid_sandbox_token_is_accepted(server: Server, client: httpx.Client) -> None:
-    key, kid = _sandbox_key(server)
-    token = jwt.encode(_claims(), key, algorithm="RS256", headers={"kid": kid})
+    key, kid = sandbox_key(server)
+    token = jwt.encode(sandbox_claims(), key, algorithm="RS256", headers={"kid": kid})
     assert _search(client, server, token).status_code == 200
 
 
@@ -65,28 +49,28 @@ def test_not_bearer_or_garbage(server: Server, client: httpx.Client) -> None:
 
 
 def test_expired_token(server: Server, client: httpx.Client) -> None:
-    key, kid = _sandbox_key(server)
+    key, kid = sandbox_key(server)
     past = int(time.time()) - 3600
-    token = jwt.encode(_claims(iat=past - 60, exp=past), key, algorithm="RS256", headers={"kid": kid})
+    token = jwt.encode(sandbox_claims(iat=past - 60, exp=past), key, algorithm="RS256", headers={"kid": kid})
     _assert_401(_search(client, server, token))
 
 
 def test_not_yet_valid_token(server: Server, client: httpx.Client) -> None:
-    key, kid = _sandbox_key(server)
-    token = jwt.encode(_claims(nbf=int(time.time()) + 3600), key, algorithm="RS256", headers={"kid": kid})
+    key, kid = sandbox_key(server)
+    token = jwt.encode(sandbox_claims(nbf=int(time.time()) + 3600), key, algorithm="RS256", headers={"kid": kid})
     _assert_401(_search(client, server, token))
 
 
 def test_wrong_signature(server: Server, client: httpx.Client) -> None:
-    _, kid = _sandbox_key(server)
+    _, kid = sandbox_key(server)
     other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    token = jwt.encode(_claims(), other, algorithm="RS256", headers={"kid": kid})
+    token = jwt.encode(sandbox_claims(), other, algorithm="RS256", headers={"kid": kid})
     _assert_401(_search(client, server, token))
 
 
 def test_tampered_claims(server: Server, client: httpx.Client) -> None:
-    key, kid = _sandbox_key(server)
-    token = jwt.encode(_claims(), key, algorithm="RS256", headers={"kid": kid})
+    key, kid = sandbox_key(server)
+    token = jwt.encode(sandbox_claims(), key, algorithm="RS256", headers={"kid": kid})
     header, payload, signature = token.split(".")
     claims = json.loads(base64.urlsafe_b64decode(payload + "=="))
     claims["nhsid_nrbac_roles"][0]["activity_codes"].append("B0107")
@@ -95,10 +79,10 @@ def test_tampered_claims(server: Server, client: httpx.Client) -> None:
 
 
 def test_wrong_audience_and_issuer(server: Server, client: httpx.Client) -> None:
-    key, kid = _sandbox_key(server)
-    _assert_401(_search(client, server, jwt.encode(_claims(aud="https://other.example"), key, algorithm="RS256",
+    key, kid = sandbox_key(server)
+    _assert_401(_search(client, server, jwt.encode(sandbox_claims(aud="https://other.example"), key, algorithm="RS256",
                                                    headers={"kid": kid})))
-    _assert_401(_search(client, server, jwt.encode(_claims(iss="https://evil.example"), key, algorithm="RS256",
+    _assert_401(_search(client, server, jwt.encode(sandbox_claims(iss="https://evil.example"), key, algorithm="RS256",
                                                    headers={"kid": kid})))
 
 
@@ -106,17 +90,17 @@ def test_alg_none(server: Server, client: httpx.Client) -> None:
     def b64(data: dict[str, object]) -> str:
         return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
 
-    _, kid = _sandbox_key(server)
-    unsigned = f"{b64({'alg': 'none', 'typ': 'JWT', 'kid': kid})}.{b64(_claims())}."
+    _, kid = sandbox_key(server)
+    unsigned = f"{b64({'alg': 'none', 'typ': 'JWT', 'kid': kid})}.{b64(sandbox_claims())}."
     _assert_401(_search(client, server, unsigned))
 
 
 def test_hs256_signed_with_the_public_key(server: Server, client: httpx.Client) -> None:
-    key, kid = _sandbox_key(server)
+    key, kid = sandbox_key(server)
     public_pem = key.public_key().public_bytes(serialization.Encoding.PEM,
                                                serialization.PublicFormat.SubjectPublicKeyInfo)
     header = base64.urlsafe_b64encode(json.dumps({"alg": "HS256", "typ": "JWT", "kid": kid}).encode()).rstrip(b"=")
-    payload = base64.urlsafe_b64encode(json.dumps(_claims()).encode()).rstrip(b"=")
+    payload = base64.urlsafe_b64encode(json.dumps(sandbox_claims()).encode()).rstrip(b"=")
     import hashlib
     import hmac
 
@@ -126,21 +110,21 @@ def test_hs256_signed_with_the_public_key(server: Server, client: httpx.Client) 
 
 
 def test_unknown_kid(server: Server, client: httpx.Client) -> None:
-    key, _ = _sandbox_key(server)
-    _assert_401(_search(client, server, jwt.encode(_claims(), key, algorithm="RS256", headers={"kid": "nope"})))
+    key, _ = sandbox_key(server)
+    _assert_401(_search(client, server, jwt.encode(sandbox_claims(), key, algorithm="RS256", headers={"kid": "nope"})))
 
 
 def test_selected_role_not_the_users(server: Server, client: httpx.Client) -> None:
-    key, kid = _sandbox_key(server)
-    _assert_401(_search(client, server, jwt.encode(_claims(selected_roleid="123"), key, algorithm="RS256",
+    key, kid = sandbox_key(server)
+    _assert_401(_search(client, server, jwt.encode(sandbox_claims(selected_roleid="123"), key, algorithm="RS256",
                                                    headers={"kid": kid})))
 
 
 def test_several_roles_none_selected_is_precondition_failed(server: Server, client: httpx.Client) -> None:
-    key, kid = _sandbox_key(server)
+    key, kid = sandbox_key(server)
     roles = [{"person_roleid": "r1", "org_code": "RR8", "activity_codes": ["B0370"]},
              {"person_roleid": "r2", "org_code": "RR8", "activity_codes": []}]
-    claims = _claims(nhsid_nrbac_roles=roles)
+    claims = sandbox_claims(nhsid_nrbac_roles=roles)
     del claims["selected_roleid"]
     token = jwt.encode(claims, key, algorithm="RS256", headers={"kid": kid})
     assert_outcome(_search(client, server, token), 400, "PRECONDITION_FAILED", "Missing or invalid head parameter")

@@ -131,6 +131,10 @@ jwks_url = "{jwks_url}"
             assert refused.json()["issue"][0]["details"]["coding"][0] == {
                 "system": "https://fhir.hl7.org.uk/CodeSystem/UKCore-SpineErrorOrWarningCode",
                 "code": "ACCESS_DENIED", "display": "Access has been denied to process this request"}
+            unrouted = client.get(f"{base}/Patient")  # the router's own 404 uses the same system
+            assert unrouted.status_code == 404
+            assert unrouted.json()["issue"][0]["details"]["coding"][0]["system"] == (
+                "https://fhir.hl7.org.uk/CodeSystem/UKCore-SpineErrorOrWarningCode")
             # a key the issuer does not publish
             other = jwt.encode(claims, ec.generate_private_key(ec.SECP256R1()), algorithm="ES256",
                                headers={"kid": "idp-key-1"})

@@ -29,12 +29,11 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from safeguarding.cli_systems import systems as systems_cli
 from safeguarding.security import certs
-from safeguarding.security.keys import key_id, load_private_key
 from safeguarding.security.registry import SystemRegistry, save_registry
 from safeguarding.settings import SANDBOX_AUDIENCE, SANDBOX_ISSUER, Layout
 
 from ..api.test_fgm_dstu2 import _raw_exchange, header_id, message
-from ..support import NHS_SYSTEM, Server, flag_body, free_port
+from ..support import NHS_SYSTEM, Server, flag_body, free_port, sandbox_claims, sandbox_key
 from .helpers import BAD_TOKEN, CPIS_DENIED, FGM_DENIED, GP_ASID, cpis_landed, dstu2_refusal, r4_refusal, rid
 
 GIRL = "9990000018"  # sandbox girl with an active indicator
@@ -45,16 +44,6 @@ GIRL = "9990000018"  # sandbox girl with an active indicator
 # ---------------------------------------------------------------------------------------------
 
 
-def _claims(**overrides: Any) -> dict[str, Any]:
-    now = int(time.time())
-    claims: dict[str, Any] = {
-        "iss": SANDBOX_ISSUER, "aud": SANDBOX_AUDIENCE, "sub": "555021935107", "iat": now, "exp": now + 600,
-        "jti": "sec", "nhsid_useruid": "555021935107", "selected_roleid": "555021936108",
-        "nhsid_nrbac_roles": [{"person_roleid": "555021936108", "org_code": "RR8", "role_code": "S8000:G8000:R8000",
-                               "activity_codes": ["B0370", "B0380"]}],
-    }
-    claims.update(overrides)
-    return {k: v for k, v in claims.items() if v is not None}
 
 
 def _b64(data: bytes) -> str:
@@ -70,14 +59,11 @@ def _hmac(header: dict[str, Any], claims: dict[str, Any], secret: bytes, digest:
     return f"{signing_input}.{_b64(hmac.new(secret, signing_input.encode(), digest).digest())}"
 
 
-def _sandbox_key(server: Server) -> tuple[rsa.RSAPrivateKey, str]:
-    key = load_private_key(Layout(server.data_dir).signing_key)
-    return key, key_id(key.public_key())
 
 
 def _signed(server: Server, headers: dict[str, Any] | None = None, **claims: Any) -> str:
-    key, kid = _sandbox_key(server)
-    return jwt.encode(_claims(**claims), key, algorithm="RS256", headers={"kid": kid, **(headers or {})})
+    key, kid = sandbox_key(server)
+    return jwt.encode(sandbox_claims(**claims), key, algorithm="RS256", headers={"kid": kid, **(headers or {})})
 
 
 def _search(server: Server, headers: dict[str, str], params: dict[str, str] | None = None) -> httpx.Response:
@@ -106,7 +92,7 @@ def _assert_refused(server: Server, response: httpx.Response, status: int = 401)
 
 
 def _forged_tokens(server: Server) -> dict[str, str]:
-    key, kid = _sandbox_key(server)
+    key, kid = sandbox_key(server)
     public = key.public_key()
     pem = public.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
     der = public.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
@@ -114,7 +100,7 @@ def _forged_tokens(server: Server) -> dict[str, str]:
     attacker = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     attacker_jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(attacker.public_key()))
     ec_key = ec.generate_private_key(ec.SECP256R1())
-    claims = _claims()
+    claims = sandbox_claims()
     return {
         # alg none, in every spelling, with and without a signature part
         **{f"alg {alg}": _unsigned({"alg": alg, "typ": "JWT", "kid": kid}, claims) for alg in ("None", "NONE", "nOnE")},

@@ -338,21 +338,28 @@ class WebUi:
         return Page("confirm_record.html", {"title": "Check before recording", "nhs_number": views.nhs_number(number),
                                             "assessed": views.long_date(assessed)})
 
+    def _take_pending(self, visit: Visit, action: str, number: str) -> dict[str, str] | Page:
+        """The action the user was asked to confirm, used up now; a page back if it is not this one."""
+        session = self._session(visit)
+        pending, session.pending = session.pending, None
+        if not pending or pending.get("action") != action or pending.get("nhs_number") != number:
+            session.flash = "There was nothing to confirm."
+            return Page(redirect=f"{PREFIX}/patient", outcome="NOTHING_TO_CONFIRM")
+        return pending
+
     def record_confirm(self, visit: Visit) -> Page:
         number = self._acting(visit, Operation.FGM_CREATE)
         if isinstance(number, Page):
             return number
-        session = self._session(visit)
-        pending, session.pending = session.pending, None
-        if not pending or pending.get("action") != "record" or pending.get("nhs_number") != number:
-            session.flash = "There was nothing to confirm."
-            return Page(redirect=f"{PREFIX}/patient", outcome="NOTHING_TO_CONFIRM")
+        pending = self._take_pending(visit, "record", number)
+        if isinstance(pending, Page):
+            return pending
         try:
             self.services.fgm.create(visit.context("fgm-create", success=303, failure=400), number,
                                      date.fromisoformat(pending["date"]))
         except d.DomainError as error:
             return self._record_page(number, None, views.rule_message(error), 400, error.code)
-        session.flash = "FGM indicator recorded."
+        self._session(visit).flash = "FGM indicator recorded."
         return Page(redirect=f"{PREFIX}/patient")
 
     # --- remove an indicator -------------------------------------------------------------------------
@@ -389,17 +396,16 @@ class WebUi:
         number = self._acting(visit, Operation.FGM_REMOVE)
         if isinstance(number, Page):
             return number
-        session = self._session(visit)
-        pending, session.pending = session.pending, None
-        if not pending or pending.get("action") != "remove" or pending.get("nhs_number") != number:
-            session.flash = "There was nothing to confirm."
-            return Page(redirect=f"{PREFIX}/patient", outcome="NOTHING_TO_CONFIRM")
+        pending = self._take_pending(visit, "remove", number)
+        if isinstance(pending, Page):
+            return pending
         reason = RemovalReason(pending["reason"])
         try:
             self.services.fgm.remove(visit.context("fgm-remove", success=303, failure=400), pending["indicator_id"],
                                      reason.status, reason)
         except d.DomainError as error:
             return self._remove_page(number, views.rule_message(error), 400, error.code)
+        session = self._session(visit)
         session.flash = "FGM indicator removed."
         session.indicator_id = None
         return Page(redirect=f"{PREFIX}/patient")
