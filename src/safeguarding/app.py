@@ -11,17 +11,18 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .api import errors as e
 from .api.authentication import bearer as bearer_authenticator
 from .api.dstu2.endpoints import dstu2_routes
+from .api.hardening import SecurityHeaders
 from .api.health import metrics_endpoint, ping, status_endpoint
 from .api.openapi import openapi_endpoint
 from .api.pipeline import ApiRequest, ApiResponse, Endpoint
 from .api.r4 import fgm as r4_fgm
 from .api.r4.capability import fgm_capability_statement
 from .api.r4.cpis import cpis_routes
+from .api.routing import SafeguardingApp
 from .demographics import LocalDemographics
 from .domain.clock import Clock, SystemClock
 from .security.rbac import Operation, authorise
@@ -35,38 +36,6 @@ from .store.sql import SqlStore
 from .web.routes import web_routes
 
 FGM_R4 = "/fgm/FHIR/R4"
-
-SECURITY_HEADERS = [
-    (b"strict-transport-security", b"max-age=31536000; includeSubDomains"),
-    (b"x-content-type-options", b"nosniff"),
-    (b"cache-control", b"no-store"),
-    (b"x-frame-options", b"DENY"),
-    (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'"),
-    (b"referrer-policy", b"no-referrer"),
-]
-
-
-class SecurityHeaders:
-    """Adds the same hardening headers to every response, including the router's own 404s."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                present = {name for name, _ in message.get("headers", [])}
-                message["headers"] = list(message.get("headers", [])) + [
-                    h for h in SECURITY_HEADERS if h[0] not in present
-                ]
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)
-
 
 @dataclass
 class Services:
@@ -144,7 +113,7 @@ def create_app(settings: Settings, clock: Clock | None = None, services: Service
         *cpis_routes(settings, services, bearer),
         *web_routes(settings, services, clock),  # the clinician web interface under /web, and / -> /web/
     ]
-    app = Starlette(routes=routes, exception_handlers=_router_errors(settings.error_system))
+    app = SafeguardingApp(routes=routes, exception_handlers=_router_errors(settings.error_system))
     app.add_middleware(SecurityHeaders)
     app.state.services = services
     return app

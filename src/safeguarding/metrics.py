@@ -8,6 +8,7 @@ never carry patient data: only api, interaction, HTTP status and outcome code.
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
 
@@ -26,9 +27,18 @@ STORE_ERRORS = Counter("safeguarding_store_errors_total", "Store operations that
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 
 
+_children: dict[tuple[str, str, int, str], tuple[Any, Any]] = {}
+
+
 def observe(api: str, interaction: str, status: int, outcome: str, seconds: float) -> None:
-    REQUESTS.labels(api, interaction, str(status), outcome).inc()
-    LATENCY.labels(api, interaction).observe(seconds)
+    # The labelled series, looked up once per label set (a bounded set: codes, never request data).
+    key = (api, interaction, status, outcome)
+    series = _children.get(key)
+    if series is None:
+        series = _children[key] = (REQUESTS.labels(api, interaction, str(status), outcome),
+                                   LATENCY.labels(api, interaction))
+    series[0].inc()
+    series[1].observe(seconds)
 
 
 def exposition() -> bytes:

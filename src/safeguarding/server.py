@@ -15,13 +15,14 @@ the connection is closed. Malformed HTTP is answered with an OperationOutcome to
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import logging
 import os
 import ssl
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 import uvicorn
@@ -31,8 +32,9 @@ from uvicorn.supervisors import Multiprocess
 
 from . import logs, metrics
 from .api import errors as e
+from .api.hardening import SECURITY_HEADERS
 from .api.pipeline import env_seconds
-from .app import SECURITY_HEADERS, create_app
+from .app import create_app
 from .domain.clock import Clock
 from .settings import Settings, file_settings, sandbox_settings
 
@@ -195,7 +197,22 @@ def app_from_environment() -> Starlette:
     spec = ServeSpec(**json.loads(os.environ[_SPEC_ENV]))
     settings = spec.settings()
     logs.configure(settings.log_level)
-    return create_app(settings, spec.clock())
+    return settled(create_app(settings, spec.clock()))
+
+
+A = TypeVar("A")
+
+
+def settled(app: A) -> A:
+    """Hand ``app`` over once everything it loaded at start-up is out of the garbage collector's way.
+
+    The modules, FHIR models and tables a server loads are some 100,000 objects that live as long as the
+    process; a full collection walks them all (~40 ms here), about every thousand requests, and that
+    was a p99 spike and ~60 us a request on average. Frozen, only objects made since are collected.
+    """
+    gc.collect()
+    gc.freeze()
+    return app
 
 
 def uvicorn_config(settings: Settings, app: Any, **extra: Any) -> uvicorn.Config:
@@ -234,7 +251,7 @@ def serve(settings: Settings, spec: ServeSpec, workers: int = 1) -> None:
     log.info("starting", extra={"event": "SERVER_STARTING", "host": settings.host, "port": settings.port,
                                 "workers": workers})
     if workers == 1:
-        uvicorn.Server(uvicorn_config(settings, create_app(settings, spec.clock()))).run()
+        uvicorn.Server(uvicorn_config(settings, settled(create_app(settings, spec.clock())))).run()
         return
     os.environ[_SPEC_ENV] = json.dumps(asdict(spec))
     metrics_dir = settings.data_dir / f"metrics-{os.getpid()}"  # fresh per run: stale samples never count

@@ -3,10 +3,11 @@
 1. request ids (``X-Request-ID``, ``X-Correlation-ID``, ``TraceID``): checked, echoed back;
 2. response format (``_format`` / ``Accept``);
 3. body, read up to the limit;
-4. (in a worker thread) authentication -> typed ``Caller``; authorisation; the handler;
+4. (inline on the event loop, ``inline.run``) authentication -> typed ``Caller``; authorisation; the handler;
 5. every error becomes an OperationOutcome here and nowhere else; unknown errors a generic 500;
 6. the request is audited exactly once: by the service with its change, or here if it never got there;
-7. one log line with the event code, ids, status and duration: never patient data.
+7. the response, with the hardening headers (``hardening.py``);
+8. one log line with the event code, ids, status and duration: never patient data.
 """
 
 from __future__ import annotations
@@ -22,11 +23,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import anyio
-from anyio import to_thread
 from starlette.datastructures import Headers, QueryParams
 from starlette.types import Receive, Scope, Send
 
-from .. import metrics
+from .. import inline, metrics
 from ..domain.caller import ANONYMOUS, Caller
 from ..domain.errors import DomainError
 from ..security.errors import AccessDenied, AuthenticationFailed, RoleSelectionFailed, SecurityError
@@ -35,6 +35,7 @@ from ..services.context import Outcome, RequestContext
 from ..store.interface import StoreUnavailable
 from . import errors as e
 from .formats import CONTENT_TYPES, response_format, serialise
+from .hardening import SECURITY_HEADERS
 
 log = logging.getLogger("safeguarding.request")
 
@@ -209,16 +210,16 @@ class Endpoint:
             )
             if scope["method"] in ("POST", "PUT"):
                 request.body = await read_body(receive, headers, MAX_BODY)
-            response = await to_thread.run_sync(self._serve, request, ctx)
+            response = await inline.run(self._serve, request, ctx)
         except e.ApiError as error:
-            response = await to_thread.run_sync(self._refuse, error, request, ctx)
+            response = self._refuse(error, request, ctx)
         except ReadBodyError:
             return
         except Exception as exc:  # noqa: BLE001 - the last line of defence
             response = await self._fail(exc, request, ctx)
         if not ctx.audited:
             try:
-                await to_thread.run_sync(self.auditor.record, ctx, (response.status, _outcome_code(response)))
+                await inline.run(self.auditor.record, ctx, (response.status, _outcome_code(response)))
             except Exception as exc:  # noqa: BLE001
                 response = await self._fail(exc, request, ctx, audit=False)
         await self._send(send, response, request, echo | {"X-Request-ID": echo.get("X-Request-ID", request_id)})
@@ -313,6 +314,7 @@ class Endpoint:
         if content_type:
             raw.append((b"content-type", content_type.encode("latin-1")))
         raw.append((b"content-length", str(len(body)).encode()))
+        raw.extend(SECURITY_HEADERS)
         await send({"type": "http.response.start", "status": response.status, "headers": raw})
         await send({"type": "http.response.body", "body": body})
 

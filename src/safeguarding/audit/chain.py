@@ -8,9 +8,8 @@ consistent chain.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 import orjson
@@ -20,9 +19,11 @@ from ..domain.audit import AuditEvent, AuditRecord
 GENESIS = "0" * 64
 
 
-def link_hash(key: bytes, seq: int, prev_hash: str, event: AuditEvent) -> str:
-    payload = orjson.dumps({"seq": seq, "prev": prev_hash, "event": event.fields()}, option=orjson.OPT_SORT_KEYS)
-    return hmac.new(key, payload, hashlib.sha256).hexdigest()
+def link_hash(key: bytes, seq: int, prev_hash: str, event: AuditEvent | Mapping[str, object]) -> str:
+    """The record's HMAC; ``event`` is the event or its ``fields()``, as stored."""
+    fields = event.fields() if isinstance(event, AuditEvent) else event
+    payload = orjson.dumps({"seq": seq, "prev": prev_hash, "event": fields}, option=orjson.OPT_SORT_KEYS)
+    return hmac.digest(key, payload, "sha256").hex()
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from typing import Any
 
 import jwt
 
+from .. import inline
 from ..domain.caller import User
 from .errors import AuthenticationFailed, RoleSelectionFailed
 from .keys import load_jwks
@@ -55,6 +56,13 @@ class TrustedIssuer:
         raise AuthenticationFailed("unknown kid")
 
 
+@dataclass
+class _Verified:
+    claims: dict[str, Any]
+    verified_at: float
+    users: dict[str | None, User] = field(default_factory=dict)  # by NHSD-Session-URID, derived once
+
+
 class VerifiedTokens:
     """Tokens already verified, by SHA-256: a client sends the same token many times, and the signature
     check is the costly part. Expiry and not-before are still checked on every use, and an entry lives at
@@ -64,31 +72,37 @@ class VerifiedTokens:
 
     def __init__(self, capacity: int = 4096, max_age: float = 300.0) -> None:
         self._capacity, self._max_age = capacity, max_age
-        self._claims: OrderedDict[bytes, tuple[dict[str, Any], float]] = OrderedDict()
+        self._entries: OrderedDict[bytes, _Verified] = OrderedDict()
         self._lock = threading.Lock()
 
     def get(self, token: str, leeway: int) -> dict[str, Any] | None:
+        entry = self.entry(token, leeway)
+        return entry.claims if entry is not None else None
+
+    def entry(self, token: str, leeway: int) -> _Verified | None:
         key = hashlib.sha256(token.encode()).digest()
         with self._lock:
-            cached = self._claims.get(key)
+            cached = self._entries.get(key)
             if cached is None:
                 return None
-            claims, verified_at = cached
+            claims = cached.claims
             now = time.time()
             if (now > claims["exp"] + leeway or now < claims.get("nbf", 0) - leeway
-                    or now - verified_at > self._max_age):
-                del self._claims[key]
+                    or now - cached.verified_at > self._max_age):
+                del self._entries[key]
                 return None
-            self._claims.move_to_end(key)
-            return claims
+            self._entries.move_to_end(key)
+            return cached
 
-    def put(self, token: str, claims: dict[str, Any]) -> None:
+    def put(self, token: str, claims: dict[str, Any]) -> _Verified | None:
         if not isinstance(claims.get("exp"), (int, float)) or not isinstance(claims.get("nbf", 0), (int, float)):
-            return
+            return None
+        entry = _Verified(claims, time.time())
         with self._lock:
-            self._claims[hashlib.sha256(token.encode()).digest()] = (claims, time.time())
-            while len(self._claims) > self._capacity:
-                self._claims.popitem(last=False)
+            self._entries[hashlib.sha256(token.encode()).digest()] = entry
+            while len(self._entries) > self._capacity:
+                self._entries.popitem(last=False)
+        return entry
 
 
 class TokenVerifier:
@@ -98,11 +112,18 @@ class TokenVerifier:
         self._verified = VerifiedTokens()
 
     def verify(self, token: str, session_urid: str | None = None) -> User:
-        claims = self._verified.get(token, self._leeway)
-        if claims is None:
+        entry = self._verified.entry(token, self._leeway)
+        if entry is None:
             claims = self._verified_claims(token)
-            self._verified.put(token, claims)
-        return user_from_claims(claims, session_urid)
+            entry = self._verified.put(token, claims)
+            if entry is None:
+                return user_from_claims(claims, session_urid)
+        user = entry.users.get(session_urid)
+        if user is None:
+            user = user_from_claims(entry.claims, session_urid)  # a refusal raises, and is never kept
+            if len(entry.users) < 8:  # a token names a few roles; a client cycling URIDs gains nothing
+                entry.users[session_urid] = user
+        return user
 
     def _verified_claims(self, token: str) -> dict[str, Any]:
         try:
@@ -117,7 +138,9 @@ class TokenVerifier:
         issuer = self._issuers.get(claimed_issuer) if isinstance(claimed_issuer, str) else None
         if issuer is None:
             raise AuthenticationFailed("token issuer not trusted")
-        key = issuer.key_for(header.get("kid"))
+        # A JWKS URL may mean a fetch: off the event loop (inline.blocking), as any network call.
+        kid = header.get("kid")
+        key = inline.blocking(issuer.key_for, kid) if issuer.jwks_url else issuer.key_for(kid)
         if key.key_type != _KEY_TYPE_FOR_ALG_PREFIX[alg[:2]]:
             raise AuthenticationFailed("token algorithm does not match the key type")
         try:

@@ -24,24 +24,47 @@ class Auditor:
 
     def record(self, ctx: RequestContext, outcome: Outcome) -> None:
         """Audit a request that changed nothing (refused before, or by, the rules)."""
-        with self._store.transaction() as tx:
-            self.record_in(tx, ctx, outcome)
+        self._store.run(lambda tx: self.record_in(tx, ctx, outcome))
         ctx.audited = True
 
     def run(self, ctx: RequestContext, prepare: Callable[[], P], work: Callable[[Transaction, P], T],
-            outcome: Callable[[T], Outcome] | None = None) -> T:
+            outcome: Callable[[T], Outcome] | None = None, *, writes: bool = True) -> T:
         """Check what can be checked outside the transaction (demographics may be a remote PDS),
-        then do ``work`` and audit it in one transaction. A broken rule is audited on its own.
+        then do ``work`` and audit it in one transaction. A broken rule is audited instead, with the
+        work undone (a savepoint; ``writes=False`` says the work only reads, so there is nothing to undo).
 
         ``outcome`` names a success by its result when "OK" says too little (e.g. an upload's file code).
         """
         try:
             prepared = prepare()
-            with self._store.transaction() as tx:
-                result = work(tx, prepared)
-                self.record_in(tx, ctx, outcome(result) if outcome else ctx.outcome_for(None))
         except DomainError as error:
             self.record(ctx, ctx.outcome_for(error))
             raise
+
+        def unit(tx: Transaction) -> T | _Refused:
+            try:
+                if writes:
+                    with tx.savepoint():
+                        result = work(tx, prepared)
+                else:
+                    result = work(tx, prepared)
+            except DomainError as error:
+                self.record_in(tx, ctx, ctx.outcome_for(error))
+                return _Refused(error)
+            self.record_in(tx, ctx, outcome(result) if outcome else ctx.outcome_for(None))
+            return result
+
+        done = self._store.run(unit)
         ctx.audited = True
-        return result
+        if isinstance(done, _Refused):
+            raise done.error
+        return done
+
+
+class _Refused:
+    """A unit of work the rules refused: its work undone, its refusal audited, the error for its caller."""
+
+    __slots__ = ("error",)
+
+    def __init__(self, error: DomainError) -> None:
+        self.error = error

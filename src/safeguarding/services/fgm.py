@@ -30,8 +30,9 @@ class FgmService:
     def _today(self) -> date:
         return uk_today(self._clock)
 
-    def _run(self, ctx: RequestContext, prepare: Callable[[], P], work: Callable[[Transaction, P], T]) -> T:
-        return self._auditor.run(ctx, prepare, work)
+    def _run(self, ctx: RequestContext, prepare: Callable[[], P], work: Callable[[Transaction, P], T],
+             writes: bool = True) -> T:
+        return self._auditor.run(ctx, prepare, work, writes=writes)
 
     def _traced(self, nhs_number: str) -> Patient:
         fgm.require_valid_nhs_number(nhs_number)
@@ -48,7 +49,7 @@ class FgmService:
                 return found
             return None
 
-        return self._run(ctx, lambda: self._traced(nhs_number), work)
+        return self._run(ctx, lambda: self._traced(nhs_number), work, writes=False)
 
     def _visible(self, ctx: RequestContext, indicator_id: str) -> Indicator:
         """An indicator by id; one that stopped being shared at 18 counts as not found."""
@@ -61,7 +62,7 @@ class FgmService:
         return found
 
     def read(self, ctx: RequestContext, indicator_id: str) -> Indicator:
-        return self._run(ctx, lambda: self._visible(ctx, indicator_id), lambda tx, found: found)
+        return self._run(ctx, lambda: self._visible(ctx, indicator_id), lambda tx, found: found, writes=False)
 
     def create(self, ctx: RequestContext, nhs_number: str, assessment_date: date | None) -> Indicator:
         ctx.nhs_number = nhs_number

@@ -13,15 +13,15 @@ from starlette.routing import Route
 from .. import logs
 from ..api import errors as e
 from ..api.dstu2 import codes
+from ..api.hardening import SecurityHeaders
 from ..api.health import ping, status_endpoint
 from ..api.pipeline import ApiRequest, ApiResponse, Endpoint, bearer_token
-from ..app import SecurityHeaders
 from ..domain.caller import Caller
 from ..domain.clock import SystemClock
 from ..security.errors import AuthenticationFailed
 from ..security.registry import RegistryFile
 from ..security.tokens import TokenVerifier
-from ..server import TlsHttpToolsProtocol
+from ..server import TlsHttpToolsProtocol, settled
 from ..services.auditing import Auditor
 from ..services.context import RequestContext
 from ..store.sql import SqlStore, make_engine, upgrade_schema
@@ -114,7 +114,8 @@ def create_smsp_app(settings: SmspSettings) -> Starlette:
 def serve_smsp(settings: SmspSettings) -> None:
     logs.configure(settings.log_level)
     config = uvicorn.Config(
-        create_smsp_app(settings), host=settings.host, port=settings.port, http=TlsHttpToolsProtocol, loop="uvloop",
+        settled(create_smsp_app(settings)), host=settings.host, port=settings.port, http=TlsHttpToolsProtocol,
+        loop="uvloop",
         server_header=False, access_log=False, log_config=None, timeout_graceful_shutdown=30,
         ssl_certfile=str(settings.tls_cert), ssl_keyfile=str(settings.tls_key), ssl_ca_certs=str(settings.client_ca),
         ssl_cert_reqs=ssl.CERT_OPTIONAL,

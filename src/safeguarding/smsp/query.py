@@ -18,6 +18,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
+from .. import inline
 from ..api.dstu2 import codes
 from ..api.dstu2.codec import CONTENT_TYPES, MessageError, media_format, parse_request, render_response
 from ..api.dstu2.messages import FoundFlag, Interaction, Organization, Practitioner, QueryRequest, RequestHeader
@@ -132,7 +133,7 @@ class SmspQuery:
                                                                            user.sds_role_profile_id, None, None),
             organization=Organization(ods_code, None), nhs_number=message.nhs_number)
         try:
-            reply = self.national.query(outbound, national_message_id)
+            reply = inline.blocking(self.national.query, outbound, national_message_id)  # off the event loop
         except NationalUnreachable as exc:
             self.breaker.failed()
             log.warning("national unreachable", extra={"event": "SMSP_NATIONAL_UNREACHABLE", "error": str(exc)})

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from datetime import date
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from ..domain.audit import AuditEvent, AuditRecord
 from ..domain.cpis import Access, Alert, Notification, Plan, PlanKey
 from ..domain.fgm import Indicator
 from ..domain.patients import Patient
+
+T = TypeVar("T")
 
 
 class StoreUnavailable(Exception):
@@ -19,6 +21,10 @@ class StoreUnavailable(Exception):
 
 class Transaction(Protocol):
     """One atomic unit of work. Everything done through it commits together, or none of it does."""
+
+    def savepoint(self) -> AbstractContextManager[None]:
+        """Undo everything done inside the block (audit appends too) if it raises; the rest stands."""
+        ...
 
     # Demographics
     def get_patient(self, nhs_number: str) -> Patient | None: ...
@@ -92,6 +98,12 @@ class Transaction(Protocol):
 
 class Store(Protocol):
     def transaction(self) -> AbstractContextManager[Transaction]: ...
+
+    def run(self, unit: Callable[[Transaction], T]) -> T:
+        """Do ``unit`` in a transaction, maybe shared with other callers' units (group commit), and return
+        its result once committed. It must only work through the transaction: it may be run again alone
+        if another unit of its batch fails. An exception it raises undoes all it did."""
+        ...
 
     # Reads outside any write transaction (a consistent snapshot, no locks held).
     def read_patient(self, nhs_number: str) -> Patient | None: ...

@@ -8,20 +8,23 @@ indexes, never on reads made earlier in the transaction.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import asdict
 from datetime import date, datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
-from sqlalchemy import Connection, Engine, and_, bindparam, create_engine, event, func, insert, select, update
+from sqlalchemy import Connection, Engine, and_, create_engine, event, func, insert, select, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 
+from .. import inline
 from ..audit.chain import link_hash
 from ..domain.audit import AuditEvent, AuditRecord
 from ..domain.clock import iso_instant
@@ -43,6 +46,9 @@ from ..domain.patients import Gender, Patient, SecurityLabel
 from ..metrics import STORE_ERRORS
 from . import schema as t
 from .interface import StoreUnavailable
+from .writer import LoopWriter, ThreadWriter
+
+T = TypeVar("T")
 
 log = logging.getLogger(__name__)
 
@@ -193,18 +199,126 @@ def _audit_record(row: Any) -> AuditRecord:
     return AuditRecord(seq=row.seq, event=event, prev_hash=row.prev_hash, hash=row.hash)
 
 
-# Statements on every request's path, built once: constructing SQLAlchemy expressions per call was
-# a large share of each request's CPU (docs/performance.md). Values are bound at execution.
-_PATIENT_BY_NUMBER = select(t.patients).where(t.patients.c.nhs_number == bindparam("nhs_number"))
-_ACTIVE_INDICATOR = select(t.fgm_indicators).where(
-    t.fgm_indicators.c.nhs_number == bindparam("nhs_number"),
-    t.fgm_indicators.c.status == IndicatorStatus.ACTIVE.value,
-)
-_LOCK_AUDIT_HEAD = select(t.audit_head.c.seq, t.audit_head.c.hash).where(t.audit_head.c.id == 1).with_for_update()
-_INSERT_AUDIT_EVENT = insert(t.audit_events)
-_MOVE_AUDIT_HEAD = (
-    update(t.audit_head).where(t.audit_head.c.id == 1).values(seq=bindparam("seq"), hash=bindparam("hash"))
-)
+class _Sql:
+    """A statement on every request's path, as fixed SQL run straight on the driver's connection.
+
+    Building and compiling SQLAlchemy expressions was most of a request's CPU, and even a prebuilt
+    statement costs tens of microseconds in SQLAlchemy's execution layer (docs/performance.md). Written
+    with ``:name`` parameters (sqlite3's style); PostgreSQL's ``%(name)s`` form is derived once.
+    """
+
+    def __init__(self, sqlite: str, postgresql_suffix: str = "") -> None:
+        self.sqlite = sqlite
+        self.postgresql = re.sub(r":(\w+)", r"%(\1)s", sqlite) + postgresql_suffix
+
+    def text(self, dialect: str) -> str:
+        return self.postgresql if dialect == "postgresql" else self.sqlite
+
+
+_PATIENT_COLUMNS = "nhs_number, verified, birth_date, gender, security, gp_ods_code, deceased, superseded_by"
+_INDICATOR_COLUMNS = ("id, nhs_number, assessment_date, status, version, created_at, created_by, removed_at, "
+                      "removed_by, removal_reason")
+# Fixed text from the constant column lists above (S608: nothing of a request's is formatted in).
+_PATIENT_BY_NUMBER = _Sql(f"SELECT {_PATIENT_COLUMNS} FROM patients WHERE nhs_number = :nhs_number")  # noqa: S608
+_ACTIVE_INDICATOR = _Sql(f"SELECT {_INDICATOR_COLUMNS} FROM fgm_indicators "  # noqa: S608
+                         "WHERE nhs_number = :nhs_number AND status = 'active'")
+_INDICATOR_BY_ID = _Sql(f"SELECT {_INDICATOR_COLUMNS} FROM fgm_indicators WHERE id = :id")  # noqa: S608
+_LOCK_AUDIT_HEAD = _Sql("SELECT seq, hash FROM audit_head WHERE id = 1", " FOR UPDATE")
+_AUDIT_COLUMNS = ("seq", "prev_hash", "hash", *AuditEvent.__dataclass_fields__)
+_INSERT_AUDIT_EVENT = _Sql(f"INSERT INTO audit_events ({', '.join(_AUDIT_COLUMNS)}) "  # noqa: S608
+                           f"VALUES ({', '.join(':' + c for c in _AUDIT_COLUMNS)})")
+_PLAN_COLUMNS = ("id, authority_ods, nhs_number, plan_type, start_date, end_date, authority_name, office_phone, "
+                 "emergency_phone, withdrawn_at, version, created_at, changed_at, changed_by, request_id")
+_PLANS_FOR = _Sql(f"SELECT {_PLAN_COLUMNS} FROM cpis_plans WHERE nhs_number = :nhs_number ORDER BY id")  # noqa: S608
+_PLANS_FOR_LOCKED = _Sql(_PLANS_FOR.sqlite, " FOR UPDATE")
+_LAST_LISTED_ACCESS = _Sql("SELECT MAX(recorded_at) FROM cpis_accesses "
+                           "WHERE nhs_number = :nhs_number AND user_id = :user_id AND listed")
+_RECORD_ACCESS = _Sql("INSERT INTO cpis_accesses (id, nhs_number, recorded_at, user_id, author, listed) "
+                      "VALUES (:id, :nhs_number, :recorded_at, :user_id, :author, :listed)")
+_QUEUE_NOTIFICATION = _Sql("INSERT INTO cpis_notifications (authority_ods, event_id, kind, queued_at, acknowledged_at) "
+                           "VALUES (:authority_ods, :event_id, :kind, :queued_at, :acknowledged_at)")
+_MOVE_AUDIT_HEAD = _Sql("UPDATE audit_head SET seq = :seq, hash = :hash WHERE id = 1")
+
+
+def _date(value: Any) -> date | None:
+    return date.fromisoformat(value) if isinstance(value, str) else value
+
+
+def _patient_row(row: tuple[Any, ...]) -> Patient:
+    number, verified, birth, gender, security, gp, deceased, superseded = row
+    return Patient(nhs_number=number, verified=bool(verified), birth_date=_date(birth),
+                   gender=Gender(gender) if gender else None, security=SecurityLabel(security), gp_ods_code=gp,
+                   deceased=bool(deceased), superseded_by=superseded)
+
+
+def _indicator_row(row: tuple[Any, ...]) -> Indicator:
+    ident, number, assessed, status, version, created_at, created_by, removed_at, removed_by, reason = row
+    removal = Removal(removed_at, _actor(removed_by), RemovalReason(reason)) if removed_at is not None else None
+    return Indicator(id=ident, nhs_number=number, assessment_date=_date(assessed) or date.min,
+                     status=IndicatorStatus(status), created_at=created_at, created_by=_actor(created_by),
+                     removal=removal, version=version)
+
+
+def _plan_row(row: tuple[Any, ...]) -> Plan:
+    (ident, authority, number, plan_type, start, end, name, office, emergency, withdrawn_at, version, created_at,
+     changed_at, changed_by, request_id) = row
+    return Plan(id=ident, key=PlanKey(authority, number, PlanType(plan_type)), start=_date(start) or date.min,
+                end=_date(end), contact=AuthorityContact(name, office, emergency), created_at=created_at,
+                changed=Provenance(changed_at, changed_by, request_id), withdrawn_at=withdrawn_at, version=version)
+
+
+class _Readers:
+    """Driver connections for the hot reads outside a transaction (autocommit: each SELECT sees the
+    latest committed state), kept for reuse. Cheaper than a pooled SQLAlchemy connection, whose
+    checkout, BEGIN and reset-on-return cost more than the read itself."""
+
+    def __init__(self, engine: Engine, keep: int = 8) -> None:
+        self._engine, self._keep = engine, keep
+        self._idle: list[Any] = []
+        self._lock = threading.Lock()
+        self._errors: tuple[type[Exception], ...] = (engine.dialect.loaded_dbapi.Error,)
+
+    def one(self, statement: _Sql, params: dict[str, Any]) -> tuple[Any, ...] | None:
+        with self._lock:
+            conn = self._idle.pop() if self._idle else None
+        if conn is None:
+            conn = self._open()
+        try:
+            row = conn.execute(statement.text(self._engine.dialect.name), params).fetchone()
+        except self._errors as exc:
+            _close_quietly(conn)
+            STORE_ERRORS.inc()
+            log.error("store.error", extra={"event": "STORE_ERROR", "error": type(exc).__name__})
+            raise StoreUnavailable() from exc
+        with self._lock:
+            if len(self._idle) < self._keep:
+                self._idle.append(conn)
+                conn = None
+        if conn is not None:
+            _close_quietly(conn)
+        return row  # type: ignore[no-any-return]
+
+    def _open(self) -> Any:
+        with _unavailable_on(OperationalError, *self._errors):
+            pooled = self._engine.raw_connection()  # made as the engine makes them (SQLite's PRAGMAs)
+        conn = pooled.driver_connection
+        pooled.detach()  # ours from now on: the engine's pool neither counts nor resets it
+        if self._engine.dialect.name == "postgresql":
+            conn.autocommit = True  # type: ignore[union-attr]
+        return conn
+
+    def close(self) -> None:
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for conn in idle:
+            _close_quietly(conn)
+
+
+def _close_quietly(conn: Any) -> None:
+    try:
+        conn.close()
+    except Exception:  # noqa: BLE001, S110 - a broken connection is being thrown away anyway
+        pass
 
 
 @contextmanager
@@ -222,11 +336,47 @@ class SqlTransaction:
     def __init__(self, conn: Connection, audit_key: bytes) -> None:
         self._conn = conn
         self._audit_key = audit_key
+        self._dialect = conn.dialect.name
+        self._driver: Any = None
+        self._head: tuple[int, str] | None = None  # the chain head as this transaction has moved it
+        self._head_moved = False
+
+    def _cursor(self, statement: _Sql, params: dict[str, Any]) -> Any:
+        """Run a hot-path statement on the driver's connection, inside this transaction."""
+        if self._driver is None:
+            self._driver = self._conn.connection.driver_connection
+        return self._driver.execute(statement.text(self._dialect), params)
+
+    def _one(self, statement: _Sql, params: dict[str, Any]) -> tuple[Any, ...] | None:
+        return self._cursor(statement, params).fetchone()  # type: ignore[no-any-return]
+
+    def _all(self, statement: _Sql, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+        return self._cursor(statement, params).fetchall()  # type: ignore[no-any-return]
+
+    def _execute(self, statement: _Sql, params: dict[str, Any]) -> None:
+        self._cursor(statement, params)
+
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        """Roll back to here (writes and audit appends alike) if the block raises."""
+        head, moved = self._head, self._head_moved
+        try:
+            with self._conn.begin_nested():
+                yield
+        except BaseException:
+            self._head, self._head_moved = head, moved
+            raise
+
+    def finish(self) -> None:
+        """Before commit: write the chain head once for every event appended in this transaction."""
+        if self._head_moved and self._head is not None:
+            self._execute(_MOVE_AUDIT_HEAD, {"seq": self._head[0], "hash": self._head[1]})
+            self._head_moved = False
 
     # Demographics
     def get_patient(self, nhs_number: str) -> Patient | None:
-        row = self._conn.execute(_PATIENT_BY_NUMBER, {"nhs_number": nhs_number}).first()
-        return _patient(row) if row else None
+        row = self._one(_PATIENT_BY_NUMBER, {"nhs_number": nhs_number})
+        return _patient_row(row) if row else None
 
     def put_patient(self, patient: Patient) -> None:
         values = {
@@ -259,12 +409,12 @@ class SqlTransaction:
 
     # FGM indicators
     def active_indicator(self, nhs_number: str) -> Indicator | None:
-        row = self._conn.execute(_ACTIVE_INDICATOR, {"nhs_number": nhs_number}).first()
-        return _indicator(row) if row else None
+        row = self._one(_ACTIVE_INDICATOR, {"nhs_number": nhs_number})
+        return _indicator_row(row) if row else None
 
     def get_indicator(self, indicator_id: str) -> Indicator | None:
-        row = self._conn.execute(select(t.fgm_indicators).where(t.fgm_indicators.c.id == indicator_id)).first()
-        return _indicator(row) if row else None
+        row = self._one(_INDICATOR_BY_ID, {"id": indicator_id})
+        return _indicator_row(row) if row else None
 
     def indicator_history(self, nhs_number: str) -> list[Indicator]:
         q = (
@@ -324,10 +474,8 @@ class SqlTransaction:
 
     # CP-IS plans
     def plans_for(self, nhs_number: str, *, lock: bool = False) -> list[Plan]:
-        q = select(t.cpis_plans).where(t.cpis_plans.c.nhs_number == nhs_number).order_by(t.cpis_plans.c.id)
-        if lock:
-            q = q.with_for_update()
-        return [_plan(row) for row in self._conn.execute(q)]
+        rows = self._all(_PLANS_FOR_LOCKED if lock else _PLANS_FOR, {"nhs_number": nhs_number})
+        return [_plan_row(row) for row in rows]
 
     def plan_for_update(self, key: PlanKey) -> Plan | None:
         row = self._conn.execute(
@@ -368,17 +516,13 @@ class SqlTransaction:
 
     # CP-IS access history, alerts and the notification queue
     def record_access(self, access: Access) -> None:
-        self._conn.execute(insert(t.cpis_accesses).values(
-            id=access.id, nhs_number=access.nhs_number, recorded_at=access.at, user_id=access.author.user_id,
-            author=_author_json(access.author), listed=access.listed,
-        ))
+        self._execute(_RECORD_ACCESS, {"id": access.id, "nhs_number": access.nhs_number, "recorded_at": access.at,
+                                       "user_id": access.author.user_id, "author": _author_json(access.author),
+                                       "listed": access.listed})
 
     def last_listed_access(self, nhs_number: str, user_id: str) -> str | None:
-        c = t.cpis_accesses.c
-        latest = self._conn.execute(
-            select(func.max(c.recorded_at)).where(c.nhs_number == nhs_number, c.user_id == user_id, c.listed)
-        ).scalar()
-        return str(latest) if latest is not None else None
+        row = self._one(_LAST_LISTED_ACCESS, {"nhs_number": nhs_number, "user_id": user_id})
+        return str(row[0]) if row is not None and row[0] is not None else None
 
     def access_history(self, nhs_number: str, limit: int) -> list[Access]:
         c = t.cpis_accesses.c
@@ -398,11 +542,11 @@ class SqlTransaction:
         ))
 
     def queue_notification(self, notification: Notification) -> None:
-        self._conn.execute(insert(t.cpis_notifications).values(
-            authority_ods=notification.authority_ods, event_id=notification.event_id,
-            kind=_ACCESS_KIND if isinstance(notification.event, Access) else _ALERT_KIND,
-            queued_at=notification.queued_at, acknowledged_at=notification.acknowledged_at,
-        ))
+        self._execute(_QUEUE_NOTIFICATION, {
+            "authority_ods": notification.authority_ods, "event_id": notification.event_id,
+            "kind": _ACCESS_KIND if isinstance(notification.event, Access) else _ALERT_KIND,
+            "queued_at": notification.queued_at, "acknowledged_at": notification.acknowledged_at,
+        })
 
     def _notifications(self, where: Any, limit: int | None = None) -> list[Notification]:
         c = t.cpis_notifications.c
@@ -459,16 +603,51 @@ class SqlTransaction:
         return [_audit_record(row) for row in rows]
 
     def audit_head(self) -> tuple[int, str]:
+        if self._head is not None:
+            return self._head
         row = self._conn.execute(select(t.audit_head.c.seq, t.audit_head.c.hash).where(t.audit_head.c.id == 1)).one()
         return int(row.seq), str(row.hash)
 
     def append_audit(self, event: AuditEvent) -> AuditRecord:
-        head = self._conn.execute(_LOCK_AUDIT_HEAD).one()
-        seq = head.seq + 1
-        digest = link_hash(self._audit_key, seq, head.hash, event)
-        self._conn.execute(_INSERT_AUDIT_EVENT, {"seq": seq, "prev_hash": head.hash, "hash": digest, **event.fields()})
-        self._conn.execute(_MOVE_AUDIT_HEAD, {"seq": seq, "hash": digest})
-        return AuditRecord(seq=seq, event=event, prev_hash=head.hash, hash=digest)
+        # The head is read (and on PostgreSQL locked) by the transaction's first append; later appends
+        # follow on from it in memory, and ``finish`` writes it once before the commit.
+        if self._head is None:
+            row = self._one(_LOCK_AUDIT_HEAD, {})
+            if row is None:
+                raise StoreUnavailable("audit_head has no row: run `safeguarding db upgrade`")
+            self._head = (int(row[0]), str(row[1]))
+        prev_seq, prev_hash = self._head
+        seq = prev_seq + 1
+        fields = event.fields()
+        digest = link_hash(self._audit_key, seq, prev_hash, fields)
+        self._execute(_INSERT_AUDIT_EVENT, {"seq": seq, "prev_hash": prev_hash, "hash": digest, **fields})
+        self._head, self._head_moved = (seq, digest), True
+        return AuditRecord(seq=seq, event=event, prev_hash=prev_hash, hash=digest)
+
+
+class _SqlBatch:
+    """A transaction opened for ``LoopWriter``: statements on the loop's thread, COMMIT in another."""
+
+    def __init__(self, conn: Connection, trans: Any, tx: SqlTransaction,
+                 failures: tuple[type[Exception], ...]) -> None:
+        self._conn, self._trans, self.tx, self._failures = conn, trans, tx, failures
+
+    def commit(self) -> None:
+        try:
+            with _unavailable_on(*self._failures):
+                self.tx.finish()
+                self._trans.commit()
+        finally:
+            self._conn.close()
+
+    def rollback(self) -> None:
+        try:
+            with _unavailable_on(*self._failures):
+                self._trans.rollback()
+        except StoreUnavailable:
+            pass  # nothing was committed: the units are told by their own errors
+        finally:
+            self._conn.close()
 
 
 class SqlStore:
@@ -476,9 +655,18 @@ class SqlStore:
         self.engine = engine
         self._reader = reader or engine
         self._audit_key = audit_key
+        self._writer_mutex = threading.Lock()
         self._writer_turn: AbstractContextManager[object] = (
-            threading.Lock() if engine.dialect.name == "sqlite" else nullcontext()
+            self._writer_mutex if engine.dialect.name == "sqlite" else nullcontext()
         )
+        dbapi = engine.dialect.loaded_dbapi
+        # Hot statements run on the driver's connection, so its own errors mean "unavailable" too.
+        self._failures = (OperationalError, IntegrityError, dbapi.OperationalError, dbapi.IntegrityError)
+        self._readers = _Readers(self._reader)
+        self._sqlite = engine.dialect.name == "sqlite"
+        self._loop_writers: dict[asyncio.AbstractEventLoop, LoopWriter[SqlTransaction]] = {}
+        self._thread_writer: ThreadWriter[SqlTransaction] | None = None
+        self._writer_lock = threading.Lock()
 
     @classmethod
     def open(cls, url: str, audit_key: bytes) -> SqlStore:
@@ -492,12 +680,12 @@ class SqlStore:
             yield SqlTransaction(conn, self._audit_key)
 
     def read_patient(self, nhs_number: str) -> Patient | None:
-        with self._read() as tx:
-            return tx.get_patient(nhs_number)
+        row = self._readers.one(_PATIENT_BY_NUMBER, {"nhs_number": nhs_number})
+        return _patient_row(row) if row else None
 
     def read_indicator(self, indicator_id: str) -> Indicator | None:
-        with self._read() as tx:
-            return tx.get_indicator(indicator_id)
+        row = self._readers.one(_INDICATOR_BY_ID, {"id": indicator_id})
+        return _indicator_row(row) if row else None
 
     def read_history(self, nhs_number: str) -> list[Indicator]:
         with self._read() as tx:
@@ -520,8 +708,43 @@ class SqlStore:
         # SQLite has one writer at a time. Threads of this process queue on a mutex rather than in
         # SQLite's busy handler, which sleeps with growing back-off and leaves the lock idle between
         # tries (seconds of tail latency under load). Other processes still wait in the busy handler.
-        with self._writer_turn, _unavailable_on(OperationalError, IntegrityError), self.engine.begin() as conn:
-            yield SqlTransaction(conn, self._audit_key)
+        with self._writer_turn, _unavailable_on(*self._failures), self.engine.begin() as conn:
+            tx = SqlTransaction(conn, self._audit_key)
+            yield tx
+            tx.finish()
+
+    def run(self, unit: Callable[[SqlTransaction], T]) -> T:
+        """``unit`` in a transaction, committed (durably) before this returns. From a request running
+        inline on the event loop the transaction is shared with other requests' units (group commit,
+        ``writer.py``); ``unit`` may then be run twice (the second time alone, after another unit of its
+        batch failed), so it must do nothing but work with the transaction. Elsewhere it gets its own."""
+        loop = inline.running_loop()
+        if loop is None:
+            with self.transaction() as tx:
+                return unit(tx)
+        return self._writer_for(loop).run(unit)
+
+    def _writer_for(self, loop: asyncio.AbstractEventLoop) -> LoopWriter[SqlTransaction] | ThreadWriter[SqlTransaction]:
+        if not self._sqlite:
+            if self._thread_writer is None:
+                with self._writer_lock:
+                    if self._thread_writer is None:
+                        self._thread_writer = ThreadWriter(self.transaction)
+            return self._thread_writer
+        writer = self._loop_writers.get(loop)
+        if writer is None:
+            with self._writer_lock:
+                writer = self._loop_writers.setdefault(loop, LoopWriter(loop, self._open_batch, self._writer_mutex))
+        return writer
+
+    def _open_batch(self) -> _SqlBatch:
+        with _unavailable_on(*self._failures):
+            conn = self.engine.connect()
+            try:
+                return _SqlBatch(conn, conn.begin(), SqlTransaction(conn, self._audit_key), self._failures)
+            except BaseException:
+                conn.close()
+                raise
 
     def audit_records(self) -> Iterator[AuditRecord]:
         last = 0
@@ -542,5 +765,13 @@ class SqlStore:
             conn.exec_driver_sql("SELECT 1")
 
     def close(self) -> None:
+        with self._writer_lock:
+            writers: list[LoopWriter[SqlTransaction] | ThreadWriter[SqlTransaction]] = list(self._loop_writers.values())
+            if self._thread_writer is not None:
+                writers.append(self._thread_writer)
+            self._loop_writers, self._thread_writer = {}, None
+        for writer in writers:
+            writer.close()
+        self._readers.close()
         self.engine.dispose()
         self._reader.dispose()

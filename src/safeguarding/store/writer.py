@@ -1,0 +1,247 @@
+"""Group commit: the requests of a process share transactions, one commit (one fsync) per batch.
+
+A request hands the writer a *unit of work* (its change and its audit event, as a function of a
+transaction) and waits. The writer takes every unit queued so far, runs them one after the other in
+one transaction, commits once and only then answers each of them. So:
+
+- each unit is as atomic as if it had its own transaction: a unit whose rules refuse it rolls back to
+  its own savepoint (``Auditor.run``), and a unit that raises anything rolls back the whole batch, which
+  is then run again one unit per transaction, so the others still commit and only that one fails;
+- nothing is acknowledged before it is durable, and a failed commit fails every unit of its batch;
+- the audit chain is appended by one writer, in order, its head locked and written once per batch.
+
+Two writers, for the two kinds of database:
+
+- ``LoopWriter`` (SQLite): the units run on the event loop's own thread, where the requests run
+  (``inline.run``), and only the COMMIT, which is all C and fsync with the GIL released, goes to a
+  thread. A second Python thread running the units would fight the loop for the GIL after every
+  SQLite call (each releases it), which measured five times slower than the work itself.
+- ``ThreadWriter`` (PostgreSQL): every statement is a network round trip and the chain head may be
+  locked by another process's batch, so the units run in a thread of their own, never on the loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+import threading
+from collections import defaultdict, deque
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import Any, Generic, Protocol, TypeVar
+
+from .. import inline
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+Tx = TypeVar("Tx")
+
+MAX_BATCH = 128
+
+
+@dataclass
+class _Item:
+    unit: Callable[[Any], Any]
+    future: asyncio.Future[Any] | concurrent.futures.Future[Any]
+    loop: asyncio.AbstractEventLoop | None
+
+
+class ThreadWriter(Generic[Tx]):
+    """Runs units of work in its own thread for ``begin()``, a transaction context manager (commit on a
+    clean exit)."""
+
+    def __init__(self, begin: Callable[[], AbstractContextManager[Tx]], name: str = "store-writer") -> None:
+        self._begin = begin
+        self._queue: deque[_Item] = deque()
+        self._ready = threading.Condition(threading.Lock())
+        self._closed = False
+        self._thread = threading.Thread(target=self._serve, name=name, daemon=True)
+        self._thread.start()
+
+    def run(self, unit: Callable[[Tx], T]) -> T:
+        """Run ``unit`` in a transaction of the writer; returns once that transaction has committed."""
+        loop = inline.running_loop()
+        future: asyncio.Future[Any] | concurrent.futures.Future[Any] = (
+            loop.create_future() if loop is not None else concurrent.futures.Future()
+        )
+        with self._ready:
+            if self._closed:
+                raise RuntimeError("store writer closed")
+            self._queue.append(_Item(unit, future, loop))
+            self._ready.notify()
+        if loop is not None:
+            return inline.wait(future)  # type: ignore[arg-type, no-any-return]
+        return future.result()  # type: ignore[no-any-return]
+
+    def close(self) -> None:
+        with self._ready:
+            self._closed = True
+            self._ready.notify()
+        self._thread.join(timeout=30)
+
+    def _serve(self) -> None:
+        while True:
+            with self._ready:
+                while not self._queue and not self._closed:
+                    self._ready.wait()
+                if not self._queue:
+                    return  # closed and drained
+                batch = [self._queue.popleft() for _ in range(min(len(self._queue), MAX_BATCH))]
+            self._settle(list(self._execute(batch)))
+
+    def _execute(self, batch: list[_Item]) -> Iterator[tuple[_Item, Any, BaseException | None]]:
+        try:
+            with self._begin() as tx:
+                results = [item.unit(tx) for item in batch]
+        except BaseException as exc:  # noqa: BLE001 - every failure is handed to the units' callers
+            if len(batch) == 1:
+                yield batch[0], None, exc
+                return
+            # One unit (or the commit) failed: run each alone, so only the failing one fails.
+            for item in batch:
+                yield from self._execute([item])
+            return
+        for item, result in zip(batch, results, strict=True):
+            yield item, result, None
+
+    def _settle(self, outcomes: list[tuple[_Item, Any, BaseException | None]]) -> None:
+        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[_Item, Any, BaseException | None]]] = defaultdict(list)
+        for outcome in outcomes:
+            item = outcome[0]
+            if item.loop is None:
+                _resolve(outcome)
+            else:
+                by_loop[item.loop].append(outcome)
+        for loop, settled in by_loop.items():
+            try:
+                loop.call_soon_threadsafe(_resolve_all, settled)
+            except RuntimeError:  # that loop has closed: nobody is waiting any more
+                log.warning("writer.loop_closed", extra={"event": "STORE_WRITER_LOOP_CLOSED", "count": len(settled)})
+
+
+class Batch(Protocol[Tx]):
+    """An open transaction of the store's, for ``LoopWriter``."""
+
+    tx: Tx
+
+    def commit(self) -> None:
+        """Commit (any thread); raise ``StoreUnavailable`` if it fails. The batch is closed either way."""
+        ...
+
+    def rollback(self) -> None:
+        """Roll back and close."""
+        ...
+
+
+class LoopWriter(Generic[Tx]):
+    """Runs units of work on one event loop's thread, committing each batch in a thread.
+
+    ``begin()`` opens a batch's transaction (it may wait briefly for another process's SQLite write
+    lock); ``turn`` is the store's writer mutex, shared with transactions opened by other threads of the
+    process, and held here from BEGIN to the end of COMMIT.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, begin: Callable[[], Batch[Tx]], turn: threading.Lock) -> None:
+        self._loop, self._begin, self._turn = loop, begin, turn
+        self._pending: list[tuple[Callable[[Tx], Any], asyncio.Future[Any]]] = []
+        self._busy = self._scheduled = False
+        self._committer = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="store-commit")
+
+    def run(self, unit: Callable[[Tx], T]) -> T:
+        """From code running inline on this writer's loop."""
+        future: asyncio.Future[T] = self._loop.create_future()
+        self._pending.append((unit, future))
+        self._schedule()
+        return inline.wait(future)
+
+    def close(self) -> None:
+        self._committer.shutdown(wait=True)
+
+    def _schedule(self, delay: float = 0.0) -> None:
+        # Started on the loop's next turn, not now: requests that arrive in this turn join the batch.
+        if self._busy or self._scheduled or not self._pending:
+            return
+        self._scheduled = True
+        if delay:
+            self._loop.call_later(delay, self._start)
+        else:
+            self._loop.call_soon(self._start)
+
+    def _start(self) -> None:
+        self._scheduled = False
+        if self._busy or not self._pending:
+            return
+        if not self._turn.acquire(blocking=False):  # another thread of this process is writing
+            self._schedule(0.001)
+            return
+        self._busy = True
+        batch, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
+        try:
+            opened = self._begin()
+        except BaseException as exc:  # noqa: BLE001 - e.g. StoreUnavailable: every unit is told
+            self._done([(future, None, exc) for _, future in batch])
+            return
+        try:
+            results = [unit(opened.tx) for unit, _ in batch]
+        except BaseException:  # noqa: BLE001 - one unit failed: undo the lot, then each unit alone
+            opened.rollback()
+            self._done([self._alone(unit, future) for unit, future in batch])
+            return
+        committing = self._loop.run_in_executor(self._committer, opened.commit)
+        committing.add_done_callback(lambda done: self._committed(done, batch, results))
+
+    def _alone(self, unit: Callable[[Tx], Any], future: asyncio.Future[Any]) -> tuple[
+            asyncio.Future[Any], Any, BaseException | None]:
+        # The rare path (a unit raised): a transaction of its own, committed right here on the loop.
+        try:
+            opened = self._begin()
+        except BaseException as exc:  # noqa: BLE001
+            return future, None, exc
+        try:
+            result = unit(opened.tx)
+        except BaseException as exc:  # noqa: BLE001
+            opened.rollback()
+            return future, None, exc
+        try:
+            opened.commit()
+        except BaseException as exc:  # noqa: BLE001
+            return future, None, exc
+        return future, result, None
+
+    def _committed(self, done: asyncio.Future[None], batch: list[tuple[Callable[[Tx], Any], asyncio.Future[Any]]],
+                   results: list[Any]) -> None:
+        error = done.exception()
+        if error is not None:
+            self._done([(future, None, error) for _, future in batch])
+        else:
+            self._done([(future, result, None) for (_, future), result in zip(batch, results, strict=True)])
+
+    def _done(self, outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None]]) -> None:
+        self._busy = False
+        self._turn.release()
+        for future, result, error in outcomes:
+            if future.done():
+                continue  # its request was cancelled; the unit committed (or not) all the same
+            if error is not None:
+                future.set_exception(error)
+            else:
+                future.set_result(result)
+        self._schedule()
+
+
+def _resolve(outcome: tuple[_Item, Any, BaseException | None]) -> None:
+    item, result, error = outcome
+    if item.future.done():  # cancelled meanwhile: the unit committed, nobody to tell
+        return
+    if error is not None:
+        item.future.set_exception(error)
+    else:
+        item.future.set_result(result)
+
+
+def _resolve_all(settled: list[tuple[_Item, Any, BaseException | None]]) -> None:
+    for outcome in settled:
+        _resolve(outcome)
