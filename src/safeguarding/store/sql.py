@@ -227,6 +227,18 @@ _LOCK_AUDIT_HEAD = _Sql("SELECT seq, hash FROM audit_head WHERE id = 1", " FOR U
 _AUDIT_COLUMNS = ("seq", "prev_hash", "hash", *AuditEvent.__dataclass_fields__)
 _INSERT_AUDIT_EVENT = _Sql(f"INSERT INTO audit_events ({', '.join(_AUDIT_COLUMNS)}) "  # noqa: S608
                            f"VALUES ({', '.join(':' + c for c in _AUDIT_COLUMNS)})")
+_INSERT_INDICATOR = _Sql("INSERT INTO fgm_indicators (id, nhs_number, assessment_date, status, version, created_at, "
+                         "created_by) VALUES (:id, :nhs_number, :assessment_date, :status, :version, :created_at, "
+                         ":created_by)")
+_SAVE_REMOVAL = _Sql("UPDATE fgm_indicators SET status = :status, version = :version, removed_at = :removed_at, "
+                     "removed_by = :removed_by, removal_reason = :removal_reason "
+                     "WHERE id = :id AND status = 'active' AND version = :previous")
+_SAVEPOINT = _Sql("SAVEPOINT sg_statement")
+_ROLLBACK_TO_SAVEPOINT = _Sql("ROLLBACK TO SAVEPOINT sg_statement")
+_RELEASE_SAVEPOINT = _Sql("RELEASE SAVEPOINT sg_statement")
+_SAVEPOINT_UNIT = _Sql("SAVEPOINT sg_unit")
+_ROLLBACK_TO_UNIT = _Sql("ROLLBACK TO SAVEPOINT sg_unit")
+_RELEASE_UNIT = _Sql("RELEASE SAVEPOINT sg_unit")
 _PLAN_COLUMNS = ("id, authority_ods, nhs_number, plan_type, start_date, end_date, authority_name, office_phone, "
                  "emergency_phone, withdrawn_at, version, created_at, changed_at, changed_by, request_id")
 _PLANS_FOR = _Sql(f"SELECT {_PLAN_COLUMNS} FROM cpis_plans WHERE nhs_number = :nhs_number ORDER BY id")  # noqa: S608
@@ -360,12 +372,15 @@ class SqlTransaction:
     def savepoint(self) -> Iterator[None]:
         """Roll back to here (writes and audit appends alike) if the block raises."""
         head, moved = self._head, self._head_moved
+        self._execute(_SAVEPOINT_UNIT, {})
         try:
-            with self._conn.begin_nested():
-                yield
+            yield
         except BaseException:
             self._head, self._head_moved = head, moved
+            self._execute(_ROLLBACK_TO_UNIT, {})
+            self._execute(_RELEASE_UNIT, {})
             raise
+        self._execute(_RELEASE_UNIT, {})
 
     def finish(self) -> None:
         """Before commit: write the chain head once for every event appended in this transaction."""
@@ -428,37 +443,30 @@ class SqlTransaction:
         values = {
             "id": indicator.id,
             "nhs_number": indicator.nhs_number,
-            "assessment_date": indicator.assessment_date,
+            "assessment_date": indicator.assessment_date.isoformat(),
             "status": indicator.status.value,
             "version": indicator.version,
             "created_at": indicator.created_at,
             "created_by": _actor_json(indicator.created_by),
         }
         # A savepoint keeps the transaction usable when the unique index refuses the row.
+        self._execute(_SAVEPOINT, {})
         try:
-            with self._conn.begin_nested():
-                self._conn.execute(insert(t.fgm_indicators).values(values))
-        except IntegrityError as exc:
+            self._execute(_INSERT_INDICATOR, values)
+        except self._conn.dialect.loaded_dbapi.IntegrityError as exc:
+            self._execute(_ROLLBACK_TO_SAVEPOINT, {})
+            self._execute(_RELEASE_SAVEPOINT, {})
             raise IndicatorAlreadySet() from exc
+        self._execute(_RELEASE_SAVEPOINT, {})
 
     def save_removal(self, indicator: Indicator) -> bool:
         if indicator.removal is None:
             raise ValueError("save_removal needs a removed indicator")
-        changed = self._conn.execute(
-            update(t.fgm_indicators)
-            .where(
-                t.fgm_indicators.c.id == indicator.id,
-                t.fgm_indicators.c.status == IndicatorStatus.ACTIVE.value,
-                t.fgm_indicators.c.version == indicator.version - 1,
-            )
-            .values(
-                status=indicator.status.value,
-                version=indicator.version,
-                removed_at=indicator.removal.at,
-                removed_by=_actor_json(indicator.removal.by),
-                removal_reason=indicator.removal.reason.value,
-            )
-        ).rowcount
+        changed = self._cursor(_SAVE_REMOVAL, {
+            "id": indicator.id, "previous": indicator.version - 1, "status": indicator.status.value,
+            "version": indicator.version, "removed_at": indicator.removal.at,
+            "removed_by": _actor_json(indicator.removal.by), "removal_reason": indicator.removal.reason.value,
+        }).rowcount
         return bool(changed == 1)
 
     def indicators_to_expire(self, born_on_or_before: date) -> list[tuple[Indicator, Patient]]:
@@ -637,6 +645,11 @@ class _SqlBatch:
             with _unavailable_on(*self._failures):
                 self.tx.finish()
                 self._trans.commit()
+        except BaseException:
+            # SQLite keeps the transaction open when COMMIT fails (a deferred constraint, a full disk): this
+            # connection must never go back to the pool holding it, and the write lock.
+            self._conn.invalidate()
+            raise
         finally:
             self._conn.close()
 
@@ -645,7 +658,7 @@ class _SqlBatch:
             with _unavailable_on(*self._failures):
                 self._trans.rollback()
         except StoreUnavailable:
-            pass  # nothing was committed: the units are told by their own errors
+            self._conn.invalidate()  # nothing was committed; the units are told by their own errors
         finally:
             self._conn.close()
 

@@ -7,7 +7,8 @@ one transaction, commits once and only then answers each of them. So:
 - each unit is as atomic as if it had its own transaction: a unit whose rules refuse it rolls back to
   its own savepoint (``Auditor.run``), and a unit that raises anything rolls back the whole batch, which
   is then run again one unit per transaction, so the others still commit and only that one fails;
-- nothing is acknowledged before it is durable, and a failed commit fails every unit of its batch;
+- nothing is acknowledged before it is durable; a failed COMMIT is retried one unit per transaction
+  too, so a unit is only told of a failure that is its own (or the store's: then every unit is told);
 - the audit chain is appended by one writer, in order, its head locked and written once per batch.
 
 Two writers, for the two kinds of database:
@@ -195,7 +196,7 @@ class LoopWriter(Generic[Tx]):
 
     def _alone(self, unit: Callable[[Tx], Any], future: asyncio.Future[Any]) -> tuple[
             asyncio.Future[Any], Any, BaseException | None]:
-        # The rare path (a unit raised): a transaction of its own, committed right here on the loop.
+        # The rare path (a unit or the commit failed): a transaction of its own, committed here on the loop.
         try:
             opened = self._begin()
         except BaseException as exc:  # noqa: BLE001
@@ -214,7 +215,9 @@ class LoopWriter(Generic[Tx]):
     def _committed(self, done: asyncio.Future[None], batch: list[tuple[Callable[[Tx], Any], asyncio.Future[Any]]],
                    results: list[Any]) -> None:
         error = done.exception()
-        if error is not None:
+        if error is not None and len(batch) > 1:  # e.g. a deferred constraint: find whose, commit the rest
+            self._done([self._alone(unit, future) for unit, future in batch])
+        elif error is not None:
             self._done([(future, None, error) for _, future in batch])
         else:
             self._done([(future, result, None) for (_, future), result in zip(batch, results, strict=True)])

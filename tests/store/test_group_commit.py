@@ -1,0 +1,235 @@
+"""Group commit (``store/writer.py``) on SQLite and a real PostgreSQL: requests running inline on an event
+loop share transactions, and each is still as atomic as if it had its own.
+
+Every test drives ``SqlStore.run`` the way the server does: many requests at once, each in
+``inline.run`` on one event loop, so their units of work meet in the writer's batches.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+
+from safeguarding import inline
+from safeguarding.audit.chain import verify
+from safeguarding.domain.audit import AuditEvent
+from safeguarding.domain.clock import SystemClock
+from safeguarding.domain.errors import IndicatorAlreadySet
+from safeguarding.services.auditing import Auditor
+from safeguarding.services.context import RequestContext
+from safeguarding.store.interface import StoreUnavailable
+from safeguarding.store.sql import SqlStore, SqlTransaction
+
+from .test_contract import instant, patient
+
+
+def event(request_id: str, number: str | None = None) -> AuditEvent:
+    return AuditEvent(recorded_at=instant(), api="fgm-r4", interaction="search", status=200, outcome="OK",
+                      request_id=request_id, nhs_number=number)
+
+
+def concurrently(calls: list[Callable[[], Any]]) -> list[Any]:
+    """Run every call inline on one event loop, all at once; each result, or the exception it raised."""
+
+    async def main() -> list[Any]:
+        return await asyncio.gather(*(inline.run(call) for call in calls), return_exceptions=True)
+
+    return asyncio.run(main())
+
+
+def counting_transactions(store: SqlStore) -> list[int]:
+    """Counts the transactions the store's writer opens (SQLite: a batch each; PostgreSQL: transaction())."""
+    opened: list[int] = []
+    batch, transaction = store._open_batch, store.transaction
+
+    def open_batch() -> Any:
+        opened.append(1)
+        return batch()
+
+    def counted_transaction() -> Any:
+        opened.append(1)
+        return transaction()
+
+    store._open_batch = open_batch  # type: ignore[method-assign]
+    store.transaction = counted_transaction  # type: ignore[method-assign]
+    return opened
+
+
+def chain_ok(store: SqlStore, audit_key: bytes) -> tuple[bool, int]:
+    seq, digest = store.audit_head()
+    result = verify(audit_key, store.audit_records(), seq, digest)
+    return result.ok, result.checked
+
+
+def test_concurrent_units_share_transactions_and_all_commit(store: SqlStore, audit_key: bytes) -> None:
+    opened = counting_transactions(store)
+    children = [patient() for _ in range(40)]
+
+    def unit_for(child: Any) -> Callable[[], str]:
+        def request() -> str:
+            def unit(tx: SqlTransaction) -> str:
+                tx.put_patient(child)
+                tx.append_audit(event(f"req-{child.nhs_number}", child.nhs_number))
+                return child.nhs_number
+            return store.run(unit)
+        return request
+
+    results = concurrently([unit_for(child) for child in children])
+
+    assert results == [child.nhs_number for child in children]  # each caller gets its own unit's result
+    assert [store.read_patient(child.nhs_number) for child in children] == children
+    assert chain_ok(store, audit_key) == (True, 40)
+    assert 1 <= len(opened) < 40  # grouped: fewer transactions than units
+
+
+def test_a_unit_that_raises_fails_alone_and_leaves_nothing(store: SqlStore, audit_key: bytes) -> None:
+    good, bad = [patient() for _ in range(9)], patient()
+
+    def request(child: Any, fail: bool) -> Callable[[], str]:
+        def call() -> str:
+            def unit(tx: SqlTransaction) -> str:
+                tx.put_patient(child)
+                tx.append_audit(event(f"req-{child.nhs_number}", child.nhs_number))
+                if fail:
+                    raise RuntimeError("a bug in one unit")
+                return child.nhs_number
+            return store.run(unit)
+        return call
+
+    calls = [request(child, False) for child in good[:5]] + [request(bad, True)] + [
+        request(child, False) for child in good[5:]]
+    results = concurrently(calls)
+
+    assert isinstance(results[5], RuntimeError) and str(results[5]) == "a bug in one unit"
+    assert results[:5] + results[6:] == [child.nhs_number for child in good]
+    assert store.read_patient(bad.nhs_number) is None
+    assert all(store.read_patient(child.nhs_number) == child for child in good)
+    assert chain_ok(store, audit_key) == (True, 9)  # the failed unit's audit event went with it
+
+
+def test_a_failed_commit_fails_only_the_unit_that_caused_it(store: SqlStore, audit_key: bytes) -> None:
+    # A deferred foreign key is checked at COMMIT: a real commit failure, on either database.
+    with store.engine.begin() as conn:
+        conn.execute(text("CREATE TABLE t_parent (id INTEGER PRIMARY KEY)"))
+        conn.execute(text("CREATE TABLE t_child (id INTEGER PRIMARY KEY, parent_id INTEGER "
+                          "REFERENCES t_parent (id) DEFERRABLE INITIALLY DEFERRED)"))
+    good = [patient() for _ in range(6)]
+
+    def request(child: Any, orphan: bool) -> Callable[[], str]:
+        def call() -> str:
+            def unit(tx: SqlTransaction) -> str:
+                tx.put_patient(child)
+                tx.append_audit(event(f"req-{child.nhs_number}", child.nhs_number))
+                if orphan:
+                    tx._conn.execute(text("INSERT INTO t_child (id, parent_id) VALUES (1, 42)"))
+                return child.nhs_number
+            return store.run(unit)
+        return call
+
+    orphan = patient()
+    results = concurrently([request(child, False) for child in good[:3]] + [request(orphan, True)] + [
+        request(child, False) for child in good[3:]])
+
+    assert isinstance(results[3], StoreUnavailable)
+    assert results[:3] + results[4:] == [child.nhs_number for child in good]
+    assert store.read_patient(orphan.nhs_number) is None
+    assert all(store.read_patient(child.nhs_number) == child for child in good)
+    assert chain_ok(store, audit_key) == (True, 6)
+    with store.engine.connect() as conn:
+        assert conn.execute(text("SELECT COUNT(*) FROM t_child")).scalar() == 0
+
+
+def test_a_refused_unit_is_undone_and_its_refusal_audited(store: SqlStore, audit_key: bytes) -> None:
+    auditor = Auditor(store, SystemClock())
+    refused_child, others = patient(), [patient() for _ in range(5)]
+
+    def request(child: Any, refuse: bool) -> Callable[[], str]:
+        def call() -> str:
+            ctx = RequestContext(api="fgm-r4", interaction="create", request_id=f"req-{child.nhs_number}",
+                                 outcome_for=lambda error: (400, "VALIDATION_ERROR") if error else (201, "OK"))
+            ctx.nhs_number = child.nhs_number
+
+            def work(tx: Any, _: None) -> str:
+                tx.put_patient(child)
+                tx.append_audit(event("written-inside-the-refused-work", child.nhs_number))
+                if refuse:
+                    raise IndicatorAlreadySet()
+                return child.nhs_number
+
+            return auditor.run(ctx, lambda: None, work)
+        return call
+
+    results = concurrently([request(others[0], False), request(refused_child, True),
+                            *(request(child, False) for child in others[1:])])
+
+    assert isinstance(results[1], IndicatorAlreadySet)
+    assert results[:1] + results[2:] == [child.nhs_number for child in others]
+    assert store.read_patient(refused_child.nhs_number) is None  # its work was rolled back to its savepoint
+    records = list(store.audit_records())
+    by_request = {(r.event.request_id, r.event.status, r.event.outcome) for r in records}
+    assert (f"req-{refused_child.nhs_number}", 400, "VALIDATION_ERROR") in by_request
+    assert {r.event.request_id for r in records if r.event.nhs_number == refused_child.nhs_number} == {
+        f"req-{refused_child.nhs_number}"}  # the event written inside the refused work is gone
+    # The in-memory chain head went back with the savepoint: the chain still verifies.
+    assert chain_ok(store, audit_key) == (True, 5 * 2 + 1)
+
+
+def test_outside_an_event_loop_a_unit_gets_its_own_transaction(store: SqlStore, audit_key: bytes) -> None:
+    opened = counting_transactions(store)
+    children = [patient() for _ in range(4)]
+    threads = [threading.Thread(target=store.run, args=(
+        lambda tx, child=child: (tx.put_patient(child), tx.append_audit(event("t", child.nhs_number))),))
+        for child in children]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert all(store.read_patient(child.nhs_number) == child for child in children)
+    assert len(opened) == 4
+    assert chain_ok(store, audit_key) == (True, 4)
+
+
+def test_a_store_that_is_down_fails_every_unit_with_store_unavailable(tmp_path: Any, audit_key: bytes) -> None:
+    from safeguarding.store.sql import sqlite_url
+
+    down = SqlStore.open(sqlite_url(tmp_path / "no" / "such" / "dir" / "store.db"), audit_key)
+    try:
+        results = concurrently([lambda: down.run(lambda tx: tx.append_audit(event("x"))) for _ in range(3)])
+    finally:
+        down.close()
+    assert [type(result) for result in results] == [StoreUnavailable] * 3
+
+
+@pytest.mark.parametrize("units", [1, 3])
+def test_results_wait_for_the_commit(store: SqlStore, units: int) -> None:
+    """What a unit returns reaches its caller only after its transaction is committed: the caller can
+    read its own write through another connection at once."""
+    children = [patient() for _ in range(units)]
+
+    def call(child: Any) -> Callable[[], bool]:
+        def request() -> bool:
+            store.run(lambda tx: tx.put_patient(child))
+            return store.read_patient(child.nhs_number) == child  # a separate (reader) connection
+        return request
+
+    assert concurrently([call(child) for child in children]) == [True] * units
+
+
+
+def test_after_a_failed_commit_the_next_transaction_works(store: SqlStore) -> None:
+    """SQLite leaves the transaction open when COMMIT fails: the connection must not be reused with it."""
+    with store.engine.begin() as conn:
+        conn.execute(text("CREATE TABLE t_parent (id INTEGER PRIMARY KEY)"))
+        conn.execute(text("CREATE TABLE t_child (id INTEGER PRIMARY KEY, parent_id INTEGER "
+                          "REFERENCES t_parent (id) DEFERRABLE INITIALLY DEFERRED)"))
+    with pytest.raises(StoreUnavailable), store.transaction() as tx:
+        tx._conn.execute(text("INSERT INTO t_child (id, parent_id) VALUES (1, 42)"))
+    child = patient()
+    for _ in range(3):  # whichever pooled connection comes next
+        store.run(lambda tx: tx.put_patient(child))
+    assert store.read_patient(child.nhs_number) == child
