@@ -616,15 +616,18 @@ class SqlTransaction:
         row = self._conn.execute(select(t.audit_head.c.seq, t.audit_head.c.hash).where(t.audit_head.c.id == 1)).one()
         return int(row.seq), str(row.hash)
 
+    def lock_audit_head(self) -> tuple[int, str]:
+        """Read the chain head, locking it (PostgreSQL) until this transaction ends."""
+        row = self._one(_LOCK_AUDIT_HEAD, {})
+        if row is None:
+            raise StoreUnavailable("audit_head has no row: run `safeguarding db upgrade`")
+        self._head = (int(row[0]), str(row[1]))
+        return self._head
+
     def append_audit(self, event: AuditEvent) -> AuditRecord:
         # The head is read (and on PostgreSQL locked) by the transaction's first append; later appends
         # follow on from it in memory, and ``finish`` writes it once before the commit.
-        if self._head is None:
-            row = self._one(_LOCK_AUDIT_HEAD, {})
-            if row is None:
-                raise StoreUnavailable("audit_head has no row: run `safeguarding db upgrade`")
-            self._head = (int(row[0]), str(row[1]))
-        prev_seq, prev_hash = self._head
+        prev_seq, prev_hash = self._head if self._head is not None else self.lock_audit_head()
         seq = prev_seq + 1
         fields = event.fields()
         digest = link_hash(self._audit_key, seq, prev_hash, fields)
@@ -737,12 +740,20 @@ class SqlStore:
                 return unit(tx)
         return self._writer_for(loop).run(unit)
 
+    @contextmanager
+    def _batch_transaction(self) -> Iterator[SqlTransaction]:
+        # A batch locks the rows of many requests (CP-IS plans, indicators) and the chain head. Taken first,
+        # the head orders the batches of every process, so two can never hold rows the other waits for.
+        with self.transaction() as tx:
+            tx.lock_audit_head()
+            yield tx
+
     def _writer_for(self, loop: asyncio.AbstractEventLoop) -> LoopWriter[SqlTransaction] | ThreadWriter[SqlTransaction]:
         if not self._sqlite:
             if self._thread_writer is None:
                 with self._writer_lock:
                     if self._thread_writer is None:
-                        self._thread_writer = ThreadWriter(self.transaction)
+                        self._thread_writer = ThreadWriter(self._batch_transaction)
             return self._thread_writer
         writer = self._loop_writers.get(loop)
         if writer is None:
