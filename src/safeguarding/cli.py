@@ -243,8 +243,9 @@ def audit_verify(data_dir: Path, config: Path | None, database_url: str | None) 
     settings = _settings(data_dir, config, database_url)
     store = SqlStore.open(settings.database_url, settings.audit_key.value)
     try:
+        # The head first, then the chain up to it: events a running server appends meanwhile are after it.
         head_seq, head_hash = store.audit_head()
-        result = verify(settings.audit_key.value, store.audit_records(), head_seq, head_hash)
+        result = verify(settings.audit_key.value, store.audit_records(up_to=head_seq), head_seq, head_hash)
     finally:
         store.close()
     click.echo(json.dumps({"ok": result.ok, "checked": result.checked, "problem": result.problem,

@@ -233,3 +233,16 @@ def test_after_a_failed_commit_the_next_transaction_works(store: SqlStore) -> No
     for _ in range(3):  # whichever pooled connection comes next
         store.run(lambda tx: tx.put_patient(child))
     assert store.read_patient(child.nhs_number) == child
+
+
+def test_verifying_up_to_the_head_ignores_events_appended_meanwhile(store: SqlStore, audit_key: bytes) -> None:
+    """``audit verify`` reads the head, then the chain up to it: a running server's later appends are not
+    "records beyond the head"."""
+    for i in range(5):
+        store.run(lambda tx, i=i: tx.append_audit(event(f"before-{i}")))
+    seq, digest = store.audit_head()
+    for i in range(3):  # appended after the head was read
+        store.run(lambda tx, i=i: tx.append_audit(event(f"after-{i}")))
+    assert verify(audit_key, store.audit_records(up_to=seq), seq, digest).ok
+    assert not verify(audit_key, store.audit_records(), seq, digest).ok  # the whole chain is longer than that head
+    assert [r.seq for r in store.audit_records(up_to=seq)] == [1, 2, 3, 4, 5]
