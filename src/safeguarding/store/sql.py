@@ -72,7 +72,11 @@ def make_engine(url: str, *, read_only: bool = False) -> Engine:
         @event.listens_for(engine, "connect")
         def _sqlite_connect(dbapi_conn: Any, _record: Any) -> None:
             dbapi_conn.isolation_level = None  # let the "begin" hook below open transactions
-            for pragma in ("journal_mode=WAL", "synchronous=FULL", "foreign_keys=ON", "busy_timeout=30000"):
+            # wal_autocheckpoint: copy the WAL back every ~40 MB rather than every 4 MB. The pages every batch
+            # touches (the chain head, the newest audit leaves) are then copied once per checkpoint, not ten
+            # times: ~15% more requests a second here (docs/performance.md). Durability is the same.
+            for pragma in ("journal_mode=WAL", "synchronous=FULL", "foreign_keys=ON", "busy_timeout=30000",
+                           "wal_autocheckpoint=10000"):
                 dbapi_conn.execute(f"PRAGMA {pragma}")
 
         @event.listens_for(engine, "begin")
