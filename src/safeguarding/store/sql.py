@@ -45,6 +45,7 @@ from ..domain.fgm import Actor, Indicator, IndicatorStatus, Removal, RemovalReas
 from ..domain.patients import Gender, Patient, SecurityLabel
 from ..metrics import STORE_ERRORS
 from . import schema as t
+from .checkpointer import WalCheckpointer
 from .interface import StoreUnavailable
 from .writer import LoopWriter, ThreadWriter
 
@@ -313,6 +314,10 @@ class _Readers:
         if conn is not None:
             _close_quietly(conn)
         return row  # type: ignore[no-any-return]
+
+    def connect(self) -> Any:
+        """A driver connection of the reader engine's, for the caller to keep (and close)."""
+        return self._open()
 
     def _open(self) -> Any:
         with _unavailable_on(OperationalError, *self._errors):
@@ -684,6 +689,7 @@ class SqlStore:
         self._sqlite = engine.dialect.name == "sqlite"
         self._loop_writers: dict[asyncio.AbstractEventLoop, LoopWriter[SqlTransaction]] = {}
         self._thread_writer: ThreadWriter[SqlTransaction] | None = None
+        self._checkpointer: WalCheckpointer | None = None
         self._writer_lock = threading.Lock()
 
     @classmethod
@@ -760,6 +766,8 @@ class SqlStore:
         writer = self._loop_writers.get(loop)
         if writer is None:
             with self._writer_lock:
+                if self._checkpointer is None:
+                    self._checkpointer = WalCheckpointer(self._readers.connect)
                 writer = self._loop_writers.setdefault(loop, LoopWriter(loop, self._open_batch, self._writer_mutex))
         return writer
 
@@ -767,7 +775,10 @@ class SqlStore:
         with _unavailable_on(*self._failures):
             conn = self.engine.connect()
             try:
-                return _SqlBatch(conn, conn.begin(), SqlTransaction(conn, self._audit_key), self._failures)
+                began = conn.begin()
+                conn.connection.driver_connection.execute(  # type: ignore[union-attr]
+                    "PRAGMA wal_autocheckpoint=0")  # the checkpointer's job (checkpointer.py), not a COMMIT's
+                return _SqlBatch(conn, began, SqlTransaction(conn, self._audit_key), self._failures)
             except BaseException:
                 conn.close()
                 raise
@@ -796,8 +807,11 @@ class SqlStore:
             if self._thread_writer is not None:
                 writers.append(self._thread_writer)
             self._loop_writers, self._thread_writer = {}, None
+            checkpointer, self._checkpointer = self._checkpointer, None
         for writer in writers:
             writer.close()
+        if checkpointer is not None:
+            checkpointer.close()
         self._readers.close()
         self.engine.dispose()
         self._reader.dispose()
