@@ -60,6 +60,38 @@ def counting_transactions(store: SqlStore) -> list[int]:
     return opened
 
 
+def audited_put(store: SqlStore, child: Any, then: Callable[[SqlTransaction], None] | None = None
+                ) -> Callable[[], str]:
+    """A request whose unit stores the child and audits it, then does ``then`` (to fail, say)."""
+    def request() -> str:
+        def unit(tx: SqlTransaction) -> str:
+            tx.put_patient(child)
+            tx.append_audit(event(f"req-{child.nhs_number}", child.nhs_number))
+            if then is not None:
+                then(tx)
+            return str(child.nhs_number)
+        return store.run(unit)
+    return request
+
+
+def fails(tx: SqlTransaction) -> None:
+    raise RuntimeError("a bug in one unit")
+
+
+def deferred_foreign_key(store: SqlStore) -> Callable[[SqlTransaction], None]:
+    """Tables with a deferred foreign key, checked at COMMIT: a real commit failure on either database.
+    Returns what makes a unit break it."""
+    with store.engine.begin() as conn:
+        conn.execute(text("CREATE TABLE t_parent (id INTEGER PRIMARY KEY)"))
+        conn.execute(text("CREATE TABLE t_child (id INTEGER PRIMARY KEY, parent_id INTEGER "
+                          "REFERENCES t_parent (id) DEFERRABLE INITIALLY DEFERRED)"))
+
+    def orphan(tx: SqlTransaction) -> None:
+        tx._conn.execute(text("INSERT INTO t_child (id, parent_id) VALUES (1, 42)"))
+
+    return orphan
+
+
 def chain_ok(store: SqlStore, audit_key: bytes) -> tuple[bool, int]:
     seq, digest = store.audit_head()
     result = verify(audit_key, store.audit_records(), seq, digest)
@@ -70,16 +102,7 @@ def test_concurrent_units_share_transactions_and_all_commit(store: SqlStore, aud
     opened = counting_transactions(store)
     children = [patient() for _ in range(40)]
 
-    def unit_for(child: Any) -> Callable[[], str]:
-        def request() -> str:
-            def unit(tx: SqlTransaction) -> str:
-                tx.put_patient(child)
-                tx.append_audit(event(f"req-{child.nhs_number}", child.nhs_number))
-                return child.nhs_number
-            return store.run(unit)
-        return request
-
-    results = concurrently([unit_for(child) for child in children])
+    results = concurrently([audited_put(store, child) for child in children])
 
     assert results == [child.nhs_number for child in children]  # each caller gets its own unit's result
     assert [store.read_patient(child.nhs_number) for child in children] == children
@@ -90,19 +113,8 @@ def test_concurrent_units_share_transactions_and_all_commit(store: SqlStore, aud
 def test_a_unit_that_raises_fails_alone_and_leaves_nothing(store: SqlStore, audit_key: bytes) -> None:
     good, bad = [patient() for _ in range(9)], patient()
 
-    def request(child: Any, fail: bool) -> Callable[[], str]:
-        def call() -> str:
-            def unit(tx: SqlTransaction) -> str:
-                tx.put_patient(child)
-                tx.append_audit(event(f"req-{child.nhs_number}", child.nhs_number))
-                if fail:
-                    raise RuntimeError("a bug in one unit")
-                return child.nhs_number
-            return store.run(unit)
-        return call
-
-    calls = [request(child, False) for child in good[:5]] + [request(bad, True)] + [
-        request(child, False) for child in good[5:]]
+    calls = [audited_put(store, child) for child in good[:5]] + [audited_put(store, bad, fails)] + [
+        audited_put(store, child) for child in good[5:]]
     results = concurrently(calls)
 
     assert isinstance(results[5], RuntimeError) and str(results[5]) == "a bug in one unit"
@@ -113,27 +125,10 @@ def test_a_unit_that_raises_fails_alone_and_leaves_nothing(store: SqlStore, audi
 
 
 def test_a_failed_commit_fails_only_the_unit_that_caused_it(store: SqlStore, audit_key: bytes) -> None:
-    # A deferred foreign key is checked at COMMIT: a real commit failure, on either database.
-    with store.engine.begin() as conn:
-        conn.execute(text("CREATE TABLE t_parent (id INTEGER PRIMARY KEY)"))
-        conn.execute(text("CREATE TABLE t_child (id INTEGER PRIMARY KEY, parent_id INTEGER "
-                          "REFERENCES t_parent (id) DEFERRABLE INITIALLY DEFERRED)"))
-    good = [patient() for _ in range(6)]
-
-    def request(child: Any, orphan: bool) -> Callable[[], str]:
-        def call() -> str:
-            def unit(tx: SqlTransaction) -> str:
-                tx.put_patient(child)
-                tx.append_audit(event(f"req-{child.nhs_number}", child.nhs_number))
-                if orphan:
-                    tx._conn.execute(text("INSERT INTO t_child (id, parent_id) VALUES (1, 42)"))
-                return child.nhs_number
-            return store.run(unit)
-        return call
-
-    orphan = patient()
-    results = concurrently([request(child, False) for child in good[:3]] + [request(orphan, True)] + [
-        request(child, False) for child in good[3:]])
+    breaks_at_commit = deferred_foreign_key(store)
+    good, orphan = [patient() for _ in range(6)], patient()
+    results = concurrently([audited_put(store, child) for child in good[:3]] + [
+        audited_put(store, orphan, breaks_at_commit)] + [audited_put(store, child) for child in good[3:]])
 
     assert isinstance(results[3], StoreUnavailable)
     assert results[:3] + results[4:] == [child.nhs_number for child in good]
@@ -223,12 +218,9 @@ def test_results_wait_for_the_commit(store: SqlStore, units: int) -> None:
 
 def test_after_a_failed_commit_the_next_transaction_works(store: SqlStore) -> None:
     """SQLite leaves the transaction open when COMMIT fails: the connection must not be reused with it."""
-    with store.engine.begin() as conn:
-        conn.execute(text("CREATE TABLE t_parent (id INTEGER PRIMARY KEY)"))
-        conn.execute(text("CREATE TABLE t_child (id INTEGER PRIMARY KEY, parent_id INTEGER "
-                          "REFERENCES t_parent (id) DEFERRABLE INITIALLY DEFERRED)"))
+    breaks_at_commit = deferred_foreign_key(store)
     with pytest.raises(StoreUnavailable), store.transaction() as tx:
-        tx._conn.execute(text("INSERT INTO t_child (id, parent_id) VALUES (1, 42)"))
+        breaks_at_commit(tx)
     child = patient()
     for _ in range(3):  # whichever pooled connection comes next
         store.run(lambda tx: tx.put_patient(child))

@@ -58,7 +58,7 @@ class SystemRegistry:
         self._by_fingerprint = {r.cert_sha256: r for r in registrations if r.cert_sha256}
         self._revoked_fingerprints = revoked_fingerprints
         self._revoked_serials = revoked_serials
-        self._answers: dict[bytes, tuple[bool, System | None]] = {}
+        self._answers: dict[bytes, System | None] = {}
 
     @classmethod
     def load(cls, path: Path) -> SystemRegistry:
@@ -95,16 +95,14 @@ class SystemRegistry:
     def system_for_certificate(self, der: bytes) -> System | None:
         # A system presents the same certificate on every connection: its answer is kept for as long as
         # this registry is (a change to the file makes a new one, RegistryFile.current).
-        known = self._answers.get(der)
-        if known is not None:
-            if known[0]:
-                log.warning("revoked client certificate refused", extra={"event": "CERTIFICATE_REVOKED"})
-            return known[1]
+        # A revoked one is looked at afresh each time, so each refusal is logged (is_revoked).
+        if der in self._answers:
+            return self._answers[der]
+        if self.is_revoked(der):
+            return None
         if len(self._answers) >= 1024:
             self._answers.clear()
-        revoked = self.is_revoked(der)
-        system = None if revoked else self._registered(der)
-        self._answers[der] = (revoked, system)
+        system = self._answers[der] = self._registered(der)
         return system
 
     def _registered(self, der: bytes) -> System | None:

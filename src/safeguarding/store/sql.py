@@ -121,49 +121,6 @@ def _actor(raw: str | None) -> Actor:
     return Actor(**orjson.loads(raw)) if raw else Actor()
 
 
-def _indicator(row: Any) -> Indicator:
-    removal = None
-    if row.removed_at is not None:
-        removal = Removal(row.removed_at, _actor(row.removed_by), RemovalReason(row.removal_reason))
-    return Indicator(
-        id=row.id,
-        nhs_number=row.nhs_number,
-        assessment_date=row.assessment_date,
-        status=IndicatorStatus(row.status),
-        created_at=row.created_at,
-        created_by=_actor(row.created_by),
-        removal=removal,
-        version=row.version,
-    )
-
-
-def _patient(row: Any) -> Patient:
-    return Patient(
-        nhs_number=row.nhs_number,
-        verified=row.verified,
-        birth_date=row.birth_date,
-        gender=Gender(row.gender) if row.gender else None,
-        security=SecurityLabel(row.security),
-        gp_ods_code=row.gp_ods_code,
-        deceased=row.deceased,
-        superseded_by=row.superseded_by,
-    )
-
-
-def _plan(row: Any) -> Plan:
-    return Plan(
-        id=row.id,
-        key=PlanKey(row.authority_ods, row.nhs_number, PlanType(row.plan_type)),
-        start=row.start_date,
-        end=row.end_date,
-        contact=AuthorityContact(row.authority_name, row.office_phone, row.emergency_phone),
-        created_at=row.created_at,
-        changed=Provenance(row.changed_at, row.changed_by, row.request_id),
-        withdrawn_at=row.withdrawn_at,
-        version=row.version,
-    )
-
-
 def _plan_values(plan: Plan) -> dict[str, Any]:
     return {
         "start_date": plan.start,
@@ -218,9 +175,16 @@ class _Sql:
         return self.postgresql if dialect == "postgresql" else self.sqlite
 
 
-_PATIENT_COLUMNS = "nhs_number, verified, birth_date, gender, security, gp_ods_code, deceased, superseded_by"
-_INDICATOR_COLUMNS = ("id, nhs_number, assessment_date, status, version, created_at, created_by, removed_at, "
-                      "removed_by, removal_reason")
+# The columns each row converter below reads, in its order: the fixed SQL and SQLAlchemy selects alike.
+_PATIENT_FIELDS = ("nhs_number", "verified", "birth_date", "gender", "security", "gp_ods_code", "deceased",
+                   "superseded_by")
+_INDICATOR_FIELDS = ("id", "nhs_number", "assessment_date", "status", "version", "created_at", "created_by",
+                     "removed_at", "removed_by", "removal_reason")
+_PLAN_FIELDS = ("id", "authority_ods", "nhs_number", "plan_type", "start_date", "end_date", "authority_name",
+                "office_phone", "emergency_phone", "withdrawn_at", "version", "created_at", "changed_at",
+                "changed_by", "request_id")
+_PATIENT_COLUMNS, _INDICATOR_COLUMNS, _PLAN_COLUMNS = (
+    ", ".join(fields) for fields in (_PATIENT_FIELDS, _INDICATOR_FIELDS, _PLAN_FIELDS))
 # Fixed text from the constant column lists above (S608: nothing of a request's is formatted in).
 _PATIENT_BY_NUMBER = _Sql(f"SELECT {_PATIENT_COLUMNS} FROM patients WHERE nhs_number = :nhs_number")  # noqa: S608
 _ACTIVE_INDICATOR = _Sql(f"SELECT {_INDICATOR_COLUMNS} FROM fgm_indicators "  # noqa: S608
@@ -236,14 +200,9 @@ _INSERT_INDICATOR = _Sql("INSERT INTO fgm_indicators (id, nhs_number, assessment
 _SAVE_REMOVAL = _Sql("UPDATE fgm_indicators SET status = :status, version = :version, removed_at = :removed_at, "
                      "removed_by = :removed_by, removal_reason = :removal_reason "
                      "WHERE id = :id AND status = 'active' AND version = :previous")
-_SAVEPOINT = _Sql("SAVEPOINT sg_statement")
-_ROLLBACK_TO_SAVEPOINT = _Sql("ROLLBACK TO SAVEPOINT sg_statement")
-_RELEASE_SAVEPOINT = _Sql("RELEASE SAVEPOINT sg_statement")
-_SAVEPOINT_UNIT = _Sql("SAVEPOINT sg_unit")
-_ROLLBACK_TO_UNIT = _Sql("ROLLBACK TO SAVEPOINT sg_unit")
-_RELEASE_UNIT = _Sql("RELEASE SAVEPOINT sg_unit")
-_PLAN_COLUMNS = ("id, authority_ods, nhs_number, plan_type, start_date, end_date, authority_name, office_phone, "
-                 "emergency_phone, withdrawn_at, version, created_at, changed_at, changed_by, request_id")
+_SAVEPOINT = _Sql("SAVEPOINT sg_savepoint")  # nests: ROLLBACK TO and RELEASE take the innermost of the name
+_ROLLBACK_TO_SAVEPOINT = _Sql("ROLLBACK TO SAVEPOINT sg_savepoint")
+_RELEASE_SAVEPOINT = _Sql("RELEASE SAVEPOINT sg_savepoint")
 _PLANS_FOR = _Sql(f"SELECT {_PLAN_COLUMNS} FROM cpis_plans WHERE nhs_number = :nhs_number ORDER BY id")  # noqa: S608
 _PLANS_FOR_LOCKED = _Sql(_PLANS_FOR.sqlite, " FOR UPDATE")
 _LAST_LISTED_ACCESS = _Sql("SELECT MAX(recorded_at) FROM cpis_accesses "
@@ -255,6 +214,10 @@ _QUEUE_NOTIFICATION = _Sql("INSERT INTO cpis_notifications (authority_ods, event
 _AUDIT_PAGE = _Sql(f"SELECT {', '.join(_AUDIT_COLUMNS)} FROM audit_events "  # noqa: S608
                    "WHERE seq > :after AND seq <= :up_to ORDER BY seq LIMIT :limit")
 _MOVE_AUDIT_HEAD = _Sql("UPDATE audit_head SET seq = :seq, hash = :hash WHERE id = 1")
+
+
+def _columns(table: Any, fields: tuple[str, ...]) -> list[Any]:
+    return [table.c[name] for name in fields]
 
 
 def _date(value: Any) -> date | None:
@@ -299,7 +262,7 @@ class _Readers:
         with self._lock:
             conn = self._idle.pop() if self._idle else None
         if conn is None:
-            conn = self._open()
+            conn = self.connect()
         try:
             row = conn.execute(statement.text(self._engine.dialect.name), params).fetchone()
         except self._errors as exc:
@@ -316,10 +279,7 @@ class _Readers:
         return row  # type: ignore[no-any-return]
 
     def connect(self) -> Any:
-        """A driver connection of the reader engine's, for the caller to keep (and close)."""
-        return self._open()
-
-    def _open(self) -> Any:
+        """A new driver connection made as the reader engine makes them (SQLite's PRAGMAs), in autocommit."""
         with _unavailable_on(OperationalError, *self._errors):
             pooled = self._engine.raw_connection()  # made as the engine makes them (SQLite's PRAGMAs)
         conn = pooled.driver_connection
@@ -381,15 +341,15 @@ class SqlTransaction:
     def savepoint(self) -> Iterator[None]:
         """Roll back to here (writes and audit appends alike) if the block raises."""
         head, moved = self._head, self._head_moved
-        self._execute(_SAVEPOINT_UNIT, {})
+        self._execute(_SAVEPOINT, {})
         try:
             yield
         except BaseException:
             self._head, self._head_moved = head, moved
-            self._execute(_ROLLBACK_TO_UNIT, {})
-            self._execute(_RELEASE_UNIT, {})
+            self._execute(_ROLLBACK_TO_SAVEPOINT, {})
+            self._execute(_RELEASE_SAVEPOINT, {})
             raise
-        self._execute(_RELEASE_UNIT, {})
+        self._execute(_RELEASE_SAVEPOINT, {})
 
     def finish(self) -> None:
         """Before commit: write the chain head once for every event appended in this transaction."""
@@ -442,11 +402,11 @@ class SqlTransaction:
 
     def indicator_history(self, nhs_number: str) -> list[Indicator]:
         q = (
-            select(t.fgm_indicators)
+            select(*_columns(t.fgm_indicators, _INDICATOR_FIELDS))
             .where(t.fgm_indicators.c.nhs_number == nhs_number)
             .order_by(t.fgm_indicators.c.created_at, t.fgm_indicators.c.id)
         )
-        return [_indicator(row) for row in self._conn.execute(q)]
+        return [_indicator_row(tuple(row)) for row in self._conn.execute(q)]
 
     def insert_indicator(self, indicator: Indicator) -> None:
         values = {
@@ -459,14 +419,11 @@ class SqlTransaction:
             "created_by": _actor_json(indicator.created_by),
         }
         # A savepoint keeps the transaction usable when the unique index refuses the row.
-        self._execute(_SAVEPOINT, {})
         try:
-            self._execute(_INSERT_INDICATOR, values)
+            with self.savepoint():
+                self._execute(_INSERT_INDICATOR, values)
         except self._conn.dialect.loaded_dbapi.IntegrityError as exc:
-            self._execute(_ROLLBACK_TO_SAVEPOINT, {})
-            self._execute(_RELEASE_SAVEPOINT, {})
             raise IndicatorAlreadySet() from exc
-        self._execute(_RELEASE_SAVEPOINT, {})
 
     def save_removal(self, indicator: Indicator) -> bool:
         if indicator.removal is None:
@@ -480,14 +437,15 @@ class SqlTransaction:
 
     def indicators_to_expire(self, born_on_or_before: date) -> list[tuple[Indicator, Patient]]:
         q = (
-            select(t.fgm_indicators, t.patients)
+            select(*_columns(t.fgm_indicators, _INDICATOR_FIELDS), *_columns(t.patients, _PATIENT_FIELDS))
             .join(t.patients, t.patients.c.nhs_number == t.fgm_indicators.c.nhs_number)
             .where(
                 t.fgm_indicators.c.status == IndicatorStatus.ACTIVE.value,
                 t.patients.c.birth_date <= born_on_or_before,
             )
         )
-        return [(_indicator(row), _patient(row)) for row in self._conn.execute(q)]
+        split = len(_INDICATOR_FIELDS)
+        return [(_indicator_row(tuple(row[:split])), _patient_row(tuple(row[split:]))) for row in self._conn.execute(q)]
 
     # CP-IS plans
     def plans_for(self, nhs_number: str, *, lock: bool = False) -> list[Plan]:
@@ -496,7 +454,7 @@ class SqlTransaction:
 
     def plan_for_update(self, key: PlanKey) -> Plan | None:
         row = self._conn.execute(
-            select(t.cpis_plans)
+            select(*_columns(t.cpis_plans, _PLAN_FIELDS))
             .where(
                 t.cpis_plans.c.authority_ods == key.authority_ods,
                 t.cpis_plans.c.nhs_number == key.nhs_number,
@@ -504,7 +462,7 @@ class SqlTransaction:
             )
             .with_for_update()
         ).first()
-        return _plan(row) if row else None
+        return _plan_row(tuple(row)) if row else None
 
     def insert_plan(self, plan: Plan) -> bool:
         values = {

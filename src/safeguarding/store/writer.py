@@ -43,11 +43,14 @@ Tx = TypeVar("Tx")
 MAX_BATCH = 128
 
 
+Outcome = tuple["asyncio.Future[Any]", Any, "BaseException | None"]  # a unit's future, result, error
+
+
 @dataclass
 class _Item:
     unit: Callable[[Any], Any]
-    future: asyncio.Future[Any] | concurrent.futures.Future[Any]
-    loop: asyncio.AbstractEventLoop | None
+    future: asyncio.Future[Any]
+    loop: asyncio.AbstractEventLoop
 
 
 class ThreadWriter(Generic[Tx]):
@@ -63,19 +66,17 @@ class ThreadWriter(Generic[Tx]):
         self._thread.start()
 
     def run(self, unit: Callable[[Tx], T]) -> T:
-        """Run ``unit`` in a transaction of the writer; returns once that transaction has committed."""
+        """From code running inline on an event loop: ``unit``'s result once its transaction has committed."""
         loop = inline.running_loop()
-        future: asyncio.Future[Any] | concurrent.futures.Future[Any] = (
-            loop.create_future() if loop is not None else concurrent.futures.Future()
-        )
+        if loop is None:
+            raise RuntimeError("ThreadWriter.run outside inline.run")
+        future: asyncio.Future[T] = loop.create_future()
         with self._ready:
             if self._closed:
                 raise RuntimeError("store writer closed")
             self._queue.append(_Item(unit, future, loop))
             self._ready.notify()
-        if loop is not None:
-            return inline.wait(future)  # type: ignore[arg-type, no-any-return]
-        return future.result()  # type: ignore[no-any-return]
+        return inline.wait(future)
 
     def close(self) -> None:
         with self._ready:
@@ -91,34 +92,30 @@ class ThreadWriter(Generic[Tx]):
                 if not self._queue:
                     return  # closed and drained
                 batch = [self._queue.popleft() for _ in range(min(len(self._queue), MAX_BATCH))]
-            self._settle(list(self._execute(batch)))
+            self._settle(batch, list(self._execute(batch)))
 
-    def _execute(self, batch: list[_Item]) -> Iterator[tuple[_Item, Any, BaseException | None]]:
+    def _execute(self, batch: list[_Item]) -> Iterator[tuple[Any, BaseException | None]]:
         try:
             with self._begin() as tx:
                 results = [item.unit(tx) for item in batch]
         except BaseException as exc:  # noqa: BLE001 - every failure is handed to the units' callers
             if len(batch) == 1:
-                yield batch[0], None, exc
+                yield None, exc
                 return
             # One unit (or the commit) failed: run each alone, so only the failing one fails.
             for item in batch:
                 yield from self._execute([item])
             return
-        for item, result in zip(batch, results, strict=True):
-            yield item, result, None
+        for result in results:
+            yield result, None
 
-    def _settle(self, outcomes: list[tuple[_Item, Any, BaseException | None]]) -> None:
-        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[_Item, Any, BaseException | None]]] = defaultdict(list)
-        for outcome in outcomes:
-            item = outcome[0]
-            if item.loop is None:
-                _resolve(outcome)
-            else:
-                by_loop[item.loop].append(outcome)
+    def _settle(self, batch: list[_Item], outcomes: list[tuple[Any, BaseException | None]]) -> None:
+        by_loop: dict[asyncio.AbstractEventLoop, list[Outcome]] = defaultdict(list)
+        for item, (result, error) in zip(batch, outcomes, strict=True):
+            by_loop[item.loop].append((item.future, result, error))
         for loop, settled in by_loop.items():
             try:
-                loop.call_soon_threadsafe(_resolve_all, settled)
+                loop.call_soon_threadsafe(_resolve, settled)
             except RuntimeError:  # that loop has closed: nobody is waiting any more
                 log.warning("writer.loop_closed", extra={"event": "STORE_WRITER_LOOP_CLOSED", "count": len(settled)})
 
@@ -194,8 +191,7 @@ class LoopWriter(Generic[Tx]):
         committing = self._loop.run_in_executor(self._committer, opened.commit)
         committing.add_done_callback(lambda done: self._committed(done, batch, results))
 
-    def _alone(self, unit: Callable[[Tx], Any], future: asyncio.Future[Any]) -> tuple[
-            asyncio.Future[Any], Any, BaseException | None]:
+    def _alone(self, unit: Callable[[Tx], Any], future: asyncio.Future[Any]) -> Outcome:
         # The rare path (a unit or the commit failed): a transaction of its own, committed here on the loop.
         try:
             opened = self._begin()
@@ -222,29 +218,19 @@ class LoopWriter(Generic[Tx]):
         else:
             self._done([(future, result, None) for (_, future), result in zip(batch, results, strict=True)])
 
-    def _done(self, outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None]]) -> None:
+    def _done(self, outcomes: list[Outcome]) -> None:
         self._busy = False
         self._turn.release()
-        for future, result, error in outcomes:
-            if future.done():
-                continue  # its request was cancelled; the unit committed (or not) all the same
-            if error is not None:
-                future.set_exception(error)
-            else:
-                future.set_result(result)
+        _resolve(outcomes)
         self._schedule()
 
 
-def _resolve(outcome: tuple[_Item, Any, BaseException | None]) -> None:
-    item, result, error = outcome
-    if item.future.done():  # cancelled meanwhile: the unit committed, nobody to tell
-        return
-    if error is not None:
-        item.future.set_exception(error)
-    else:
-        item.future.set_result(result)
-
-
-def _resolve_all(settled: list[tuple[_Item, Any, BaseException | None]]) -> None:
-    for outcome in settled:
-        _resolve(outcome)
+def _resolve(outcomes: list[Outcome]) -> None:
+    """Tell each unit's caller (on its loop's thread)."""
+    for future, result, error in outcomes:
+        if future.done():
+            continue  # its request was cancelled; the unit committed (or not) all the same
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(result)
