@@ -416,6 +416,30 @@ def test_append_audit_chains_records(store: SqlStore, audit_key: bytes) -> None:
     assert stored[1].event == sparse and type(stored[2].event.status) is int
 
 
+def test_audit_appends_in_a_rolled_back_savepoint_are_undone_and_the_others_kept(
+        store: SqlStore, audit_key: bytes) -> None:
+    """Appends are inserted together at commit: a savepoint must still undo exactly its own."""
+    with store.transaction() as tx:
+        kept = tx.append_audit(event(0, outcome="BEFORE"))
+        with pytest.raises(RuntimeError), tx.savepoint():
+            tx.append_audit(event(1, outcome="UNDONE"))
+            with tx.savepoint():  # an inner savepoint that succeeds is undone with its outer one
+                tx.append_audit(event(2, outcome="UNDONE-INNER"))
+            raise RuntimeError("rule broken")
+        with tx.savepoint():
+            tx.append_audit(event(3, outcome="INSIDE"))
+            with pytest.raises(RuntimeError), tx.savepoint():
+                tx.append_audit(event(4, outcome="UNDONE-NESTED"))
+                raise RuntimeError("rule broken")
+        after = tx.append_audit(event(5, outcome="AFTER"))
+        in_tx = tx.audit_page(after=0, limit=10)  # the transaction reads its own appends
+    assert [r.event.outcome for r in in_tx] == ["BEFORE", "INSIDE", "AFTER"]
+    assert (kept.seq, after.seq) == (1, 3)
+    stored = assert_chain_ok(store, audit_key, 3)
+    assert [r.event.outcome for r in stored] == ["BEFORE", "INSIDE", "AFTER"]
+    assert stored == in_tx
+
+
 def test_audit_records_pages_through_long_chains(store: SqlStore, audit_key: bytes) -> None:
     """More than one page (5,000) of records, in order, and the chain verifies across page boundaries.
 

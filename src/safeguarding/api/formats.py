@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 import orjson
@@ -19,6 +20,8 @@ FORMAT_ALIASES = {"json": "json", "xml": "xml", **{t: "json" for t in JSON_TYPES
 CONTENT_TYPES = {"json": "application/fhir+json; charset=utf-8", "xml": "application/fhir+xml; charset=utf-8"}
 
 M = TypeVar("M", bound=Resource)
+R = TypeVar("R")
+T = TypeVar("T")
 
 # fhir.resources' XML reader fails on unknown elements with these rather than a ValidationError.
 XML_MODEL_ERRORS = (KeyError, TypeError, AttributeError)
@@ -126,29 +129,54 @@ def _too_many(resource_type: str) -> ApiError:
 
 def parse_resource(body: bytes, fmt: str, model: type[M]) -> M:
     """Parse and structurally validate one resource of the expected type. Every issue is reported."""
+    if fmt == "json":
+        return _validated(model, lambda: model.model_validate(_json_object(body, model.__name__)))
+    return _validated(model, lambda: _xml_model(body, model))
+
+
+def read_resource(body: bytes, fmt: str, model: type[M], read: Callable[[M], R],
+                  quick: Callable[[dict[str, Any]], R | None]) -> R:
+    """``read`` of the resource ``parse_resource`` gives, with its errors; but a JSON resource that
+    ``quick`` recognises as plain is read by it without building the model (None: not plain)."""
+    if fmt != "json":
+        return read(parse_resource(body, fmt, model))
+    data = _validated(model, lambda: _json_object(body, model.__name__))
+    found = quick(data)
+    return found if found is not None else read(_validated(model, lambda: model.model_validate(data)))
+
+
+def _json_object(body: bytes, resource_type: str) -> dict[str, Any]:
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise NOT_WELL_FORMED from exc
+    if not isinstance(data, dict):
+        raise NOT_WELL_FORMED
+    if data.get("resourceType") != resource_type:
+        raise _wrong_type(resource_type)
+    _check_json(data, resource_type)
+    return data
+
+
+def _xml_model(body: bytes, model: type[M]) -> M:
+    resource_type = model.__name__
+    root = parse_xml(body)
+    if etree.QName(root).localname != resource_type or etree.QName(root).namespace != "http://hl7.org/fhir":
+        raise _wrong_type(resource_type)
+    _check_xml(root, resource_type)
+    try:
+        return model.model_validate_xml(body, xmlparser=hardened_xml_parser())
+    except ValidationError:
+        raise  # reported with its expressions by _validated
+    except (ValueError, *XML_MODEL_ERRORS) as exc:  # e.g. an unknown contained resource type: ValueError
+        raise ApiError(400, "INVALID_RESOURCE", f"The {resource_type} does not conform to FHIR R4") from exc
+
+
+def _validated(model: type[Resource], parse: Callable[[], T]) -> T:
+    """``parse()``, its validation errors reported with every issue's expression."""
     resource_type = model.__name__
     try:
-        if fmt == "json":
-            try:
-                data = orjson.loads(body)
-            except orjson.JSONDecodeError as exc:
-                raise NOT_WELL_FORMED from exc
-            if not isinstance(data, dict):
-                raise NOT_WELL_FORMED
-            if data.get("resourceType") != resource_type:
-                raise _wrong_type(resource_type)
-            _check_json(data, resource_type)
-            return model.model_validate(data)
-        root = parse_xml(body)
-        if etree.QName(root).localname != resource_type or etree.QName(root).namespace != "http://hl7.org/fhir":
-            raise _wrong_type(resource_type)
-        _check_xml(root, resource_type)
-        try:
-            return model.model_validate_xml(body, xmlparser=hardened_xml_parser())
-        except ValidationError:
-            raise  # reported with its expressions below
-        except (ValueError, *XML_MODEL_ERRORS) as exc:  # e.g. an unknown contained resource type: ValueError
-            raise ApiError(400, "INVALID_RESOURCE", f"The {resource_type} does not conform to FHIR R4") from exc
+        return parse()
     except ValidationError as exc:
         expressions = tuple(sorted({_expression(resource_type, e["loc"]) for e in exc.errors(include_input=False)}))
         raise ApiError(400, "INVALID_RESOURCE", f"The {resource_type} does not conform to FHIR R4",

@@ -26,7 +26,7 @@ import anyio
 from starlette.datastructures import Headers, QueryParams
 from starlette.types import Receive, Scope, Send
 
-from .. import inline, metrics
+from .. import inline, logs, metrics
 from ..domain.caller import ANONYMOUS, Caller
 from ..domain.errors import DomainError
 from ..security.errors import AccessDenied, AuthenticationFailed, RoleSelectionFailed, SecurityError
@@ -225,18 +225,15 @@ class Endpoint:
         await self._send(send, response, request, echo | {"X-Request-ID": echo.get("X-Request-ID", request_id)})
         elapsed = time.perf_counter() - started
         metrics.observe(self.api, self.interaction, response.status, _outcome_code(response), elapsed)
-        log.info(
-            "request",
-            extra={
-                "event": "REQUEST_COMPLETED",
-                "api": self.api,
-                "interaction": self.interaction,
-                "status": response.status,
-                "outcome": _outcome_code(response),
-                "request_id": ctx.request_id,
-                "duration_ms": round(elapsed * 1000, 2),
-            },
-        )
+        logs.event(log, "request", {
+            "event": "REQUEST_COMPLETED",
+            "api": self.api,
+            "interaction": self.interaction,
+            "status": response.status,
+            "outcome": _outcome_code(response),
+            "request_id": ctx.request_id,
+            "duration_ms": round(elapsed * 1000, 2),
+        })
 
     def _trace_ids(self, headers: Headers, ctx: RequestContext, echo: dict[str, str]) -> None:
         names = {"x-request-id": "X-Request-ID", "x-correlation-id": "X-Correlation-ID", "traceid": "TraceID"}

@@ -16,7 +16,7 @@ from ...domain import nhs_number as nhs
 from ...services.context import RequestContext
 from ...services.fgm import FgmService
 from ..errors import ApiError
-from ..formats import parse_resource, request_format
+from ..formats import read_resource, request_format
 from ..pipeline import ApiRequest, ApiResponse
 from . import flag as mapping
 
@@ -71,6 +71,12 @@ def path_id(request: ApiRequest, not_found: ApiError) -> str:
     return flag_id
 
 
+def read_flag(request: ApiRequest) -> mapping.FlagFacts:
+    """What a create or remove reads from the Flag in the body (a plain JSON one without the model)."""
+    fmt = request_format(request.headers.get("content-type"))
+    return read_resource(request.body, fmt, Flag, mapping.facts, mapping.quick_facts)
+
+
 def search_nhs_number(request: ApiRequest) -> str:
     """``patient:identifier=https://fhir.nhs.uk/Id/nhs-number|N`` (or a bare N), exactly once."""
     values = request.query.getlist("patient:identifier")
@@ -113,18 +119,18 @@ class FgmR4:
         return ApiResponse(200, mapping.to_fhir(indicator), headers={"ETag": f'W/"{indicator.version}"'})
 
     def create(self, request: ApiRequest, ctx: RequestContext) -> ApiResponse:
-        flag = parse_resource(request.body, request_format(request.headers.get("content-type")), Flag)
-        nhs_number = mapping.subject_nhs_number(flag)
+        flag = read_flag(request)
+        nhs_number = flag.nhs_number
         ctx.nhs_number = nhs_number if nhs_number and nhs.is_valid(nhs_number) else None
         if nhs_number is None or not nhs.is_valid(nhs_number):
             raise INVALID_NHS_VALUE
-        if not mapping.has_fgm_code(flag):
+        if not flag.fgm_code:
             raise WRONG_CODE
         if flag.status != "active":
             raise NOT_ACTIVE
-        if mapping.removal_extensions(flag):
+        if flag.removal_extensions:
             raise REASON_ON_CREATE
-        indicator = self.service.create(ctx, nhs_number, mapping.assessment_date(flag))
+        indicator = self.service.create(ctx, nhs_number, flag.assessment_date)
         return ApiResponse(
             201,
             mapping.to_fhir(indicator),
@@ -134,15 +140,15 @@ class FgmR4:
     def remove(self, request: ApiRequest, ctx: RequestContext) -> ApiResponse:
         flag_id = path_id(request, NOT_FOUND_PUT)
         ctx.resource_id = flag_id
-        flag = parse_resource(request.body, request_format(request.headers.get("content-type")), Flag)
+        flag = read_flag(request)
         if flag.id != flag_id:
             raise ID_MISMATCH
-        status = mapping.removed_status(flag)
+        status = mapping.removed_status(flag.status)
         if status is None:
             raise NOT_REMOVED
-        if not mapping.removal_extensions(flag):
+        if not flag.removal_extensions:
             raise REASON_REQUIRED
-        reason = mapping.removal_reason(flag)
+        reason = flag.removal_reason
         if reason is None:
             raise REASON_INVALID
         indicator = self.service.remove(ctx, flag_id, status, reason)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
@@ -52,26 +54,46 @@ def to_fhir(indicator: Indicator) -> dict[str, Any]:
     return flag
 
 
-def subject_nhs_number(flag: Flag) -> str | None:
-    """The NHS number in ``subject.identifier``, if the system is right."""
+@dataclass(frozen=True, slots=True)
+class FlagFacts:
+    """What the R4 API reads from a Flag a client sends (create or remove)."""
+
+    id: str | None
+    status: str | None
+    nhs_number: str | None  # ``subject.identifier.value``, when its system is the NHS number's
+    fgm_code: bool  # a coding of ``code`` is the FGM SNOMED concept
+    assessment_date: date | None  # ``period.start`` as a calendar date
+    removal_extensions: int  # how many removal-reason extensions (either form)
+    removal_reason: RemovalReason | None  # the reason, when there is exactly one valid
+
+
+def facts(flag: Flag) -> FlagFacts:
+    """The facts of a validated Flag model."""
     identifier = flag.subject.identifier if flag.subject else None
-    if identifier is None or identifier.system != NHS_NUMBER_SYSTEM:
-        return None
-    return identifier.value
-
-
-def has_fgm_code(flag: Flag) -> bool:
     codings = flag.code.coding or [] if flag.code else []
-    return any(c.system == SNOMED and c.code == FGM_CODE for c in codings)
-
-
-def assessment_date(flag: Flag) -> date | None:
-    """``period.start`` as a calendar date; a dateTime counts by its date, a partial date not at all."""
+    extensions = [ext for ext in flag.extension or [] if ext.url in REMOVAL_EXTENSIONS]
+    reason_codes: list[Any] = []
+    if len(extensions) == 1:
+        ext = extensions[0]
+        if ext.valueCoding is not None:
+            reason_codes = [ext.valueCoding]
+        elif ext.valueCodeableConcept is not None:
+            reason_codes = list(ext.valueCodeableConcept.coding or [])
     start = flag.period.start if flag.period else None
-    if start is None:
-        return None
-    text = str(start)
-    if len(text) < 10:
+    return FlagFacts(
+        id=flag.id,
+        status=flag.status,
+        nhs_number=identifier.value if identifier is not None and identifier.system == NHS_NUMBER_SYSTEM else None,
+        fgm_code=any(c.system == SNOMED and c.code == FGM_CODE for c in codings),
+        assessment_date=_calendar_date(None if start is None else str(start)),
+        removal_extensions=len(extensions),
+        removal_reason=_reason({c.code for c in reason_codes if c.system in REMOVAL_SYSTEMS}),
+    )
+
+
+def _calendar_date(text: str | None) -> date | None:
+    """A date or dateTime counts by its date; a partial date not at all."""
+    if text is None or len(text) < 10:
         return None
     try:
         return date.fromisoformat(text[:10])
@@ -79,31 +101,114 @@ def assessment_date(flag: Flag) -> date | None:
         return None
 
 
-def removal_extensions(flag: Flag) -> list[Any]:
-    return [ext for ext in flag.extension or [] if ext.url in REMOVAL_EXTENSIONS]
-
-
-def removal_reason(flag: Flag) -> RemovalReason | None:
-    """The R4 removal reason (0 or 2) from either form of the extension; None if absent or invalid."""
-    extensions = removal_extensions(flag)
-    if len(extensions) != 1:
-        return None
-    ext = extensions[0]
-    codings = []
-    if ext.valueCoding is not None:
-        codings = [ext.valueCoding]
-    elif ext.valueCodeableConcept is not None:
-        codings = list(ext.valueCodeableConcept.coding or [])
-    codes = {c.code for c in codings if c.system in REMOVAL_SYSTEMS}
+def _reason(codes: set[Any]) -> RemovalReason | None:
+    """The R4 removal reason (0 or 2) from the extension's codes in a removal system: exactly one, known."""
     if len(codes) != 1:
         return None
     code = codes.pop()
     return next((reason for reason in R4_REMOVAL_REASONS if reason.value == code), None)
 
 
-def removed_status(flag: Flag) -> IndicatorStatus | None:
+def removed_status(status: str | None) -> IndicatorStatus | None:
     try:
-        status = IndicatorStatus(flag.status)
+        found = IndicatorStatus(status)
     except ValueError:
         return None
-    return status if status is not IndicatorStatus.ACTIVE else None
+    return found if found is not IndicatorStatus.ACTIVE else None
+
+
+# The plain Flags FGM-IS clients send, read without building the FHIR model: validating one with
+# fhir.resources costs ~100 us here, and a create + remove cycle parses two. Only a strict subset of
+# valid FHIR is recognised, each value checked at least as strictly as the model checks it; anything
+# else (an element this service does not read, an unusual value, XML) is validated as usual and gets
+# the usual answer, errors and all. tests/unit/test_quick_flag.py: both ways give the same facts.
+_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
+_URI = re.compile(r"\S+")
+_CODE = re.compile(r"\S+( \S+)*")
+_DATE = re.compile(r"[12][0-9]{3}-[0-9]{2}-[0-9]{2}")
+_STATUSES = frozenset({"active", "inactive", "entered-in-error"})
+_FLAG = frozenset({"resourceType", "id", "status", "extension", "code", "subject", "period"})
+_CODING = frozenset({"system", "code", "display"})
+_CONCEPT = frozenset({"coding", "text"})
+_REFERENCE = frozenset({"identifier"})
+_IDENTIFIER = frozenset({"system", "value"})
+_PERIOD = frozenset({"start"})
+_EXTENSION = frozenset({"url", "valueCoding"})
+
+
+class _NotPlain(Exception):
+    pass
+
+
+def quick_facts(data: dict[str, Any]) -> FlagFacts | None:
+    """The facts of a plain FGM Flag (parsed JSON), as ``facts`` of its validated model would give them;
+    None when ``data`` is not one (validate it instead)."""
+    try:
+        return _plain(data)
+    except (_NotPlain, TypeError, ValueError, KeyError):  # the last three: unforeseen shapes, never a 500
+        return None
+
+
+def _plain(data: dict[str, Any]) -> FlagFacts:
+    _only(data, _FLAG, required=("resourceType", "status", "code", "subject"))
+    status = data["status"]
+    if data["resourceType"] != "Flag" or not isinstance(status, str) or status not in _STATUSES:
+        raise _NotPlain
+    flag_id = _text(data["id"], _ID) if "id" in data else None
+    _only(data["code"], _CONCEPT, required=("coding",))
+    codings = [_coding(item) for item in _items(data["code"]["coding"], 4)]
+    if "text" in data["code"]:
+        _text(data["code"]["text"])
+    _only(data["subject"], _REFERENCE, required=("identifier",))
+    identifier = data["subject"]["identifier"]
+    _only(identifier, _IDENTIFIER, required=("system", "value"))
+    system, value = _text(identifier["system"], _URI), _text(identifier["value"])
+    start = None
+    if "period" in data:
+        _only(data["period"], _PERIOD, required=("start",))
+        start = _text(data["period"]["start"], _DATE)
+        date.fromisoformat(start)  # a day that does not exist is FHIR's to refuse (ValueError: validate)
+    extensions = [_extension(item) for item in _items(data["extension"], 2)] if "extension" in data else []
+    removals = [coding for url, coding in extensions if url in REMOVAL_EXTENSIONS]
+    return FlagFacts(
+        id=flag_id,
+        status=status,
+        nhs_number=value if system == NHS_NUMBER_SYSTEM else None,
+        fgm_code=any(c == (SNOMED, FGM_CODE) for c in codings),
+        assessment_date=_calendar_date(start),
+        removal_extensions=len(removals),
+        removal_reason=_reason({removals[0][1]} if len(removals) == 1 and removals[0][0] in REMOVAL_SYSTEMS
+                               else set()),
+    )
+
+
+def _only(value: Any, allowed: frozenset[str], required: tuple[str, ...]) -> None:
+    if not isinstance(value, dict) or not allowed.issuperset(value) or not all(key in value for key in required):
+        raise _NotPlain
+
+
+def _items(value: Any, most: int) -> list[Any]:
+    if not isinstance(value, list) or not 1 <= len(value) <= most:
+        raise _NotPlain
+    return value
+
+
+def _text(value: Any, pattern: re.Pattern[str] | None = None) -> str:
+    """A FHIR primitive: a non-empty string, matching ``pattern`` or else with no outer whitespace."""
+    if not isinstance(value, str) or not value:
+        raise _NotPlain
+    if pattern is None and value != value.strip() or pattern is not None and not pattern.fullmatch(value):
+        raise _NotPlain
+    return value
+
+
+def _coding(value: Any) -> tuple[str, str]:
+    _only(value, _CODING, required=("system", "code"))
+    if "display" in value:
+        _text(value["display"])
+    return _text(value["system"], _URI), _text(value["code"], _CODE)
+
+
+def _extension(value: Any) -> tuple[str, tuple[str, str]]:
+    _only(value, _EXTENSION, required=("url", "valueCoding"))
+    return _text(value["url"], _URI), _coding(value["valueCoding"])
