@@ -56,9 +56,12 @@ class JsonLineHandler(logging.StreamHandler):  # type: ignore[type-arg]
 
     def write(self, name: str, message: str, fields: Mapping[str, object]) -> None:
         text = _line(time(), "INFO", name, os.getpid(), message, fields) + self.terminator
-        with self.lock:  # type: ignore[union-attr]
-            self.stream.write(text)
-            self.stream.flush()
+        try:
+            with self.lock:  # type: ignore[union-attr]
+                self.stream.write(text)
+                self.stream.flush()
+        except Exception:  # noqa: BLE001, S110 - as for any log record: a lost line never fails the request
+            pass
 
 
 def event(logger: logging.Logger, message: str, fields: Mapping[str, object]) -> None:
@@ -66,19 +69,25 @@ def event(logger: logging.Logger, message: str, fields: Mapping[str, object]) ->
     see the record (no filters, no other handlers: a test capturing logs gets real records)."""
     if not logger.isEnabledFor(logging.INFO):
         return
+    handler = _only_handler(logger)
+    if handler is None:
+        logger.info(message, extra=dict(fields))
+    else:
+        handler.write(logger.name, message, fields)
+
+
+def _only_handler(logger: logging.Logger) -> JsonLineHandler | None:
+    """The configured handler, when an INFO record of ``logger`` would reach it and nothing else."""
     root = logging.root
     handler = root.handlers[0] if len(root.handlers) == 1 else None
     if type(handler) is not JsonLineHandler or handler.filters or handler.level > logging.INFO or root.filters:
-        logger.info(message, extra=dict(fields))
-        return
+        return None
     node: logging.Logger | None = logger
-    while node is not None and node is not root:
-        if node.handlers or node.filters or node.disabled:
-            logger.info(message, extra=dict(fields))
-            return
+    while node is not root:
+        if node is None or node.handlers or node.filters or node.disabled:
+            return None  # None: a logger on the way does not propagate (logging decides what happens)
         node = node.parent if node.propagate else None
-    if node is root:  # the record would reach the root's handler, and only it
-        handler.write(logger.name, message, fields)
+    return handler
 
 
 def configure(level: str = "INFO") -> None:

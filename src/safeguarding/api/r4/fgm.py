@@ -6,7 +6,6 @@ documented in docs/api-r4.md.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from fhir.resources.R4B.flag import Flag
@@ -59,14 +58,11 @@ REMOVE_ERRORS = {
 }
 
 
-# The FHIR id type. A path id of any other form names no indicator, so it is answered "not found" without
-# reaching the store (PostgreSQL refuses a NUL in a query: that was a 500) or the audit.
-_FHIR_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
-
-
 def path_id(request: ApiRequest, not_found: ApiError) -> str:
     flag_id = request.path_params["id"]
-    if not _FHIR_ID.fullmatch(flag_id):
+    # A path id not of the FHIR id type names no indicator, so it is answered "not found" without
+    # reaching the store (PostgreSQL refuses a NUL in a query: that was a 500) or the audit.
+    if not mapping.FHIR_ID.fullmatch(flag_id):
         raise not_found
     return flag_id
 

@@ -13,6 +13,7 @@ from ...domain.fgm import Indicator, IndicatorStatus, RemovalReason
 from .systems import NHS_NUMBER_SYSTEM as NHS_NUMBER_SYSTEM  # re-exported: fgm.py names it through here
 from .systems import SNOMED
 
+FHIR_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")  # the FHIR id type
 FGM_CODE = "902961000000107"
 FGM_DISPLAY = "Family history of FGM (female genital mutilation)"
 
@@ -122,7 +123,6 @@ def removed_status(status: str | None) -> IndicatorStatus | None:
 # valid FHIR is recognised, each value checked at least as strictly as the model checks it; anything
 # else (an element this service does not read, an unusual value, XML) is validated as usual and gets
 # the usual answer, errors and all. tests/unit/test_quick_flag.py: both ways give the same facts.
-_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
 _URI = re.compile(r"\S+")
 _CODE = re.compile(r"\S+( \S+)*")
 _DATE = re.compile(r"[12][0-9]{3}-[0-9]{2}-[0-9]{2}")
@@ -154,7 +154,7 @@ def _plain(data: dict[str, Any]) -> FlagFacts:
     status = data["status"]
     if data["resourceType"] != "Flag" or not isinstance(status, str) or status not in _STATUSES:
         raise _NotPlain
-    flag_id = _text(data["id"], _ID) if "id" in data else None
+    flag_id = _text(data["id"], FHIR_ID) if "id" in data else None
     _only(data["code"], _CONCEPT, required=("coding",))
     codings = [_coding(item) for item in _items(data["code"]["coding"], 4)]
     if "text" in data["code"]:
