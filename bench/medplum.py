@@ -24,14 +24,16 @@ def install() -> None:
                        cwd=HERE, check=True)
 
 
-def measure(run: Run, log: Path, at: Callable[[int, procs.Proc], dict[str, Any]]) -> list[dict[str, Any]]:
+def measure(run: Run, log: Path, at: Callable[[int, procs.Proc], dict[str, Any]], numbers_in: list[str],
+            name: str) -> list[dict[str, Any]]:
+    """Seed the peer with a Patient and a Flag for each of ``numbers_in`` and measure scenario 1's search."""
     install()
-    numbers = run.workdir / "medplum-numbers.txt"
-    numbers.write_text("\n".join(run.data.lists["with_indicator"]) + "\n")
+    numbers = run.workdir / f"{name}-numbers.txt"
+    numbers.write_text("\n".join(numbers_in) + "\n")
     port = procs.free_port()
     tls = run.layout.tls
     server = procs.Proc.start("medplum", [str(NODE), str(HERE / "server.mjs"), str(port), str(tls / "server.pem"),
-                                          str(tls / "server.key"), str(numbers)], log / f"{run.size}-medplum.log")
+                                          str(tls / "server.key"), str(numbers)], log / f"{run.size}-{name}.log")
     try:
         procs.wait_https(port, "/fgm/FHIR/R4/metadata", server, timeout=300)
         return [at(port, server)]
