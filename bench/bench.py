@@ -192,6 +192,7 @@ def measure(run: Run, scenario: Scenario, url: str, server: procs.Proc | None, a
         **{f"{p}_ms": round(figures["latency_us"][p] / 1000, 2) for p in ("p50", "p90", "p99", "max")},
         "errors": sum(errors.values()), "error_detail": errors, "statuses": figures["statuses"],
         "rss_mb": rss.peak_mb if server else None, "server_cpu_percent": rss.cpu_percent if server else None,
+        "host_steal_percent": rss.steal_percent,
     }
     if audited:
         time.sleep(1.5)  # let requests still in flight when wrk stopped finish and audit
@@ -302,7 +303,8 @@ def _medplum(run: Run, log: Path) -> list[dict[str, Any]]:
     import medplum
 
     rows = []
-    for scenario, numbers in ((PEER, run.data.lists["with_indicator"]), (PEER_ONE, run.data.lists["with_indicator"][:1])):
+    children = run.data.lists["with_indicator"]
+    for scenario, numbers in ((PEER, children), (PEER_ONE, children[:1])):
         def at(port: int, server: procs.Proc, scenario: Scenario = scenario) -> dict[str, Any]:
             return measure(run, scenario, f"https://127.0.0.1:{port}", server, audited=False)
 

@@ -36,6 +36,7 @@ from safeguarding.store import schema as t
 
 BENCH = Path(__file__).resolve().parent
 CACHE = BENCH / ".cache"
+_CHECKOUT = hashlib.sha256(str(CACHE.resolve()).encode()).hexdigest()[:6]  # see _pg_database
 MIGRATIONS = BENCH.parent / "src" / "safeguarding" / "store" / "migrations" / "versions"
 DATASET_VERSION = "1"  # bump when this file changes what it builds
 ADMIN_URL = os.environ.get("SAFEGUARDING_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -119,6 +120,12 @@ def pg_execute(statement: str) -> None:
         engine.dispose()
 
 
+def _pg_database(name: str) -> str:
+    """A cached data set's template database: named for this checkout too, so two checkouts benchmarking
+    on one PostgreSQL never use each other's (whose audit key is not theirs)."""
+    return f"{name}-{_CHECKOUT}".replace("-", "_")
+
+
 def cached(size: str, backend: str) -> Dataset:
     """The cached data set for size and backend, building it first when missing or stale."""
     name = f"{backend}-{size}-{_schema_key()}"
@@ -126,7 +133,7 @@ def cached(size: str, backend: str) -> Dataset:
     manifest = root / "manifest.json"
     if manifest.exists():
         data = json.loads(manifest.read_text())
-        if backend == "sqlite" or pg_exists(name.replace("-", "_")):
+        if backend == "sqlite" or pg_exists(_pg_database(name)):
             return _load(name, backend, root, data)
     return _build(name, size, backend, root)
 
@@ -134,7 +141,7 @@ def cached(size: str, backend: str) -> Dataset:
 def _load(name: str, backend: str, root: Path, data: dict[str, Any]) -> Dataset:
     lists = {key: (root / f"{key}.txt").read_text().split() for key in data["lists"]}
     return Dataset(name=name, backend=backend, data_dir=root / "data",
-                   database_url=pg_url(name.replace("-", "_")) if backend == "postgresql" else None,
+                   database_url=pg_url(_pg_database(name)) if backend == "postgresql" else None,
                    lists=lists, counts=data["counts"], build_seconds=data["build_seconds"])
 
 
@@ -147,7 +154,7 @@ def _build(name: str, size_name: str, backend: str, root: Path) -> Dataset:
     data_dir.mkdir(parents=True)
     database_url = None
     if backend == "postgresql":
-        database = name.replace("-", "_")
+        database = _pg_database(name)
         pg_execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
         pg_execute(f'CREATE DATABASE "{database}"')
         database_url = pg_url(database)
@@ -320,7 +327,7 @@ def working_copy(dataset: Dataset, label: str) -> Working:
     shutil.copytree(dataset.data_dir, target)
     if dataset.database_url is None:
         return Working(target, None)
-    database = f"sgbench_run_{label}"
+    database = f"sgbench_run_{_CHECKOUT}_{label}"
     pg_execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
     pg_execute(f'CREATE DATABASE "{database}" TEMPLATE "{make_url(dataset.database_url).database}"')
     return Working(target, pg_url(database))

@@ -153,19 +153,28 @@ def cpu_seconds(pids: list[int]) -> float:
     return total / os.sysconf("SC_CLK_TCK")
 
 
+def host_cpu() -> tuple[int, int]:
+    """The machine's CPU time stolen by the hypervisor and its total, in clock ticks (/proc/stat)."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return (fields[7] if len(fields) > 7 else 0), sum(fields[:8])
+
+
 @dataclass
 class RssSampler:
-    """Peak of the summed resident memory of a process tree, sampled every 100 ms, and the CPU it used."""
+    """Peak of the summed resident memory of a process tree, sampled every 100 ms, the CPU it used, and the
+    share of the machine's CPU the host stole meanwhile (a busy host: figures to read with care)."""
 
     root: int
     peak_kib: int = 0
     cpu_percent: float = 0.0
+    steal_percent: float = 0.0
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
     _started: tuple[float, float] = (0.0, 0.0)
+    _host: tuple[int, int] = (0, 0)
 
     def __enter__(self) -> RssSampler:
-        self._started = time.monotonic(), cpu_seconds(tree(self.root))
+        self._started, self._host = (time.monotonic(), cpu_seconds(tree(self.root))), host_cpu()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
         return self
@@ -181,6 +190,8 @@ class RssSampler:
     def __exit__(self, *_: Any) -> None:
         used = cpu_seconds(tree(self.root)) - self._started[1]
         self.cpu_percent = round(100 * used / max(time.monotonic() - self._started[0], 1e-6), 1)
+        stolen, total = (now - then for now, then in zip(host_cpu(), self._host, strict=True))
+        self.steal_percent = round(100 * stolen / max(total, 1), 1)
         self._stop.set()
         if self._thread:
             self._thread.join()

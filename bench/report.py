@@ -71,7 +71,7 @@ def targets(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def table(rows: list[dict[str, Any]]) -> str:
     header = (f"{'backend':<10} {'size':<5} {'scenario':<40} {'req/s':>8} {'ratio':>6} {'p50 ms':>8} {'p99 ms':>8} "
-              f"{'errors':>6} {'lost':>5} {'RSS MB':>7} {'CPU %':>6}")
+              f"{'errors':>6} {'lost':>5} {'RSS MB':>7} {'CPU %':>6} {'steal %':>7}")
     lines = [header, "-" * len(header)]
     for row in rows:
         name = f"{row['scenario']:>7} {row.get('title', '')}"[:40]
@@ -88,8 +88,10 @@ def table(rows: list[dict[str, Any]]) -> str:
         lost = str(row["audit_lost"]) if "audit_lost" in row else "-"
         rss = f"{row['rss_mb']:.0f}" if row.get("rss_mb") is not None else "-"
         cpu = f"{row['server_cpu_percent']:.0f}" if row.get("server_cpu_percent") is not None else "-"
+        steal = f"{row['host_steal_percent']:.1f}" if row.get("host_steal_percent") is not None else "-"
         lines.append(f"{row['backend']:<10} {row['size']:<5} {name:<40} {row['rps']:>8.0f} {ratio:>6} "
-                     f"{row['p50_ms']:>8.2f} {row['p99_ms']:>8.2f} {row['errors']:>6} {lost:>5} {rss:>7} {cpu:>6}")
+                     f"{row['p50_ms']:>8.2f} {row['p99_ms']:>8.2f} {row['errors']:>6} {lost:>5} {rss:>7} {cpu:>6} "
+                     f"{steal:>7}")
     return "\n".join(lines)
 
 
