@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -238,3 +239,47 @@ def test_verifying_up_to_the_head_ignores_events_appended_meanwhile(store: SqlSt
     assert verify(audit_key, store.audit_records(up_to=seq), seq, digest).ok
     assert not verify(audit_key, store.audit_records(), seq, digest).ok  # the whole chain is longer than that head
     assert [r.seq for r in store.audit_records(up_to=seq)] == [1, 2, 3, 4, 5]
+
+
+def test_on_sqlite_a_batch_waits_for_another_processs_writer_off_the_loop(tmp_path: Any, audit_key: bytes) -> None:
+    """Two stores on one SQLite file write as two server processes would (a ``flock`` is held per open file,
+    so the second store's writer lock conflicts with the first's). While the other holds the writer lock,
+    a batch waits for it in a thread: the event loop serves on, and the batch commits once it is free."""
+    from safeguarding.store.sql import make_engine, sqlite_url, upgrade_schema
+
+    url = sqlite_url(tmp_path / "shared.db")
+    engine = make_engine(url)
+    upgrade_schema(engine)
+    engine.dispose()
+    other, ours = SqlStore.open(url, audit_key), SqlStore.open(url, audit_key)
+    held, release = threading.Event(), threading.Event()
+
+    def other_process_writes() -> None:
+        with other.transaction() as tx:  # takes the writer lock, then SQLite's
+            tx.append_audit(event("other"))
+            held.set()
+            release.wait(10)
+
+    async def main() -> tuple[bool, str, bool]:
+        writer = threading.Thread(target=other_process_writes)
+        writer.start()
+        assert held.wait(10)
+        request = asyncio.ensure_future(inline.run(ours.run, lambda tx: tx.append_audit(event("ours")).seq))
+        started = time.monotonic()
+        for _ in range(20):  # 0.2 s in which the loop must keep turning while the batch waits
+            await asyncio.sleep(0.01)
+        loop_turned = time.monotonic() - started < 5  # not held in SQLite's busy handler (until release's 10 s)
+        waiting = not request.done()
+        release.set()
+        seq = await request
+        writer.join()
+        return loop_turned, f"seq {seq}", waiting
+
+    try:
+        loop_turned, seq, waiting = asyncio.run(main())
+        assert (loop_turned, seq, waiting) == (True, "seq 2", True)  # the other's event first, ours after it
+        assert chain_ok(ours, audit_key) == (True, 2)
+        assert [record.event.request_id for record in ours.audit_records()] == ["other", "ours"]
+    finally:
+        other.close()
+        ours.close()

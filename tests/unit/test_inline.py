@@ -6,6 +6,7 @@ import asyncio
 import threading
 import time
 
+import greenlet
 import pytest
 
 from safeguarding import inline
@@ -93,3 +94,30 @@ def test_cancelling_the_request_reaches_the_code_that_waited() -> None:
 
     asyncio.run(main())
     assert seen == ["cancelled"]
+
+
+def test_a_finished_greenlet_is_used_again_even_after_an_error() -> None:
+    def me() -> greenlet.greenlet:
+        return greenlet.getcurrent()
+
+    def fails() -> None:
+        raise ValueError("once")
+
+    async def main() -> tuple[greenlet.greenlet, greenlet.greenlet, greenlet.greenlet, list[greenlet.greenlet]]:
+        first = await inline.run(me)
+        with pytest.raises(ValueError, match="once"):
+            await inline.run(fails)
+        again = await inline.run(me)
+
+        def waits() -> greenlet.greenlet:
+            inline.wait(asyncio.sleep(0.01))
+            return greenlet.getcurrent()
+
+        together = await asyncio.gather(*(inline.run(waits) for _ in range(3)))
+        return first, again, greenlet.getcurrent(), list(together)
+
+    first, again, loop_greenlet, together = asyncio.run(main())
+    assert first is again  # the same greenlet served the next request, after one that raised
+    assert first is not loop_greenlet
+    assert len({id(g) for g in together}) == 3  # requests in flight at once each have their own
+    assert inline.running_loop() is None  # and outside run there is still no loop

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import logging
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 
@@ -71,3 +73,64 @@ def test_a_filter_on_the_way_is_honoured(stream: io.StringIO) -> None:
     finally:
         logger.filters.clear()
     assert stream.getvalue() == ""
+
+
+class _CountingStream(io.StringIO):
+    def __init__(self) -> None:
+        super().__init__()
+        self.writes = 0
+
+    def write(self, text: str) -> int:
+        self.writes += 1
+        return super().write(text)
+
+
+def test_on_a_loop_one_turns_lines_are_written_together_on_the_next_turn_in_order() -> None:
+    logger = logging.getLogger("safeguarding.request")
+    seen: dict[str, object] = {}
+    with _configured() as out:
+        async def main() -> None:
+            for n in range(3):
+                logs.event(logger, "request", {**FIELDS, "request_id": f"r-{n}"})
+            seen["before the turn ended"] = out.getvalue()
+            await asyncio.sleep(0)  # the loop's next turn
+            seen["after one turn"] = [line["request_id"] for line in _lines(out)]
+            seen["writes"] = out.writes
+            logs.event(logger, "request", {**FIELDS, "request_id": "r-3"})
+            logger.warning("a record", extra={"event": "OTHER"})  # lines made before it are written before it
+
+        asyncio.run(main())
+        assert seen == {"before the turn ended": "", "after one turn": ["r-0", "r-1", "r-2"], "writes": 1}
+        assert [line.get("request_id", line["event"]) for line in _lines(out)] == ["r-0", "r-1", "r-2", "r-3", "OTHER"]
+        logs.event(logger, "request", {**FIELDS, "request_id": "r-4"})  # no loop: written at once
+        assert _lines(out)[-1]["request_id"] == "r-4"
+
+
+def test_lines_still_pending_are_written_by_logging_shutdown() -> None:
+    loop = asyncio.new_event_loop()
+
+    def last_turn() -> None:
+        loop.stop()  # this is the loop's last turn: the line's write, due on the next, never runs
+        logs.event(logging.getLogger("safeguarding.request"), "request", FIELDS)
+
+    with _configured() as out:
+        loop.call_soon(last_turn)
+        loop.run_forever()
+        loop.close()
+        assert out.getvalue() == ""
+        logging.getLogger().handlers[0].flush()  # what logging.shutdown() does for every handler at exit
+        assert _lines(out)[0]["request_id"] == "r-1"
+
+
+@contextmanager
+def _configured() -> Iterator[_CountingStream]:
+    """The configured handler as the only one (inside the test's body: pytest's capture handler is gone)."""
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    logs.configure("INFO")
+    out = _CountingStream()
+    root.handlers[0].setStream(out)  # type: ignore[attr-defined]
+    try:
+        yield out
+    finally:
+        root.handlers[:], root.level = saved[0], saved[1]

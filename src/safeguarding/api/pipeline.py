@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import anyio
-from starlette.datastructures import Headers, QueryParams
+from starlette.datastructures import Headers
 from starlette.types import Receive, Scope, Send
 
 from .. import inline, logs, metrics
@@ -36,6 +36,7 @@ from ..store.interface import StoreUnavailable
 from . import errors as e
 from .formats import CONTENT_TYPES, response_format, serialise
 from .hardening import SECURITY_HEADERS
+from .query import Query
 
 log = logging.getLogger("safeguarding.request")
 
@@ -48,7 +49,7 @@ TRACE_HEADERS = ("x-request-id", "x-correlation-id", "traceid")
 class ApiRequest:
     method: str
     path_params: Mapping[str, str]
-    query: QueryParams
+    query: Query
     headers: Headers
     body: bytes
     base_url: str
@@ -196,7 +197,7 @@ class Endpoint:
         request: ApiRequest | None = None
         try:
             self._trace_ids(headers, ctx, echo)
-            query = QueryParams(scope.get("query_string", b""))
+            query = Query(scope.get("query_string", b""))
             fmt = response_format(headers.get("accept"), query.get("_format")) if self.negotiate else "json"
             request = ApiRequest(
                 method=scope["method"],

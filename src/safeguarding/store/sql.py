@@ -48,6 +48,7 @@ from . import schema as t
 from .checkpointer import WalCheckpointer
 from .interface import StoreUnavailable
 from .writer import LoopWriter, ThreadWriter
+from .writer_lock import WriterLock
 
 T = TypeVar("T")
 
@@ -293,6 +294,14 @@ class _Readers:
             idle, self._idle = self._idle, []
         for conn in idle:
             _close_quietly(conn)
+
+
+def _writer_lock_for(engine: Engine) -> WriterLock | None:
+    """The lock every process writing this SQLite file takes first; none for PostgreSQL or in memory."""
+    database = engine.url.database
+    if engine.dialect.name != "sqlite" or not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return WriterLock.beside(Path(database))
 
 
 def _close_quietly(conn: Any) -> None:
@@ -649,6 +658,7 @@ class SqlStore:
         self._thread_writer: ThreadWriter[SqlTransaction] | None = None
         self._checkpointer: WalCheckpointer | None = None
         self._writer_lock = threading.Lock()
+        self._exclusive = _writer_lock_for(engine)
 
     @classmethod
     def open(cls, url: str, audit_key: bytes) -> SqlStore:
@@ -687,13 +697,24 @@ class SqlStore:
 
     @contextmanager
     def transaction(self) -> Iterator[SqlTransaction]:
-        # SQLite has one writer at a time. Threads of this process queue on a mutex rather than in
-        # SQLite's busy handler, which sleeps with growing back-off and leaves the lock idle between
-        # tries (seconds of tail latency under load). Other processes still wait in the busy handler.
-        with self._writer_turn, _unavailable_on(*self._failures), self.engine.begin() as conn:
+        # SQLite has one writer at a time. Threads of this process queue on a mutex, and processes on the
+        # writer lock (writer_lock.py), rather than in SQLite's busy handler, which sleeps with growing
+        # back-off and leaves the lock idle between tries (seconds of tail latency under load).
+        with self._writer_turn, self._exclusively(), _unavailable_on(*self._failures), self.engine.begin() as conn:
             tx = SqlTransaction(conn, self._audit_key)
             yield tx
             tx.finish()
+
+    @contextmanager
+    def _exclusively(self) -> Iterator[None]:
+        if self._exclusive is None:
+            yield
+            return
+        self._exclusive.acquire()
+        try:
+            yield
+        finally:
+            self._exclusive.release()
 
     def run(self, unit: Callable[[SqlTransaction], T]) -> T:
         """``unit`` in a transaction, committed (durably) before this returns. From a request running
@@ -726,7 +747,8 @@ class SqlStore:
             with self._writer_lock:
                 if self._checkpointer is None:
                     self._checkpointer = WalCheckpointer(self._readers.connect)
-                writer = self._loop_writers.setdefault(loop, LoopWriter(loop, self._open_batch, self._writer_mutex))
+                writer = self._loop_writers.setdefault(
+                    loop, LoopWriter(loop, self._open_batch, self._writer_mutex, self._exclusive))
         return writer
 
     def _open_batch(self) -> _SqlBatch:
@@ -756,7 +778,7 @@ class SqlStore:
             return tx.audit_head()
 
     def ping(self) -> None:
-        with _unavailable_on(SQLAlchemyError), self.engine.connect() as conn:
+        with _unavailable_on(SQLAlchemyError), self._reader.connect() as conn:  # a read: never the write lock
             conn.exec_driver_sql("SELECT 1")
 
     def close(self) -> None:
@@ -773,3 +795,5 @@ class SqlStore:
         self._readers.close()
         self.engine.dispose()
         self._reader.dispose()
+        if self._exclusive is not None:
+            self._exclusive.close()

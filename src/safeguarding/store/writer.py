@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
 
 from .. import inline
+from .writer_lock import WriterLock
 
 log = logging.getLogger(__name__)
 
@@ -137,15 +138,19 @@ class Batch(Protocol[Tx]):
 class LoopWriter(Generic[Tx]):
     """Runs units of work on one event loop's thread, committing each batch in a thread.
 
-    ``begin()`` opens a batch's transaction (it may wait briefly for another process's SQLite write
-    lock); ``turn`` is the store's writer mutex, shared with transactions opened by other threads of the
-    process, and held here from BEGIN to the end of COMMIT.
+    ``begin()`` opens a batch's transaction; ``turn`` is the store's writer mutex, shared with
+    transactions opened by other threads of the process, and held here from BEGIN to the end of COMMIT.
+    ``exclusive``, when given, is the lock every process writing the database takes first
+    (``writer_lock.py``): taken at once when it is free, else waited for in the committer's thread
+    while the loop serves on; released as soon as the batch has committed.
     """
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, begin: Callable[[], Batch[Tx]], turn: threading.Lock) -> None:
-        self._loop, self._begin, self._turn = loop, begin, turn
+    def __init__(self, loop: asyncio.AbstractEventLoop, begin: Callable[[], Batch[Tx]], turn: threading.Lock,
+                 exclusive: WriterLock | None = None) -> None:
+        self._loop, self._begin, self._turn, self._exclusive = loop, begin, turn, exclusive
         self._pending: list[tuple[Callable[[Tx], Any], asyncio.Future[Any]]] = []
         self._busy = self._scheduled = False
+        self._holding = False  # ``exclusive`` is ours (taken on the loop or the committer; released by either)
         self._committer = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="store-commit")
 
     def run(self, unit: Callable[[Tx], T]) -> T:
@@ -176,6 +181,31 @@ class LoopWriter(Generic[Tx]):
             self._schedule(0.001)
             return
         self._busy = True
+        try:
+            free = self._exclusive is None or self._exclusive.try_acquire()
+        except BaseException as exc:  # noqa: BLE001 - e.g. StoreUnavailable: every unit is told
+            self._fail_pending(exc)
+            return
+        if free:
+            self._holding = self._exclusive is not None
+            self._run_batch()
+        else:  # another process is writing: wait in a thread, the loop serving on (and the batch growing)
+            waited = self._loop.run_in_executor(self._committer, self._exclusive.acquire)
+            waited.add_done_callback(self._locked)
+
+    def _locked(self, waited: asyncio.Future[None]) -> None:
+        error = waited.exception()
+        if error is not None:
+            self._fail_pending(error)
+            return
+        self._holding = True
+        self._run_batch()
+
+    def _fail_pending(self, error: BaseException) -> None:
+        batch, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
+        self._done([(future, None, error) for _, future in batch])
+
+    def _run_batch(self) -> None:
         batch, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
         try:
             opened = self._begin()
@@ -188,8 +218,17 @@ class LoopWriter(Generic[Tx]):
             opened.rollback()
             self._done([self._alone(unit, future) for unit, future in batch])
             return
-        committing = self._loop.run_in_executor(self._committer, opened.commit)
+        committing = self._loop.run_in_executor(self._committer, self._commit, opened)
         committing.add_done_callback(lambda done: self._committed(done, batch, results))
+
+    def _commit(self, opened: Batch[Tx]) -> None:
+        opened.commit()  # if it fails, the lock is kept for the units' second round (``_alone``)
+        self._release_exclusive()  # the next process's batch can start before this loop hears of it
+
+    def _release_exclusive(self) -> None:
+        if self._holding:
+            self._holding = False
+            self._exclusive.release()  # type: ignore[union-attr]
 
     def _alone(self, unit: Callable[[Tx], Any], future: asyncio.Future[Any]) -> Outcome:
         # The rare path (a unit or the commit failed): a transaction of its own, committed here on the loop.
@@ -219,6 +258,7 @@ class LoopWriter(Generic[Tx]):
             self._done([(future, result, None) for (_, future), result in zip(batch, results, strict=True)])
 
     def _done(self, outcomes: list[Outcome]) -> None:
+        self._release_exclusive()
         self._busy = False
         self._turn.release()
         _resolve(outcomes)
