@@ -2,7 +2,10 @@
 drives both with wrk at 32 connections, prints one table and writes the figures as JSON.
 
     bench/run [--size small|large|small,large] [--backend sqlite|postgresql|both] [--duration 10]
-              [--scenarios 1,2,3,4,5,6] [--peer medplum] [--profile] [--json PATH]
+              [--scenarios 1,2,3,4,5,6] [--floor] [--peer medplum] [--profile] [--json PATH]
+
+``--floor`` also measures bench/floor.py (SQLite only): scenario 1's search doing only the minimum work a
+compliant, audited search needs, in lean Python on the same stack, as a row of its own after the ceiling's.
 
 See docs/performance.md for what each scenario does and what the figures mean.
 """
@@ -62,6 +65,7 @@ SCENARIOS = {
 }
 CEILING = Scenario("ceiling", "ceiling: fixed Bundle, same stack", "read.lua")
 CEILING_MTLS = Scenario("ceiling-mtls", "ceiling through the mTLS tunnel", "read.lua", via_tunnel=True)
+FLOOR = Scenario("floor", "floor: the minimum audited search, lean Python", "read.lua")
 PEER = Scenario("medplum-1", "Medplum peer: scenario 1's search", "read.lua")
 PEER_ONE = Scenario("medplum-1-one", "Medplum peer, one Flag only", "read.lua")
 
@@ -148,7 +152,7 @@ def scenario_params(run: Run, scenario: Scenario, label: str) -> Path:
     dstu2 = {"method": "POST", "path": "/fhir/fgm/query", "body_file": str(dstu2_body(run))}
     dstu2_headers = ["Content-Type: text/xml; charset=utf-8", f'SOAPAction: "{QUERY_EVENT}"']
     reader = run.tokens(["B0370"])
-    if scenario.key in ("1", "ceiling", "medplum-1"):
+    if scenario.key in ("1", "ceiling", "floor", "medplum-1"):
         return run.params(label, search, {"nhs": lists["with_indicator"], "token": reader})
     if scenario.key == "medplum-1-one":
         return run.params(label, search, {"nhs": lists["with_indicator"][:1], "token": reader})
@@ -234,6 +238,9 @@ def run_backend(size: str, backend: str, args: argparse.Namespace) -> list[dict[
                     tunnel.stop()
         finally:
             ceiling.stop()
+        if args.floor:
+            print(f"  {label}: floor ...", file=sys.stderr, flush=True)
+            rows.append(_floor(run, workers, log, profile))
         # The service.
         port = procs.free_port()
         extra = ["--workers", str(workers)] + (["--database-url", working.database_url] if working.database_url
@@ -269,6 +276,23 @@ def run_backend(size: str, backend: str, args: argparse.Namespace) -> list[dict[
         if not args.keep:
             working.drop()
     return rows
+
+
+def _floor(run: Run, workers: int, log: Path, profile: Path | None) -> dict[str, Any]:
+    """The floor (floor.py) on the run's copy, as many workers as the ceiling, measured as scenario 1 is. Its
+    audit events join the copy's chain, which the service then carries on (and ``audit verify`` checks)."""
+    if run.backend != "sqlite":
+        return {"scenario": FLOOR.key, "title": FLOOR.title, "backend": run.backend, "size": run.size,
+                "available": False, "note": "not measured: the floor writes SQLite only"}
+    port = procs.free_port()
+    floor = procs.Proc.start("floor", [str(PYTHON), str(BENCH / "floor.py"), str(run.working.data_dir), str(port),
+                                       str(workers)],
+                             log / f"{run.backend}-{run.size}-floor.log", env=_env(PYTHONPATH=str(BENCH)))
+    try:
+        procs.wait_https(port, "/", floor)
+        return measure(run, FLOOR, f"https://127.0.0.1:{port}", floor, audited=True, profile=profile)
+    finally:
+        floor.stop()
 
 
 def _env(**extra: str) -> dict[str, str]:
@@ -320,6 +344,8 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=2, help="seconds of warm-up per scenario (not measured)")
     parser.add_argument("--scenarios", default="1,2,3,4,5,6")
     parser.add_argument("--workers", type=int, default=0, help="server processes (default: 1 SQLite, 2 PostgreSQL)")
+    parser.add_argument("--floor", action="store_true",
+                        help="also measure bench/floor.py, scenario 1's minimum audited work in lean Python (SQLite)")
     parser.add_argument("--peer", choices=["medplum"], default=None)
     parser.add_argument("--profile", default=None, metavar="DIR",
                         help="also sample the server with py-spy into DIR (perturbs the figures)")

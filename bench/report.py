@@ -6,6 +6,7 @@ from typing import Any
 
 RATIO_TARGETS = {"1": 0.60, "2": 0.40, "3": 0.25, "4": 0.25, "5": 0.10}
 TUNNELLED = {"3"}
+FLOOR_OF = {"1"}  # the scenarios whose work the floor (bench/floor.py) does
 RSS_LIMIT_MB = 250
 
 
@@ -15,19 +16,24 @@ def _measured(row: dict[str, Any]) -> bool:
 
 def with_ratios(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Each scenario's requests/s over the ceiling's in the same backend and size. The DSTU2 scenario is
-    compared with the ceiling reached through the same mTLS tunnel (``ratio``), and with the plain one."""
-    ceilings = {(r["backend"], r["size"], r["scenario"]): r["rps"] for r in rows
-                if r["scenario"] in ("ceiling", "ceiling-mtls")}
+    compared with the ceiling reached through the same mTLS tunnel (``ratio``), and with the plain one. The
+    floor (``--floor``) is a row like the scenarios, over the plain ceiling; scenario 1, whose work it does,
+    is also given over the floor's (``ratio_floor``: what the service's structure costs on top of the work)."""
+    references = {(r["backend"], r["size"], r["scenario"]): r["rps"] for r in rows
+                  if r["scenario"] in ("ceiling", "ceiling-mtls", "floor") and _measured(r)}
     for row in rows:
         if not _measured(row) or row["scenario"] in ("ceiling", "ceiling-mtls"):
             continue
-        plain = ceilings.get((row["backend"], row["size"], "ceiling"))
-        tunnel = ceilings.get((row["backend"], row["size"], "ceiling-mtls"))
+        plain = references.get((row["backend"], row["size"], "ceiling"))
+        tunnel = references.get((row["backend"], row["size"], "ceiling-mtls"))
         if plain:
             row["ratio_plain"] = round(row["rps"] / plain, 3)
         reference = tunnel if row["scenario"] in TUNNELLED else plain
         if reference:
             row["ratio"] = round(row["rps"] / reference, 3)
+        floor = references.get((row["backend"], row["size"], "floor"))
+        if floor and row["scenario"] in FLOOR_OF:
+            row["ratio_floor"] = round(row["rps"] / floor, 3)
     return rows
 
 

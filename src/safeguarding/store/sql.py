@@ -14,7 +14,6 @@ import re
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
-from dataclasses import asdict
 from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any, TypeVar
@@ -114,8 +113,13 @@ def schema_revision(engine: Engine) -> str | None:
         return MigrationContext.configure(conn).get_current_revision()
 
 
-def _actor_json(actor: Actor) -> str:
-    return orjson.dumps({k: v for k, v in asdict(actor).items() if v is not None}).decode()
+def _flat_json(record: Actor | Author) -> str:
+    """A flat record of plain values as JSON, its unset fields left out (``__dict__``: no deep copy, as
+    ``asdict`` makes, for fields that hold no objects)."""
+    return orjson.dumps({k: v for k, v in record.__dict__.items() if v is not None}).decode()
+
+
+_actor_json = _author_json = _flat_json
 
 
 def _actor(raw: str | None) -> Actor:
@@ -135,10 +139,6 @@ def _plan_values(plan: Plan) -> dict[str, Any]:
         "changed_by": plan.changed.by,
         "request_id": plan.changed.request_id,
     }
-
-
-def _author_json(author: Author) -> str:
-    return orjson.dumps({k: v for k, v in asdict(author).items() if v is not None}).decode()
 
 
 def _access(row: Any) -> Access:

@@ -181,16 +181,20 @@ class LoopWriter(Generic[Tx]):
             self._schedule(0.001)
             return
         self._busy = True
+        exclusive = self._exclusive
+        if exclusive is None:
+            self._run_batch()
+            return
         try:
-            free = self._exclusive is None or self._exclusive.try_acquire()
+            free = exclusive.try_acquire()
         except BaseException as exc:  # noqa: BLE001 - e.g. StoreUnavailable: every unit is told
             self._fail_pending(exc)
             return
         if free:
-            self._holding = self._exclusive is not None
+            self._holding = True
             self._run_batch()
         else:  # another process is writing: wait in a thread, the loop serving on (and the batch growing)
-            waited = self._loop.run_in_executor(self._committer, self._exclusive.acquire)
+            waited = self._loop.run_in_executor(self._committer, exclusive.acquire)
             waited.add_done_callback(self._locked)
 
     def _locked(self, waited: asyncio.Future[None]) -> None:
@@ -218,12 +222,24 @@ class LoopWriter(Generic[Tx]):
             opened.rollback()
             self._done([self._alone(unit, future) for unit, future in batch])
             return
-        committing = self._loop.run_in_executor(self._committer, self._commit, opened)
-        committing.add_done_callback(lambda done: self._committed(done, batch, results))
+        self._committer.submit(self._commit, opened, batch, results)
 
-    def _commit(self, opened: Batch[Tx]) -> None:
-        opened.commit()  # if it fails, the lock is kept for the units' second round (``_alone``)
-        self._release_exclusive()  # the next process's batch can start before this loop hears of it
+    def _commit(self, opened: Batch[Tx], batch: list[tuple[Callable[[Tx], Any], asyncio.Future[Any]]],
+                results: list[Any]) -> None:
+        """In the committer thread: COMMIT, then hand the batch straight back to the loop. (An awaited
+        executor future takes two hops, each behind everything the loop has ready.)"""
+        error: BaseException | None = None
+        try:
+            opened.commit()
+        except BaseException as exc:  # noqa: BLE001 - the lock is kept for the units' second round (``_alone``)
+            error = exc
+        else:
+            self._release_exclusive()  # the next process's batch can start before this loop hears of it
+        try:
+            self._loop.call_soon_threadsafe(self._committed, batch, results, error)
+        except RuntimeError:  # the loop has closed: nobody is waiting any more; let other writers go
+            self._release_exclusive()
+            self._turn.release()
 
     def _release_exclusive(self) -> None:
         if self._holding:
@@ -247,9 +263,8 @@ class LoopWriter(Generic[Tx]):
             return future, None, exc
         return future, result, None
 
-    def _committed(self, done: asyncio.Future[None], batch: list[tuple[Callable[[Tx], Any], asyncio.Future[Any]]],
-                   results: list[Any]) -> None:
-        error = done.exception()
+    def _committed(self, batch: list[tuple[Callable[[Tx], Any], asyncio.Future[Any]]], results: list[Any],
+                   error: BaseException | None) -> None:
         if error is not None and len(batch) > 1:  # e.g. a deferred constraint: find whose, commit the rest
             self._done([self._alone(unit, future) for unit, future in batch])
         elif error is not None:
@@ -261,6 +276,9 @@ class LoopWriter(Generic[Tx]):
         self._release_exclusive()
         self._busy = False
         self._turn.release()
+        # The requests first, then the next batch (on the loop's next turn): the requests that arrive while
+        # these are answered join it. (Starting it before them makes smaller batches: measured ~15% fewer
+        # searches a second on one busy worker.)
         _resolve(outcomes)
         self._schedule()
 
