@@ -53,14 +53,19 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     await send({"type": "http.response.body", "body": BUNDLE})
 
 
-def main() -> None:
-    data_dir, port, workers = Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+def serve(asgi: Any, import_name: str, data_dir: Path, port: int, workers: int) -> None:
+    """Serve ``asgi`` as ``safeguarding serve`` serves the service: one process, or ``workers`` spawned ones
+    (which import it by ``import_name``) on one port. The floor (floor.py) is served this way too."""
     settings = sandbox_settings(data_dir, port=port)
     if workers == 1:
-        uvicorn.Server(uvicorn_config(settings, app)).run()
+        uvicorn.Server(uvicorn_config(settings, asgi)).run()
         return
-    config = uvicorn_config(settings, "ceiling:app", workers=workers)
+    config = uvicorn_config(settings, import_name, workers=workers)
     Multiprocess(config, sockets=[config.bind_socket()]).run()
+
+
+def main() -> None:
+    serve(app, "ceiling:app", Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]))
 
 
 if __name__ == "__main__":

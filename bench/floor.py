@@ -46,8 +46,7 @@ from zoneinfo import ZoneInfo
 
 import jwt
 import orjson
-import uvicorn
-from uvicorn.supervisors import Multiprocess
+from ceiling import serve
 
 from safeguarding.api.errors import ACCESS_DENIED, SERVICE_UNAVAILABLE, ApiError, bad_token, operation_outcome
 from safeguarding.api.hardening import SECURITY_HEADERS
@@ -55,8 +54,7 @@ from safeguarding.audit.chain import link_hash
 from safeguarding.domain.audit import AuditEvent
 from safeguarding.domain.nhs_number import is_valid
 from safeguarding.security.tokens import ALLOWED_ALGORITHMS
-from safeguarding.server import uvicorn_config
-from safeguarding.settings import SANDBOX_AUDIENCE, SANDBOX_ISSUER, Layout, sandbox_settings
+from safeguarding.settings import SANDBOX_AUDIENCE, SANDBOX_ISSUER, Layout
 
 DATA_DIR_ENV = "SAFEGUARDING_FLOOR_DATA_DIR"  # how the worker processes (spawned, ``floor:app``) find it
 BASE_PATH = "/fgm/FHIR/R4"
@@ -442,14 +440,9 @@ async def lifespan(receive: Any, send: Any) -> None:
 
 
 def main() -> None:
-    data_dir, port, workers = Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+    data_dir = Path(sys.argv[1])
     os.environ[DATA_DIR_ENV] = str(data_dir.resolve())
-    settings = sandbox_settings(data_dir, port=port)
-    if workers == 1:
-        uvicorn.Server(uvicorn_config(settings, app)).run()
-        return
-    config = uvicorn_config(settings, "floor:app", workers=workers)
-    Multiprocess(config, sockets=[config.bind_socket()]).run()
+    serve(app, "floor:app", data_dir, int(sys.argv[2]), int(sys.argv[3]))
 
 
 if __name__ == "__main__":

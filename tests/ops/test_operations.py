@@ -1,5 +1,5 @@
-"""Production guarantees, shown on real processes: several workers on one PostgreSQL, SIGKILL under write
-load, graceful shutdown, concurrent schema upgrades, metrics."""
+"""Production guarantees, shown on real processes: several workers on one PostgreSQL or SQLite, SIGKILL under
+write load, graceful shutdown, concurrent schema upgrades, metrics."""
 
 from __future__ import annotations
 
@@ -25,15 +25,17 @@ from ..support import Server, flag_body, free_port, removal_body
 JSON = "application/fhir+json"
 
 
-@pytest.fixture(scope="module")
-def workers_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """Two server processes sharing one port and one PostgreSQL database."""
-    url = create_database()
+@pytest.fixture(scope="module", params=["postgresql", "sqlite"])
+def workers_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """Two server processes sharing one port and one database: PostgreSQL, or the sandbox's SQLite file (whose
+    writers queue on the writer lock beside it, store/writer_lock.py)."""
+    url = create_database() if request.param == "postgresql" else None
     server = Server(tmp_path_factory.mktemp("workers"), free_port(), tmp_path_factory.mktemp("logs") / "w.log",
                     database_url=url, extra_args=("--workers", "2")).start()
     yield server
     server.stop()
-    drop_database(url)
+    if url is not None:
+        drop_database(url)
 
 
 def _worker_pids(server: Server, requests: int = 40) -> set[int]:
