@@ -43,7 +43,8 @@ def main() -> None:
 @click.option("--host", default=None, help="Interface to listen on (default 127.0.0.1).")
 @click.option("--port", type=int, default=None, help="Port (default 8443).")
 @click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True,
-              help="Server processes sharing the port (on SQLite their writes commit one at a time; PostgreSQL scales further).")
+              help="Server processes sharing the port (on SQLite their writes commit one at a time; "
+                   "PostgreSQL scales further).")
 @click.option("--clock-file", type=click.Path(path_type=Path, dir_okay=False), default=None,
               help="Sandbox and tests only: the service's clock runs ahead by the seconds this file holds "
                    "(re-read when it changes). Refused without --sandbox.")

@@ -14,6 +14,7 @@ in logs, so they only say, in general words, which element is wrong.
 from __future__ import annotations
 
 import re
+import threading
 import uuid
 from collections.abc import Callable, Mapping
 from datetime import date, datetime
@@ -105,16 +106,31 @@ _MAX_DEPTH: Final = 64
 # \u0000 escapes (PostgreSQL cannot store a NUL: the audited user id made that a 500).
 _CONTROL_CHARACTERS: Final = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
 
+_parsers = threading.local()
+
+
 def _xml_parser() -> etree.XMLParser:
-    # A new parser per message: lxml parser objects are not meant to be shared between threads.
-    return etree.XMLParser(
-        resolve_entities=False,  # never expand entities (billion laughs, external entities)
-        no_network=True,
-        load_dtd=False,
-        huge_tree=False,  # keep libxml2's size and depth limits
-        remove_comments=True,
-        remove_pis=True,
-    )
+    # One parser per thread, used for every message that thread reads: lxml parsers are not to be shared
+    # between threads, but may parse one document after another (making one cost more than the parse).
+    parser: etree.XMLParser | None = getattr(_parsers, "parser", None)
+    if parser is None:
+        parser = _parsers.parser = etree.XMLParser(
+            resolve_entities=False,  # never expand entities (billion laughs, external entities)
+            no_network=True,
+            load_dtd=False,
+            huge_tree=False,  # keep libxml2's size and depth limits
+            remove_comments=True,
+            remove_pis=True,
+        )
+    return parser
+
+
+def _name(tag: str) -> tuple[str | None, str]:
+    """An element's namespace and local name, as ``etree.QName`` gives them (read off its ``{ns}local`` tag)."""
+    if tag[:1] == "{":
+        namespace, _, local = tag[1:].partition("}")
+        return namespace, local
+    return None, tag
 
 
 def _load(body: bytes, media_type: str) -> Node:
@@ -139,7 +155,7 @@ def _load_xml(body: bytes) -> Node:
     docinfo = root.getroottree().docinfo
     if docinfo.doctype or docinfo.internalDTD is not None or docinfo.externalDTD is not None:
         raise _Invalid(MESSAGE_NOT_WELL_FORMED, "Document type declarations are not allowed")
-    namespace = etree.QName(root).namespace
+    namespace, _ = _name(root.tag)
     # Some published examples omit the FHIR namespace (DIGEST A10); then no element may have one.
     if namespace not in (codes.FHIR_NS, None):
         raise _Invalid(MESSAGE_NOT_WELL_FORMED, "The root element is not in the FHIR namespace")
@@ -148,7 +164,7 @@ def _load_xml(body: bytes) -> Node:
 
 def _xml_resource(element: etree._Element, namespace: str | None, depth: int) -> Node:
     node = _xml_node(element, namespace, depth)
-    node["resourceType"] = [etree.QName(element).localname]
+    node["resourceType"] = [_name(element.tag)[1]]
     return node
 
 
@@ -157,16 +173,16 @@ def _xml_node(element: etree._Element, namespace: str | None, depth: int) -> Nod
         raise _Invalid(MESSAGE_NOT_WELL_FORMED, "The message is nested too deeply")
     node: Node = {}
     for child in element.iterchildren(tag=etree.Element):
-        qname = etree.QName(child)
-        if qname.namespace == codes.XHTML_NS:
+        child_namespace, localname = _name(child.tag)
+        if child_namespace == codes.XHTML_NS:
             continue  # narrative (text.div): nothing we read
-        if qname.namespace != namespace:
+        if child_namespace != namespace:
             raise _Invalid(MESSAGE_NOT_WELL_FORMED, "The message mixes XML namespaces")
         value: Value
-        if qname.localname in ("resource", "contained"):
+        if localname in ("resource", "contained"):
             # Resource wrappers: <resource><MessageHeader>...</MessageHeader></resource>
             inner = list(child.iterchildren(tag=etree.Element))
-            if len(inner) != 1 or etree.QName(inner[0]).namespace != namespace:
+            if len(inner) != 1 or _name(inner[0].tag)[0] != namespace:
                 raise _Invalid(MESSAGE_NOT_WELL_FORMED, "A resource wrapper does not hold exactly one resource")
             value = _xml_resource(inner[0], namespace, depth + 1)
         elif (attribute := child.get("value")) is not None:
@@ -174,7 +190,7 @@ def _xml_node(element: etree._Element, namespace: str | None, depth: int) -> Nod
             value = attribute.strip()
         else:
             value = _xml_node(child, namespace, depth + 1)
-        node.setdefault(qname.localname, []).append(value)
+        node.setdefault(localname, []).append(value)
     return node
 
 
