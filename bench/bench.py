@@ -19,6 +19,7 @@ import platform
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
@@ -171,11 +172,15 @@ def scenario_params(run: Run, scenario: Scenario, label: str) -> Path:
                                        "found": lists["with_indicator"], "none": lists["without_indicator"]})
 
 
+Paired = Callable[[bool], dict[str, Any]]
+
+
 def measure(run: Run, scenario: Scenario, url: str, server: procs.Proc | None, audited: bool,
-            profile: Path | None = None) -> dict[str, Any]:
+            profile: Path | None = None, paired: Paired | None = None) -> dict[str, Any]:
     if run.warmup:
         procs.wrk(url, scenario.script, scenario_params(run, scenario, f"{scenario.key}-warmup"), run.warmup,
                   run.connections)
+    pair = paired(scenario.via_tunnel) if paired is not None else {}  # the ceiling again, just before
     params = scenario_params(run, scenario, scenario.key)
     before = run.audit_seq() if audited else 0
     spy = None
@@ -196,7 +201,7 @@ def measure(run: Run, scenario: Scenario, url: str, server: procs.Proc | None, a
         **{f"{p}_ms": round(figures["latency_us"][p] / 1000, 2) for p in ("p50", "p90", "p99", "max")},
         "errors": sum(errors.values()), "error_detail": errors, "statuses": figures["statuses"],
         "rss_mb": rss.peak_mb if server else None, "server_cpu_percent": rss.cpu_percent if server else None,
-        "host_steal_percent": rss.steal_percent,
+        "host_steal_percent": rss.steal_percent, **pair,
     }
     if audited:
         time.sleep(1.5)  # let requests still in flight when wrk stopped finish and audit
@@ -221,54 +226,42 @@ def run_backend(size: str, backend: str, args: argparse.Namespace) -> list[dict[
     if profile:
         profile.mkdir(parents=True, exist_ok=True)
     try:
-        # The ceiling, plain and through the same tunnel as the DSTU2 scenario.
+        # The ceiling, plain and through the same tunnel as the DSTU2 scenario; both stay up, idle, while the
+        # service is measured, to be measured again for --pair seconds just before each scenario.
         port = procs.free_port()
         ceiling = procs.Proc.start("ceiling", [str(PYTHON), str(BENCH / "ceiling.py"), str(working.data_dir),
                                                str(port), str(workers)],
                                    log / f"{label}-ceiling.log", env=_env(PYTHONPATH=str(BENCH)))
+        ceiling_tunnel = None
         try:
             procs.wait_https(port, "/", ceiling)
-            rows.append(measure(run, CEILING, f"https://127.0.0.1:{port}", ceiling, audited=False))
+            urls = {False: f"https://127.0.0.1:{port}"}
+            rows.append(measure(run, CEILING, urls[False], ceiling, audited=False))
             if "3" in args.scenarios:
                 tunnel_port = procs.free_port()
-                tunnel = procs.stunnel("ceiling", tunnel_port, port, *cert, layout.tls / "ca.pem", workdir)
-                try:
-                    rows.append(measure(run, CEILING_MTLS, f"http://127.0.0.1:{tunnel_port}", ceiling, False))
-                finally:
-                    tunnel.stop()
+                ceiling_tunnel = procs.stunnel("ceiling", tunnel_port, port, *cert, layout.tls / "ca.pem", workdir)
+                urls[True] = f"http://127.0.0.1:{tunnel_port}"
+                rows.append(measure(run, CEILING_MTLS, urls[True], ceiling, False))
+
+            def paired(tunnelled: bool) -> dict[str, Any]:
+                """The ceiling (through the tunnel for a tunnelled scenario) for --pair seconds, now: the host's load
+                drifts over minutes, so each scenario's ratio is taken against the ceiling of the same minute."""
+                if not args.pair:
+                    return {}
+                reference = CEILING_MTLS if tunnelled else CEILING
+                figures = procs.wrk(urls[tunnelled], reference.script,
+                                    scenario_params(run, reference, f"{reference.key}-paired"), args.pair,
+                                    run.connections)
+                return {"ceiling_paired_rps": round(figures["requests"] / (figures["duration_us"] / 1e6), 1)}
+
+            if args.floor:
+                print(f"  {label}: floor ...", file=sys.stderr, flush=True)
+                rows.append(_floor(run, workers, log, profile, paired))
+            rows.extend(_service(run, args, workers, cert, log, profile, paired))
         finally:
+            if ceiling_tunnel is not None:
+                ceiling_tunnel.stop()
             ceiling.stop()
-        if args.floor:
-            print(f"  {label}: floor ...", file=sys.stderr, flush=True)
-            rows.append(_floor(run, workers, log, profile))
-        # The service.
-        port = procs.free_port()
-        extra = ["--workers", str(workers)] + (["--database-url", working.database_url] if working.database_url
-                                               else [])
-        server = procs.Proc.start("server", [str(PYTHON), "-m", "safeguarding", "serve", "--sandbox", "--data-dir",
-                                             str(working.data_dir), "--port", str(port), *extra],
-                                  log / f"{label}-server.log", env=_env())
-        try:
-            procs.wait_https(port, "/_ping", server)
-            for key in args.scenarios:
-                scenario = SCENARIOS[key]
-                url = f"https://127.0.0.1:{port}"
-                print(f"  {label}: scenario {key} ...", file=sys.stderr, flush=True)
-                if key == "4" and not _cpis_available(run, port):
-                    rows.append({"scenario": "4", "title": scenario.title, "backend": backend, "size": size,
-                                 "available": False, "note": "not available: GET /cpis/FHIR/R4/CareTeam is 404"})
-                    continue
-                if scenario.via_tunnel:
-                    tunnel_port = procs.free_port()
-                    tunnel = procs.stunnel("service", tunnel_port, port, *cert, layout.tls / "ca.pem", workdir)
-                    try:
-                        rows.append(measure(run, scenario, f"http://127.0.0.1:{tunnel_port}", server, True, profile))
-                    finally:
-                        tunnel.stop()
-                else:
-                    rows.append(measure(run, scenario, url, server, True, profile))
-        finally:
-            server.stop()
         rows.append(_verify(run))
         if args.peer == "medplum" and backend == args.backends[0]:
             rows.extend(_medplum(run, log))
@@ -278,7 +271,41 @@ def run_backend(size: str, backend: str, args: argparse.Namespace) -> list[dict[
     return rows
 
 
-def _floor(run: Run, workers: int, log: Path, profile: Path | None) -> dict[str, Any]:
+def _service(run: Run, args: argparse.Namespace, workers: int, cert: tuple[Path, Path], log: Path,
+             profile: Path | None, paired: Paired) -> list[dict[str, Any]]:
+    """The service on the run's copy, through every scenario asked for."""
+    label, layout, rows = f"{run.backend}-{run.size}", run.layout, []
+    port = procs.free_port()
+    extra = ["--workers", str(workers)] + (["--database-url", run.working.database_url] if run.working.database_url
+                                           else [])
+    server = procs.Proc.start("server", [str(PYTHON), "-m", "safeguarding", "serve", "--sandbox", "--data-dir",
+                                         str(run.working.data_dir), "--port", str(port), *extra],
+                              log / f"{label}-server.log", env=_env())
+    try:
+        procs.wait_https(port, "/_ping", server)
+        for key in args.scenarios:
+            scenario = SCENARIOS[key]
+            print(f"  {label}: scenario {key} ...", file=sys.stderr, flush=True)
+            if key == "4" and not _cpis_available(run, port):
+                rows.append({"scenario": "4", "title": scenario.title, "backend": run.backend, "size": run.size,
+                             "available": False, "note": "not available: GET /cpis/FHIR/R4/CareTeam is 404"})
+                continue
+            if scenario.via_tunnel:
+                tunnel_port = procs.free_port()
+                tunnel = procs.stunnel("service", tunnel_port, port, *cert, layout.tls / "ca.pem", run.workdir)
+                try:
+                    rows.append(measure(run, scenario, f"http://127.0.0.1:{tunnel_port}", server, True, profile,
+                                        paired))
+                finally:
+                    tunnel.stop()
+            else:
+                rows.append(measure(run, scenario, f"https://127.0.0.1:{port}", server, True, profile, paired))
+    finally:
+        server.stop()
+    return rows
+
+
+def _floor(run: Run, workers: int, log: Path, profile: Path | None, paired: Paired) -> dict[str, Any]:
     """The floor (floor.py) on the run's copy, as many workers as the ceiling, measured as scenario 1 is. Its
     audit events join the copy's chain, which the service then carries on (and ``audit verify`` checks)."""
     if run.backend != "sqlite":
@@ -290,7 +317,7 @@ def _floor(run: Run, workers: int, log: Path, profile: Path | None) -> dict[str,
                              log / f"{run.backend}-{run.size}-floor.log", env=_env(PYTHONPATH=str(BENCH)))
     try:
         procs.wait_https(port, "/", floor)
-        return measure(run, FLOOR, f"https://127.0.0.1:{port}", floor, audited=True, profile=profile)
+        return measure(run, FLOOR, f"https://127.0.0.1:{port}", floor, audited=True, profile=profile, paired=paired)
     finally:
         floor.stop()
 
@@ -344,6 +371,9 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=2, help="seconds of warm-up per scenario (not measured)")
     parser.add_argument("--scenarios", default="1,2,3,4,5,6")
     parser.add_argument("--workers", type=int, default=0, help="server processes (default: 1 SQLite, 2 PostgreSQL)")
+    parser.add_argument("--pair", type=int, default=3, metavar="S",
+                        help="seconds of the ceiling measured again just before each scenario, its ratio's reference "
+                             "(0: the ceiling measured first)")
     parser.add_argument("--floor", action="store_true",
                         help="also measure bench/floor.py, scenario 1's minimum audited work in lean Python (SQLite)")
     parser.add_argument("--peer", choices=["medplum"], default=None)

@@ -15,8 +15,10 @@ def _measured(row: dict[str, Any]) -> bool:
 
 
 def with_ratios(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Each scenario's requests/s over the ceiling's in the same backend and size. The DSTU2 scenario is
-    compared with the ceiling reached through the same mTLS tunnel (``ratio``), and with the plain one. The
+    """Each scenario's requests/s over the ceiling's in the same backend and size: ``ratio`` over the ceiling
+    measured again just before it (``ceiling_paired_rps``, ``--pair``), ``ratio_first`` over the ceiling measured
+    first (as ``ratio`` is when nothing was paired). The DSTU2 scenario is
+    compared with the ceiling reached through the same mTLS tunnel, and (``ratio_plain``) with the plain one. The
     floor (``--floor``) is a row like the scenarios, over the plain ceiling; scenario 1, whose work it does,
     is also given over the floor's (``ratio_floor``: what the service's structure costs on top of the work)."""
     references = {(r["backend"], r["size"], r["scenario"]): r["rps"] for r in rows
@@ -28,7 +30,10 @@ def with_ratios(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         tunnel = references.get((row["backend"], row["size"], "ceiling-mtls"))
         if plain:
             row["ratio_plain"] = round(row["rps"] / plain, 3)
-        reference = tunnel if row["scenario"] in TUNNELLED else plain
+        first = tunnel if row["scenario"] in TUNNELLED else plain
+        if first:
+            row["ratio_first"] = round(row["rps"] / first, 3)
+        reference = row.get("ceiling_paired_rps") or first  # the ceiling of the same minute, when measured
         if reference:
             row["ratio"] = round(row["rps"] / reference, 3)
         floor = references.get((row["backend"], row["size"], "floor"))
@@ -76,7 +81,8 @@ def targets(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def table(rows: list[dict[str, Any]]) -> str:
-    header = (f"{'backend':<10} {'size':<5} {'scenario':<40} {'req/s':>8} {'ratio':>6} {'p50 ms':>8} {'p99 ms':>8} "
+    header = (f"{'backend':<10} {'size':<5} {'scenario':<40} {'req/s':>8} {'ratio':>6} {'ceil/s':>7} {'p50 ms':>8} "
+              f"{'p99 ms':>8} "
               f"{'errors':>6} {'lost':>5} {'RSS MB':>7} {'CPU %':>6} {'steal %':>7}")
     lines = [header, "-" * len(header)]
     for row in rows:
@@ -95,7 +101,8 @@ def table(rows: list[dict[str, Any]]) -> str:
         rss = f"{row['rss_mb']:.0f}" if row.get("rss_mb") is not None else "-"
         cpu = f"{row['server_cpu_percent']:.0f}" if row.get("server_cpu_percent") is not None else "-"
         steal = f"{row['host_steal_percent']:.1f}" if row.get("host_steal_percent") is not None else "-"
-        lines.append(f"{row['backend']:<10} {row['size']:<5} {name:<40} {row['rps']:>8.0f} {ratio:>6} "
+        paired = f"{row['ceiling_paired_rps']:.0f}" if row.get("ceiling_paired_rps") else "-"
+        lines.append(f"{row['backend']:<10} {row['size']:<5} {name:<40} {row['rps']:>8.0f} {ratio:>6} {paired:>7} "
                      f"{row['p50_ms']:>8.2f} {row['p99_ms']:>8.2f} {row['errors']:>6} {lost:>5} {rss:>7} {cpu:>6} "
                      f"{steal:>7}")
     return "\n".join(lines)
