@@ -667,8 +667,8 @@ class SqlStore:
         return cls(engine, audit_key, reader)
 
     @contextmanager
-    def _read(self, engine: Engine | None = None) -> Iterator[SqlTransaction]:
-        with _unavailable_on(OperationalError), (engine or self._reader).connect() as conn:
+    def _read(self) -> Iterator[SqlTransaction]:
+        with _unavailable_on(OperationalError), self._reader.connect() as conn:
             yield SqlTransaction(conn, self._audit_key)
 
     def read_patient(self, nhs_number: str) -> Patient | None:
@@ -766,7 +766,9 @@ class SqlStore:
     def audit_records(self, up_to: int | None = None) -> Iterator[AuditRecord]:
         last = 0
         while True:
-            with self._read(self.engine) as tx:
+            # Each page a read of its own on the reader (SQLite: a WAL snapshot, never the write lock, so a
+            # running server's batches are not held); records up to the head never change, so pages agree.
+            with self._read() as tx:
                 rows = tx.audit_page(after=last, limit=20_000, up_to=up_to)
             if not rows:
                 return
@@ -774,7 +776,7 @@ class SqlStore:
             last = rows[-1].seq
 
     def audit_head(self) -> tuple[int, str]:
-        with self._read(self.engine) as tx:
+        with self._read() as tx:
             return tx.audit_head()
 
     def ping(self) -> None:
