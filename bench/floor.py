@@ -28,13 +28,11 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
-import fcntl
 import gc
 import json
 import os
 import sqlite3
 import sys
-import threading
 import time
 import uuid
 from datetime import datetime, timedelta, timezone
@@ -55,6 +53,8 @@ from safeguarding.domain.audit import AuditEvent
 from safeguarding.domain.nhs_number import is_valid
 from safeguarding.security.tokens import ALLOWED_ALGORITHMS
 from safeguarding.settings import SANDBOX_AUDIENCE, SANDBOX_ISSUER, Layout
+from safeguarding.store.checkpointer import WalCheckpointer
+from safeguarding.store.writer_lock import WriterLock
 
 DATA_DIR_ENV = "SAFEGUARDING_FLOOR_DATA_DIR"  # how the worker processes (spawned, ``floor:app``) find it
 BASE_PATH = "/fgm/FHIR/R4"
@@ -138,7 +138,7 @@ class Chain:
         self._key, self._loop = key, loop
         self._pending: list[tuple[Event, asyncio.Future[None]]] = []
         self._busy = False
-        self._lock = os.open(f"{database}-writer", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        self._lock = WriterLock.beside(database)
         self._committer = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="floor-commit")
 
     def append(self, event: Event) -> asyncio.Future[None]:
@@ -151,10 +151,8 @@ class Chain:
         return future
 
     def _start(self) -> None:
-        try:
-            fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:  # another process is writing
-            waited = self._loop.run_in_executor(self._committer, fcntl.flock, self._lock, fcntl.LOCK_EX)
+        if not self._lock.try_acquire():  # another process is writing
+            waited = self._loop.run_in_executor(self._committer, self._lock.acquire)
             waited.add_done_callback(self._locked)
             return
         self._batch()
@@ -196,7 +194,7 @@ class Chain:
         error: BaseException | None = None
         try:
             self._conn.execute("COMMIT")
-            fcntl.flock(self._lock, fcntl.LOCK_UN)  # the next process's batch can start at once
+            self._lock.release()  # the next process's batch can start at once
         except BaseException as exc:  # noqa: BLE001 - every request of the batch is told
             error = exc
             self._abandon()
@@ -209,7 +207,7 @@ class Chain:
                 if self._conn.in_transaction:
                     self._conn.execute("ROLLBACK")
         finally:
-            fcntl.flock(self._lock, fcntl.LOCK_UN)
+            self._lock.release()
 
     def _settle(self, batch: list[tuple[Event, asyncio.Future[None]]], error: BaseException | None) -> None:
         # The next batch first, so its COMMIT runs while this one's requests are answered (resolving a future
@@ -228,29 +226,7 @@ class Chain:
     def close(self) -> None:
         self._committer.shutdown(wait=True)
         self._conn.close()
-        os.close(self._lock)
-
-
-class Checkpointer:
-    """SQLite's WAL copied back by a thread of its own every 0.25 s (PASSIVE), never by a COMMIT: as the
-    service does it (store/checkpointer.py)."""
-
-    def __init__(self, database: Path, interval: float = 0.25) -> None:
-        self._conn, self._interval = connect(database), interval
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._serve, name="floor-checkpoint", daemon=True)
-        self._thread.start()
-
-    def _serve(self) -> None:
-        while not self._stop.wait(self._interval):
-            with contextlib.suppress(sqlite3.Error):  # tried again next time; commits are unaffected
-                self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=30)
-        self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
-        self._conn.close()
+        self._lock.close()
 
 
 class Floor:
@@ -262,7 +238,7 @@ class Floor:
         self.users: dict[bytes, User] = {}
         self.reader = connect(layout.database)
         self.chain = Chain(layout.database, layout.audit_key.read_bytes(), loop)
-        self.checkpointer = Checkpointer(layout.database)
+        self.checkpointer = WalCheckpointer(lambda: connect(layout.database))  # the service's: every 0.25 s
         self._cutoff = (0.0, "")
 
     def user(self, authorization: bytes) -> User | None:

@@ -45,6 +45,7 @@ from ..domain.patients import Gender, Patient, SecurityLabel
 from ..metrics import STORE_ERRORS
 from . import schema as t
 from .checkpointer import WalCheckpointer
+from .failures import unavailable_on
 from .interface import StoreUnavailable
 from .writer import LoopWriter, ThreadWriter
 from .writer_lock import WriterLock
@@ -118,8 +119,6 @@ def _flat_json(record: Actor | Author) -> str:
     ``asdict`` makes, for fields that hold no objects)."""
     return orjson.dumps({k: v for k, v in record.__dict__.items() if v is not None}).decode()
 
-
-_actor_json = _author_json = _flat_json
 
 
 def _actor(raw: str | None) -> Actor:
@@ -281,7 +280,7 @@ class _Readers:
 
     def connect(self) -> Any:
         """A new driver connection made as the reader engine makes them (SQLite's PRAGMAs), in autocommit."""
-        with _unavailable_on(OperationalError, *self._errors):
+        with unavailable_on(OperationalError, *self._errors):
             pooled = self._engine.raw_connection()  # made as the engine makes them (SQLite's PRAGMAs)
         conn = pooled.driver_connection
         pooled.detach()  # ours from now on: the engine's pool neither counts nor resets it
@@ -309,17 +308,6 @@ def _close_quietly(conn: Any) -> None:
         conn.close()
     except Exception:  # noqa: BLE001, S110 - a broken connection is being thrown away anyway
         pass
-
-
-@contextmanager
-def _unavailable_on(*errors: type[Exception]) -> Iterator[None]:
-    """Database failures leave the store as ``StoreUnavailable``: callers never see driver errors."""
-    try:
-        yield
-    except errors as exc:
-        STORE_ERRORS.inc()
-        log.error("store.error", extra={"event": "STORE_ERROR", "error": type(exc).__name__})
-        raise StoreUnavailable() from exc
 
 
 class SqlTransaction:
@@ -425,7 +413,7 @@ class SqlTransaction:
             "status": indicator.status.value,
             "version": indicator.version,
             "created_at": indicator.created_at,
-            "created_by": _actor_json(indicator.created_by),
+            "created_by": _flat_json(indicator.created_by),
         }
         # A savepoint keeps the transaction usable when the unique index refuses the row.
         try:
@@ -440,7 +428,7 @@ class SqlTransaction:
         changed = self._cursor(_SAVE_REMOVAL, {
             "id": indicator.id, "previous": indicator.version - 1, "status": indicator.status.value,
             "version": indicator.version, "removed_at": indicator.removal.at,
-            "removed_by": _actor_json(indicator.removal.by), "removal_reason": indicator.removal.reason.value,
+            "removed_by": _flat_json(indicator.removal.by), "removal_reason": indicator.removal.reason.value,
         }).rowcount
         return bool(changed == 1)
 
@@ -501,7 +489,7 @@ class SqlTransaction:
     # CP-IS access history, alerts and the notification queue
     def record_access(self, access: Access) -> None:
         self._execute(_RECORD_ACCESS, {"id": access.id, "nhs_number": access.nhs_number, "recorded_at": access.at,
-                                       "user_id": access.author.user_id, "author": _author_json(access.author),
+                                       "user_id": access.author.user_id, "author": _flat_json(access.author),
                                        "listed": access.listed})
 
     def last_listed_access(self, nhs_number: str, user_id: str) -> str | None:
@@ -521,7 +509,7 @@ class SqlTransaction:
 
     def record_alert(self, alert: Alert) -> None:
         self._conn.execute(insert(t.cpis_alerts).values(
-            id=alert.id, nhs_number=alert.nhs_number, recorded_at=alert.at, author=_author_json(alert.author),
+            id=alert.id, nhs_number=alert.nhs_number, recorded_at=alert.at, author=_flat_json(alert.author),
             note=alert.note,
         ))
 
@@ -619,7 +607,7 @@ class _SqlBatch:
 
     def commit(self) -> None:
         try:
-            with _unavailable_on(*self._failures):
+            with unavailable_on(*self._failures):
                 self.tx.finish()
                 self._trans.commit()
         except BaseException:
@@ -632,7 +620,7 @@ class _SqlBatch:
 
     def rollback(self) -> None:
         try:
-            with _unavailable_on(*self._failures):
+            with unavailable_on(*self._failures):
                 self._trans.rollback()
         except StoreUnavailable:
             self._conn.invalidate()  # nothing was committed; the units are told by their own errors
@@ -668,7 +656,7 @@ class SqlStore:
 
     @contextmanager
     def _read(self) -> Iterator[SqlTransaction]:
-        with _unavailable_on(OperationalError), self._reader.connect() as conn:
+        with unavailable_on(OperationalError), self._reader.connect() as conn:
             yield SqlTransaction(conn, self._audit_key)
 
     def read_patient(self, nhs_number: str) -> Patient | None:
@@ -700,21 +688,11 @@ class SqlStore:
         # SQLite has one writer at a time. Threads of this process queue on a mutex, and processes on the
         # writer lock (writer_lock.py), rather than in SQLite's busy handler, which sleeps with growing
         # back-off and leaves the lock idle between tries (seconds of tail latency under load).
-        with self._writer_turn, self._exclusively(), _unavailable_on(*self._failures), self.engine.begin() as conn:
+        with (self._writer_turn, self._exclusive or nullcontext(), unavailable_on(*self._failures),
+              self.engine.begin() as conn):
             tx = SqlTransaction(conn, self._audit_key)
             yield tx
             tx.finish()
-
-    @contextmanager
-    def _exclusively(self) -> Iterator[None]:
-        if self._exclusive is None:
-            yield
-            return
-        self._exclusive.acquire()
-        try:
-            yield
-        finally:
-            self._exclusive.release()
 
     def run(self, unit: Callable[[SqlTransaction], T]) -> T:
         """``unit`` in a transaction, committed (durably) before this returns. From a request running
@@ -752,7 +730,7 @@ class SqlStore:
         return writer
 
     def _open_batch(self) -> _SqlBatch:
-        with _unavailable_on(*self._failures):
+        with unavailable_on(*self._failures):
             conn = self.engine.connect()
             try:
                 began = conn.begin()
@@ -780,7 +758,7 @@ class SqlStore:
             return tx.audit_head()
 
     def ping(self) -> None:
-        with _unavailable_on(SQLAlchemyError), self._reader.connect() as conn:  # a read: never the write lock
+        with unavailable_on(SQLAlchemyError), self._reader.connect() as conn:  # a read: never the write lock
             conn.exec_driver_sql("SELECT 1")
 
     def close(self) -> None:

@@ -205,16 +205,22 @@ class LoopWriter(Generic[Tx]):
         self._holding = True
         self._run_batch()
 
-    def _fail_pending(self, error: BaseException) -> None:
+    def _take(self) -> list[tuple[Callable[[Tx], Any], asyncio.Future[Any]]]:
         batch, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
+        return batch
+
+    def _fail(self, batch: list[tuple[Callable[[Tx], Any], asyncio.Future[Any]]], error: BaseException) -> None:
         self._done([(future, None, error) for _, future in batch])
 
+    def _fail_pending(self, error: BaseException) -> None:
+        self._fail(self._take(), error)
+
     def _run_batch(self) -> None:
-        batch, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
+        batch = self._take()
         try:
             opened = self._begin()
         except BaseException as exc:  # noqa: BLE001 - e.g. StoreUnavailable: every unit is told
-            self._done([(future, None, exc) for _, future in batch])
+            self._fail(batch, exc)
             return
         try:
             results = [unit(opened.tx) for unit, _ in batch]
@@ -268,7 +274,7 @@ class LoopWriter(Generic[Tx]):
         if error is not None and len(batch) > 1:  # e.g. a deferred constraint: find whose, commit the rest
             self._done([self._alone(unit, future) for unit, future in batch])
         elif error is not None:
-            self._done([(future, None, error) for _, future in batch])
+            self._fail(batch, error)
         else:
             self._done([(future, result, None) for (_, future), result in zip(batch, results, strict=True)])
 

@@ -16,17 +16,16 @@ process dies.
 from __future__ import annotations
 
 import fcntl
-import logging
 import os
 from pathlib import Path
+from types import TracebackType
 
-from ..metrics import STORE_ERRORS
-from .interface import StoreUnavailable
-
-log = logging.getLogger(__name__)
+from .failures import unavailable_on
 
 
 class WriterLock:
+    """The lock, taken with ``acquire`` (or as a context manager) and given back with ``release``."""
+
     def __init__(self, path: Path) -> None:
         self.path = path
         self._fd: int | None = None  # opened on first use: a store that cannot be reached fails when used
@@ -37,24 +36,29 @@ class WriterLock:
 
     def try_acquire(self) -> bool:
         """Take the lock if no other process holds it; never waits."""
-        try:
-            fcntl.flock(self._file(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return False
-        except OSError as exc:
-            raise _unavailable(exc) from exc
+        with unavailable_on(OSError):
+            try:
+                fcntl.flock(self._file(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return False
         return True
 
     def acquire(self) -> None:
         """Wait until the lock is ours (from a thread that may block)."""
-        try:
+        with unavailable_on(OSError):
             fcntl.flock(self._file(), fcntl.LOCK_EX)
-        except OSError as exc:
-            raise _unavailable(exc) from exc
 
     def release(self) -> None:
         if self._fd is not None:
             fcntl.flock(self._fd, fcntl.LOCK_UN)
+
+    def __enter__(self) -> WriterLock:
+        self.acquire()
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                 traceback: TracebackType | None) -> None:
+        self.release()
 
     def close(self) -> None:
         if self._fd is not None:
@@ -65,9 +69,3 @@ class WriterLock:
         if self._fd is None:
             self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         return self._fd
-
-
-def _unavailable(exc: OSError) -> StoreUnavailable:
-    STORE_ERRORS.inc()
-    log.error("store.error", extra={"event": "STORE_ERROR", "error": type(exc).__name__})
-    return StoreUnavailable()
