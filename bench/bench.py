@@ -210,99 +210,132 @@ def measure(run: Run, scenario: Scenario, url: str, server: procs.Proc | None, a
     return row
 
 
-def run_backend(size: str, backend: str, args: argparse.Namespace) -> list[dict[str, Any]]:
-    data = dataset.cached(size, backend)
-    label = f"{backend}-{size}"
-    working = dataset.working_copy(data, label.replace("-", "_"))
-    workdir = dataset.CACHE / "runs" / f"{label}-files"
-    workdir.mkdir(parents=True, exist_ok=True)
-    run = Run(size, backend, data, working, workdir, args.duration, args.warmup, args.profile_mode, args.connections)
-    workers = args.workers or (2 if backend == "postgresql" else 1)
-    layout = run.layout
-    cert = layout.systems / f"{GP_ASID}.pem", layout.systems / f"{GP_ASID}.key"
-    rows: list[dict[str, Any]] = []
-    log = dataset.CACHE / "logs"
-    profile = Path(args.profile) if args.profile else None
-    if profile:
-        profile.mkdir(parents=True, exist_ok=True)
-    try:
-        # The ceiling, plain and through the same tunnel as the DSTU2 scenario; both stay up, idle, while the
-        # service is measured, to be measured again for --pair seconds just before each scenario.
+class Side:
+    """One size of one backend, set up for the run: its working copy, the ceiling (plain and through the mTLS
+    tunnel, measured first, then kept up, idle, to be measured again before each scenario), the floor, and the
+    service, started once and driven through every scenario."""
+
+    def __init__(self, size: str, backend: str, args: argparse.Namespace) -> None:
+        self.args = args
+        data = dataset.cached(size, backend)
+        self.label = f"{backend}-{size}"
+        working = dataset.working_copy(data, self.label.replace("-", "_"))
+        workdir = dataset.CACHE / "runs" / f"{self.label}-files"
+        workdir.mkdir(parents=True, exist_ok=True)
+        self.run = Run(size, backend, data, working, workdir, args.duration, args.warmup, args.profile_mode,
+                       args.connections)
+        self.workers = args.workers or (2 if backend == "postgresql" else 1)
+        layout = self.run.layout
+        self.cert = layout.systems / f"{GP_ASID}.pem", layout.systems / f"{GP_ASID}.key"
+        self.log = dataset.CACHE / "logs"
+        self.profile = Path(args.profile) if args.profile else None
+        if self.profile:
+            self.profile.mkdir(parents=True, exist_ok=True)
+        self.rows: list[dict[str, Any]] = []
+        self.urls: dict[bool, str] = {}
+        self.running: list[procs.Proc] = []  # stopped in reverse order by stop()
+        self.server: procs.Proc | None = None
+        self.port = 0
+
+    def open(self) -> None:
+        """The ceiling (and its tunnel) started and measured, the floor measured, the service started."""
         port = procs.free_port()
-        ceiling = procs.Proc.start("ceiling", [str(PYTHON), str(BENCH / "ceiling.py"), str(working.data_dir),
-                                               str(port), str(workers)],
-                                   log / f"{label}-ceiling.log", env=_env(PYTHONPATH=str(BENCH)))
-        ceiling_tunnel = None
+        ceiling = self._started(procs.Proc.start(
+            "ceiling", [str(PYTHON), str(BENCH / "ceiling.py"), str(self.run.working.data_dir), str(port),
+                        str(self.workers)],
+            self.log / f"{self.label}-ceiling.log", env=_env(PYTHONPATH=str(BENCH))))
+        procs.wait_https(port, "/", ceiling)
+        self.urls[False] = f"https://127.0.0.1:{port}"
+        self.rows.append(measure(self.run, CEILING, self.urls[False], ceiling, audited=False))
+        if "3" in self.args.scenarios:
+            tunnel_port = procs.free_port()
+            self._started(procs.stunnel("ceiling", tunnel_port, port, *self.cert, self.run.layout.tls / "ca.pem",
+                                        self.run.workdir))
+            self.urls[True] = f"http://127.0.0.1:{tunnel_port}"
+            self.rows.append(measure(self.run, CEILING_MTLS, self.urls[True], ceiling, False))
+        if self.args.floor:
+            print(f"  {self.label}: floor ...", file=sys.stderr, flush=True)
+            self.rows.append(_floor(self.run, self.workers, self.log, self.profile, self.paired))
+        self.port = procs.free_port()
+        database = ["--database-url", self.run.working.database_url] if self.run.working.database_url else []
+        self.server = self._started(procs.Proc.start(
+            "server", [str(PYTHON), "-m", "safeguarding", "serve", "--sandbox", "--data-dir",
+                       str(self.run.working.data_dir), "--port", str(self.port), "--workers", str(self.workers),
+                       *database],
+            self.log / f"{self.label}-server.log", env=_env()))
+        procs.wait_https(self.port, "/_ping", self.server)
+
+    def _started(self, proc: procs.Proc) -> procs.Proc:
+        self.running.append(proc)
+        return proc
+
+    def paired(self, tunnelled: bool) -> dict[str, Any]:
+        """The ceiling (through the tunnel for a tunnelled scenario) for --pair seconds, now: the host's load
+        drifts over minutes, so each scenario's ratio is taken against the ceiling of the same minute."""
+        if not self.args.pair:
+            return {}
+        reference = CEILING_MTLS if tunnelled else CEILING
+        figures = procs.wrk(self.urls[tunnelled], reference.script,
+                            scenario_params(self.run, reference, f"{reference.key}-paired"), self.args.pair,
+                            self.run.connections)
+        return {"ceiling_paired_rps": round(figures["requests"] / (figures["duration_us"] / 1e6), 1)}
+
+    def scenario(self, key: str) -> None:
+        """One scenario against the service, its row added to this side's."""
+        if self.server is None:
+            raise RuntimeError("Side.open() first")
+        scenario, run = SCENARIOS[key], self.run
+        print(f"  {self.label}: scenario {key} ...", file=sys.stderr, flush=True)
+        if key == "4" and not _cpis_available(run, self.port):
+            self.rows.append({"scenario": "4", "title": scenario.title, "backend": run.backend, "size": run.size,
+                              "available": False, "note": "not available: GET /cpis/FHIR/R4/CareTeam is 404"})
+            return
+        if not scenario.via_tunnel:
+            self.rows.append(measure(run, scenario, f"https://127.0.0.1:{self.port}", self.server, True,
+                                     self.profile, self.paired))
+            return
+        tunnel_port = procs.free_port()
+        tunnel = procs.stunnel("service", tunnel_port, self.port, *self.cert, run.layout.tls / "ca.pem", run.workdir)
         try:
-            procs.wait_https(port, "/", ceiling)
-            urls = {False: f"https://127.0.0.1:{port}"}
-            rows.append(measure(run, CEILING, urls[False], ceiling, audited=False))
-            if "3" in args.scenarios:
-                tunnel_port = procs.free_port()
-                ceiling_tunnel = procs.stunnel("ceiling", tunnel_port, port, *cert, layout.tls / "ca.pem", workdir)
-                urls[True] = f"http://127.0.0.1:{tunnel_port}"
-                rows.append(measure(run, CEILING_MTLS, urls[True], ceiling, False))
-
-            def paired(tunnelled: bool) -> dict[str, Any]:
-                """The ceiling (through the tunnel for a tunnelled scenario) for --pair seconds, now: the host's load
-                drifts over minutes, so each scenario's ratio is taken against the ceiling of the same minute."""
-                if not args.pair:
-                    return {}
-                reference = CEILING_MTLS if tunnelled else CEILING
-                figures = procs.wrk(urls[tunnelled], reference.script,
-                                    scenario_params(run, reference, f"{reference.key}-paired"), args.pair,
-                                    run.connections)
-                return {"ceiling_paired_rps": round(figures["requests"] / (figures["duration_us"] / 1e6), 1)}
-
-            if args.floor:
-                print(f"  {label}: floor ...", file=sys.stderr, flush=True)
-                rows.append(_floor(run, workers, log, profile, paired))
-            rows.extend(_service(run, args, workers, cert, log, profile, paired))
+            self.rows.append(measure(run, scenario, f"http://127.0.0.1:{tunnel_port}", self.server, True,
+                                     self.profile, self.paired))
         finally:
-            if ceiling_tunnel is not None:
-                ceiling_tunnel.stop()
-            ceiling.stop()
-        rows.append(_verify(run))
-        if args.peer == "medplum" and backend == args.backends[0]:
-            rows.extend(_medplum(run, log))
-    finally:
-        if not args.keep:
-            working.drop()
-    return rows
+            tunnel.stop()
+
+    def stop(self) -> None:
+        """Stop what runs: the service, the tunnel, the ceiling (the last started first)."""
+        while self.running:
+            self.running.pop().stop()
+
+    def drop(self) -> None:
+        if not self.args.keep:
+            self.run.working.drop()
 
 
-def _service(run: Run, args: argparse.Namespace, workers: int, cert: tuple[Path, Path], log: Path,
-             profile: Path | None, paired: Paired) -> list[dict[str, Any]]:
-    """The service on the run's copy, through every scenario asked for."""
-    label, layout, rows = f"{run.backend}-{run.size}", run.layout, []
-    port = procs.free_port()
-    extra = ["--workers", str(workers)] + (["--database-url", run.working.database_url] if run.working.database_url
-                                           else [])
-    server = procs.Proc.start("server", [str(PYTHON), "-m", "safeguarding", "serve", "--sandbox", "--data-dir",
-                                         str(run.working.data_dir), "--port", str(port), *extra],
-                              log / f"{label}-server.log", env=_env())
+def run_backend(backend: str, sizes: list[str], args: argparse.Namespace) -> list[dict[str, Any]]:
+    """Every size of one backend set up side by side, then each scenario run on every size in turn: a scenario's
+    figures for the sizes are taken a minute apart, under the same host load, so "p50 large <= 1.25 x small"
+    compares the data sets, not the host's drift over a run that lasts half an hour."""
+    sides: list[Side] = []
     try:
-        procs.wait_https(port, "/_ping", server)
+        for size in sizes:
+            print(f"{backend} {size}: data set ...", file=sys.stderr, flush=True)
+            sides.append(Side(size, backend, args))
+        for side in sides:
+            side.open()
         for key in args.scenarios:
-            scenario = SCENARIOS[key]
-            print(f"  {label}: scenario {key} ...", file=sys.stderr, flush=True)
-            if key == "4" and not _cpis_available(run, port):
-                rows.append({"scenario": "4", "title": scenario.title, "backend": run.backend, "size": run.size,
-                             "available": False, "note": "not available: GET /cpis/FHIR/R4/CareTeam is 404"})
-                continue
-            if scenario.via_tunnel:
-                tunnel_port = procs.free_port()
-                tunnel = procs.stunnel("service", tunnel_port, port, *cert, layout.tls / "ca.pem", run.workdir)
-                try:
-                    rows.append(measure(run, scenario, f"http://127.0.0.1:{tunnel_port}", server, True, profile,
-                                        paired))
-                finally:
-                    tunnel.stop()
-            else:
-                rows.append(measure(run, scenario, f"https://127.0.0.1:{port}", server, True, profile, paired))
+            for side in sides:
+                side.scenario(key)
+        for side in sides:
+            side.stop()
+            side.rows.append(_verify(side.run))
+            if args.peer == "medplum" and backend == args.backends[0]:
+                side.rows.extend(_medplum(side.run, side.log))
+        return [row for side in sides for row in side.rows]
     finally:
-        server.stop()
-    return rows
+        for side in sides:
+            side.stop()
+            side.drop()
 
 
 def _floor(run: Run, workers: int, log: Path, profile: Path | None, paired: Paired) -> dict[str, Any]:
@@ -396,10 +429,8 @@ def main() -> None:
     args.backends = ["sqlite", "postgresql"] if args.backend == "both" else [args.backend]
     started = datetime.now(timezone.utc)
     rows: list[dict[str, Any]] = []
-    for size in sizes:
-        for backend in args.backends:
-            print(f"{backend} {size}: data set ...", file=sys.stderr, flush=True)
-            rows.extend(run_backend(size, backend, args))
+    for backend in args.backends:
+        rows.extend(run_backend(backend, sizes, args))
     rows = report.with_ratios(rows)
     figures = {"started": started.isoformat(timespec="seconds"), "machine": machine(), "connections": args.connections,
                "duration_s": args.duration, "warmup_s": args.warmup, "profiled": bool(args.profile),
