@@ -1,6 +1,6 @@
 """The ceiling: a minimal ASGI app on the service's own server stack, answering a fixed search Bundle.
 
-Same uvicorn configuration as ``safeguarding serve`` (``server.uvicorn_config``: httptools with the
+Same uvicorn configuration as ``safeguarding serve`` (``protocol.uvicorn_config``: httptools with the
 client-certificate protocol, uvloop, the data dir's TLS certificate and client CA, CERT_OPTIONAL), same
 worker model. Whatever a scenario reaches relative to this is what the service's own work costs.
 
@@ -17,7 +17,7 @@ import orjson
 import uvicorn
 from uvicorn.supervisors import Multiprocess
 
-from safeguarding.server import uvicorn_config
+from safeguarding.protocol import uvicorn_config
 from safeguarding.settings import sandbox_settings
 
 BUNDLE = orjson.dumps({

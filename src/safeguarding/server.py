@@ -1,166 +1,29 @@
-"""Serving over HTTPS with uvicorn, handing the verified client certificate to the application.
+"""Serving over HTTPS: one process, or several workers started by a lean supervisor (supervisor.py).
 
-uvicorn verifies client certificates against the configured CA but does not pass them to the app.
-``TlsHttpToolsProtocol`` adds the peer certificate (DER) to each request's scope as
-``scope["extensions"]["tls"]["client_cert_der"]``. It is only ever set from a certificate the TLS
-layer has already verified: with ``CERT_OPTIONAL`` an untrusted certificate fails the handshake.
-
-It also bounds what a hostile client can make the server hold (uvicorn's httptools protocol has no
-limit on the size of a request head and no timeout until a first response): the request line and
-headers may be at most 64 KiB and 100 fields (else 431), and must arrive within ``HEAD_TIMEOUT``
-seconds (else 408); a client answered before it finished sending its body gets as long again, then
-the connection is closed. Malformed HTTP is answered with an OperationOutcome too.
+The protocol (client certificates, bounded request heads) and the uvicorn configuration are protocol.py's.
 """
 
 from __future__ import annotations
 
-import asyncio
 import gc
 import json
 import logging
 import os
-import ssl
+import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
-import orjson
 import uvicorn
 from starlette.applications import Starlette
-from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
-from uvicorn.supervisors import Multiprocess
 
-from . import logs, metrics
-from .api import errors as e
-from .api.hardening import SECURITY_HEADERS
-from .api.pipeline import env_seconds
+from . import logs, metrics, supervisor
 from .app import create_app
 from .domain.clock import Clock
+from .protocol import listen_options, uvicorn_config
 from .settings import Settings, file_settings, sandbox_settings
 
 log = logging.getLogger(__name__)
-
-
-MAX_HEAD_BYTES = 64 * 1024  # request line and headers together (a CIS2 token is a few KiB)
-MAX_HEAD_FIELDS = 100
-HEAD_TIMEOUT = env_seconds("SAFEGUARDING_HEAD_TIMEOUT", 20.0)
-
-
-class _HeadTooLarge(Exception):
-    """Raised in a parser callback; httptools reports it as a parse error, answered with 431."""
-
-
-class TlsHttpToolsProtocol(HttpToolsProtocol):
-    _peer_der: bytes | None = None
-    _timer: asyncio.TimerHandle | None = None
-    _in_head = False  # a request line has begun and its headers are not complete
-    _message_done = True  # the current request has arrived in full (body included)
-    _head_bytes = 0
-    _head_fields = 0
-    _head_received = 0
-    _refusal: e.ApiError | None = None
-
-    def connection_made(self, transport: Any) -> None:
-        super().connection_made(transport)
-        ssl_object = transport.get_extra_info("ssl_object")
-        self._peer_der = ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
-        self._arm()  # a connection that never sends a request is not kept
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._disarm()
-        super().connection_lost(exc)
-
-    def data_received(self, data: bytes) -> None:
-        if self.transport.is_closing():
-            return  # refused already
-        super().data_received(data)
-        if self._in_head and not self.transport.is_closing():
-            # Still inside the head after all of this: httptools buffers an unfinished header line without
-            # calling on_header, so the limit is on the bytes received too.
-            self._head_received += len(data)
-            if self._head_received > MAX_HEAD_BYTES:
-                self._refusal = e.HEAD_TOO_LARGE
-                self._refuse(e.HEAD_TOO_LARGE, "head too large")
-
-    def on_message_begin(self) -> None:
-        super().on_message_begin()
-        self._in_head, self._message_done = True, False
-        self._head_bytes = self._head_fields = self._head_received = 0
-        if self._timer is None:
-            self._arm()
-        if self._peer_der:
-            self.scope["extensions"] = {"tls": {"client_cert_der": self._peer_der}}
-
-    def on_url(self, url: bytes) -> None:
-        self._count(len(url), 0)
-        super().on_url(url)
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        self._count(len(name) + len(value), 1)
-        super().on_header(name, value)
-
-    def on_headers_complete(self) -> None:
-        self._in_head = False
-        self._disarm()  # from here the body is the application's to time (pipeline.read_body)
-        super().on_headers_complete()
-
-    def on_message_complete(self) -> None:
-        self._message_done = True
-        super().on_message_complete()
-
-    def on_response_complete(self) -> None:
-        super().on_response_complete()
-        if not self._message_done and not self.transport.is_closing():
-            # Answered before the body had arrived (refused early): uvicorn's keep-alive timer is reset by
-            # every byte, so a trickling client would keep the connection for ever. It gets HEAD_TIMEOUT.
-            self._arm()
-
-    def send_400_response(self, msg: str) -> None:
-        # uvicorn calls this for any request httptools cannot parse, including a head over the limits.
-        self._refuse(self._refusal or e.NOT_HTTP, "head too large" if self._refusal else "not HTTP")
-
-    def _count(self, size: int, fields: int) -> None:
-        self._head_bytes += size
-        self._head_fields += fields
-        if self._head_bytes > MAX_HEAD_BYTES or self._head_fields > MAX_HEAD_FIELDS:
-            self._refusal = e.HEAD_TOO_LARGE
-            raise _HeadTooLarge()
-
-    def _arm(self) -> None:
-        self._disarm()
-        self._timer = self.loop.call_later(HEAD_TIMEOUT, self._timed_out)
-
-    def _disarm(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-
-    def _timed_out(self) -> None:
-        self._timer = None
-        if self.transport.is_closing():
-            return
-        if self.cycle is not None and not self.cycle.response_complete and not self._in_head:
-            self._arm()  # the application is answering (a pipelined request waits): not the client's fault
-        elif self._in_head or self.cycle is None:
-            self._refuse(e.REQUEST_TIMEOUT, "head timeout")
-        else:
-            self.transport.close()  # answered already; the rest of the body never came
-
-    def _refuse(self, error: e.ApiError, reason: str) -> None:
-        """Answer with an OperationOutcome straight on the connection (no request reached the app), then close."""
-        if self.transport.is_closing():
-            return
-        body = orjson.dumps(e.operation_outcome(error))
-        head = [STATUS_LINE[error.status], *(name + b": " + value + b"\r\n"
-                                             for name, value in self.server_state.default_headers)]
-        for name, value in [(b"content-type", b"application/fhir+json; charset=utf-8"),
-                            (b"content-length", str(len(body)).encode()), (b"connection", b"close"),
-                            *SECURITY_HEADERS]:
-            head.append(name + b": " + value + b"\r\n")
-        self.transport.write(b"".join(head) + b"\r\n" + body)
-        self._disarm()
-        self.transport.close()
-        log.info("refused", extra={"event": "REQUEST_REFUSED", "status": error.status, "reason": reason})
 
 
 @dataclass(frozen=True)
@@ -215,33 +78,6 @@ def settled(app: A) -> A:
     return app
 
 
-def uvicorn_config(settings: Settings, app: Any, **extra: Any) -> uvicorn.Config:
-    tls: dict[str, Any] = {}
-    if settings.tls_cert:
-        tls = {
-            "ssl_certfile": str(settings.tls_cert),
-            "ssl_keyfile": str(settings.tls_key),
-            "ssl_ca_certs": str(settings.client_ca) if settings.client_ca else None,
-            "ssl_cert_reqs": ssl.CERT_OPTIONAL if settings.client_ca else ssl.CERT_NONE,
-        }
-    return uvicorn.Config(
-        app,
-        host=settings.host,
-        port=settings.port,
-        http=TlsHttpToolsProtocol,
-        loop="uvloop",
-        server_header=False,
-        date_header=True,
-        access_log=False,
-        log_config=None,
-        timeout_graceful_shutdown=30,
-        timeout_keep_alive=15,
-        h11_max_incomplete_event_size=16 * 1024,
-        **tls,
-        **extra,
-    )
-
-
 def serve(settings: Settings, spec: ServeSpec, workers: int = 1) -> None:
     """Serve until SIGTERM/SIGINT; requests in flight are finished (up to 30 s) before exiting.
 
@@ -257,6 +93,10 @@ def serve(settings: Settings, spec: ServeSpec, workers: int = 1) -> None:
     metrics_dir = settings.data_dir / f"metrics-{os.getpid()}"  # fresh per run: stale samples never count
     metrics_dir.mkdir(parents=True, exist_ok=True)
     os.environ[metrics.MULTIPROCESS_ENV] = str(metrics_dir)
-    config = uvicorn_config(settings, "safeguarding.server:app_from_environment", factory=True, workers=workers)
-    socket = config.bind_socket()
-    Multiprocess(config, sockets=[socket]).run()
+    # The supervisor only starts and watches the workers: this process becomes a fresh interpreter that imports
+    # uvicorn and the protocol, not the service it loaded to set up (~90 MB it would hold for nothing).
+    os.environ[supervisor.ENV] = json.dumps({"listen": listen_options(settings), "workers": workers,
+                                             "app": "safeguarding.server:app_from_environment",
+                                             "log_level": settings.log_level})
+    logging.shutdown()  # pending lines written before the image is replaced
+    os.execv(sys.executable, [sys.executable, "-m", "safeguarding.supervisor"])  # noqa: S606

@@ -51,6 +51,28 @@ def test_two_worker_processes_serve(workers_server: Server) -> None:
     assert len(_worker_pids(workers_server)) == 2
 
 
+def _extensions(pid: int) -> set[str]:
+    """The compiled extension modules a process has loaded (its mapped ``*.so`` files, by name)."""
+    maps = Path(f"/proc/{pid}/maps").read_text().splitlines()
+    return {Path(line.split()[-1]).name.split(".")[0] for line in maps if ".so" in line.rsplit("/", 1)[-1]}
+
+
+def test_the_supervisor_is_a_lean_process_and_the_workers_hold_the_service(workers_server: Server) -> None:
+    """serve --workers replaces itself (same pid) with safeguarding.supervisor, which never imports the service:
+    none of the XML, SQL, FHIR-model or cryptography extensions the workers load is in its memory."""
+    assert workers_server.process is not None
+    supervisor = workers_server.process.pid
+    command = Path(f"/proc/{supervisor}/cmdline").read_bytes().split(b"\0")
+    assert command[1:3] == [b"-m", b"safeguarding.supervisor"]
+    service = {"etree", "_pydantic_core", "_rust"}  # lxml, the FHIR models, cryptography
+    assert not service & _extensions(supervisor)
+    workers = _worker_pids(workers_server)
+    assert len(workers) == 2
+    for worker in workers:
+        assert service <= _extensions(worker)
+        assert Path(f"/proc/{worker}/status").read_text().count(f"PPid:\t{supervisor}\n") == 1
+
+
 def test_fifty_concurrent_creates_across_processes_give_one_indicator(workers_server: Server) -> None:
     child = workers_server.add_patient()
     token = workers_server.token()

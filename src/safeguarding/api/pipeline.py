@@ -13,7 +13,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import re
 import time
 import traceback
@@ -29,6 +28,7 @@ from starlette.types import Receive, Scope, Send
 from .. import inline, logs, metrics
 from ..domain.caller import ANONYMOUS, Caller
 from ..domain.errors import DomainError
+from ..protocol import env_seconds
 from ..security.errors import AccessDenied, AuthenticationFailed, RoleSelectionFailed, SecurityError
 from ..services.auditing import Auditor
 from ..services.context import Outcome, RequestContext
@@ -102,15 +102,6 @@ def map_domain_error(errors: Mapping[type[DomainError], e.ApiError], error: Doma
 
 class ReadBodyError(Exception):
     pass
-
-
-def env_seconds(variable: str, default: float) -> float:
-    """A positive number of seconds from the environment, else the default."""
-    try:
-        value = float(os.environ.get(variable, default))
-    except ValueError:
-        return default
-    return value if value > 0 else default
 
 
 # A client that trickles its body (slowloris) would hold a worker's request open for ever: the whole

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import ssl
 from dataclasses import dataclass
 
 import uvicorn
@@ -18,10 +17,11 @@ from ..api.health import ping, status_endpoint
 from ..api.pipeline import ApiRequest, ApiResponse, Endpoint, bearer_token
 from ..domain.caller import Caller
 from ..domain.clock import SystemClock
+from ..protocol import uvicorn_config
 from ..security.errors import AuthenticationFailed
 from ..security.registry import RegistryFile
 from ..security.tokens import TokenVerifier
-from ..server import TlsHttpToolsProtocol, settled
+from ..server import settled
 from ..services.auditing import Auditor
 from ..services.context import RequestContext
 from ..store.sql import SqlStore, make_engine, upgrade_schema
@@ -113,11 +113,5 @@ def create_smsp_app(settings: SmspSettings) -> Starlette:
 
 def serve_smsp(settings: SmspSettings) -> None:
     logs.configure(settings.log_level)
-    config = uvicorn.Config(
-        settled(create_smsp_app(settings)), host=settings.host, port=settings.port, http=TlsHttpToolsProtocol,
-        loop="uvloop",
-        server_header=False, access_log=False, log_config=None, timeout_graceful_shutdown=30,
-        ssl_certfile=str(settings.tls_cert), ssl_keyfile=str(settings.tls_key), ssl_ca_certs=str(settings.client_ca),
-        ssl_cert_reqs=ssl.CERT_OPTIONAL,
-    )
+    config = uvicorn_config(settings, settled(create_smsp_app(settings)))
     uvicorn.Server(config).run()
