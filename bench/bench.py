@@ -224,7 +224,7 @@ class Side:
         workdir.mkdir(parents=True, exist_ok=True)
         self.run = Run(size, backend, data, working, workdir, args.duration, args.warmup, args.profile_mode,
                        args.connections)
-        self.workers = args.workers or (2 if backend == "postgresql" else 1)
+        self.workers = args.workers or 2
         layout = self.run.layout
         self.cert = layout.systems / f"{GP_ASID}.pem", layout.systems / f"{GP_ASID}.key"
         self.log = dataset.CACHE / "logs"
@@ -403,7 +403,7 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=10, help="seconds per scenario (after the warm-up)")
     parser.add_argument("--warmup", type=int, default=2, help="seconds of warm-up per scenario (not measured)")
     parser.add_argument("--scenarios", default="1,2,3,4,5,6")
-    parser.add_argument("--workers", type=int, default=0, help="server processes (default: 1 SQLite, 2 PostgreSQL)")
+    parser.add_argument("--workers", type=int, default=0, help="server processes (default 2)")
     parser.add_argument("--pair", type=int, default=3, metavar="S",
                         help="seconds of the ceiling measured again just before each scenario, its ratio's reference "
                              "(0: the ceiling measured first)")
