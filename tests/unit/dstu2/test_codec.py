@@ -204,13 +204,24 @@ def test_namespace_must_be_consistent(old: bytes, new: bytes) -> None:
     assert caught.value.spine_code is codes.MESSAGE_NOT_WELL_FORMED
 
 
-def test_elements_outside_the_fhir_namespace_are_refused() -> None:
-    body = example("query-v2-request.xml").replace(
+@pytest.mark.parametrize("namespace", [b' xmlns="http://hl7.org/fhir"', b""], ids=["fhir", "none"])
+def test_elements_outside_the_fhir_namespace_are_refused(namespace: bytes) -> None:
+    body = example("query-v2-request.xml").replace(b' xmlns="http://hl7.org/fhir"', namespace, 1).replace(
         b'<valueString value="FGM"/>', b'<valueString xmlns="urn:example:other" value="FGM"/>'
     )
     with pytest.raises(MessageError) as caught:
         parse_request(body, "text/xml")
     assert caught.value.spine_code is codes.MESSAGE_NOT_WELL_FORMED
+    assert caught.value.diagnostics == "The message mixes XML namespaces"
+
+
+@pytest.mark.parametrize("namespace", [b' xmlns="http://hl7.org/fhir"', b""], ids=["fhir", "none"])
+def test_xhtml_narrative_is_skipped_with_or_without_the_fhir_namespace(namespace: bytes) -> None:
+    narrative = b'<text><div xmlns="http://www.w3.org/1999/xhtml"><p>Standon</p></div></text>'
+    body = example("query-v2-request.xml").replace(b' xmlns="http://hl7.org/fhir"', namespace, 1)
+    body = body.replace(b'<name value="Standon NHS Trust "/>', b'<name value="Standon NHS Trust "/>' + narrative)
+    assert narrative in body
+    assert parse_request(body, "text/xml") == EXPECTED_QUERY
 
 
 def test_root_in_another_namespace_is_refused() -> None:

@@ -19,6 +19,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from datetime import date, datetime
 from typing import Final, Literal, TypeAlias
+from xml.sax.saxutils import escape
 
 import orjson
 from lxml import etree
@@ -163,25 +164,30 @@ def _load_xml(body: bytes) -> Node:
 
 
 def _xml_resource(element: etree._Element, namespace: str | None, depth: int) -> Node:
-    node = _xml_node(element, namespace, depth)
+    node = _xml_node(element, "" if namespace is None else f"{{{namespace}}}", depth)
     node["resourceType"] = [_name(element.tag)[1]]
     return node
 
 
-def _xml_node(element: etree._Element, namespace: str | None, depth: int) -> Node:
+def _xml_node(element: etree._Element, prefix: str, depth: int) -> Node:
+    """``element``'s children as a node; ``prefix`` is the message's namespace as lxml writes it in a tag
+    (``{http://hl7.org/fhir}``, or empty), so a child in it is named by slicing its tag."""
     if depth > _MAX_DEPTH:
         raise _Invalid(MESSAGE_NOT_WELL_FORMED, "The message is nested too deeply")
     node: Node = {}
+    skip = len(prefix)
     for child in element.iterchildren(tag=etree.Element):
-        child_namespace, localname = _name(child.tag)
-        if child_namespace == codes.XHTML_NS:
-            continue  # narrative (text.div): nothing we read
-        if child_namespace != namespace:
+        tag = child.tag
+        localname = tag[skip:] if tag.startswith(prefix) else "{"
+        if localname[:1] == "{":  # in another namespace
+            if _name(tag)[0] == codes.XHTML_NS:
+                continue  # narrative (text.div): nothing we read
             raise _Invalid(MESSAGE_NOT_WELL_FORMED, "The message mixes XML namespaces")
         value: Value
         if localname in ("resource", "contained"):
             # Resource wrappers: <resource><MessageHeader>...</MessageHeader></resource>
             inner = list(child.iterchildren(tag=etree.Element))
+            namespace = prefix[1:-1] or None
             if len(inner) != 1 or _name(inner[0].tag)[0] != namespace:
                 raise _Invalid(MESSAGE_NOT_WELL_FORMED, "A resource wrapper does not hold exactly one resource")
             value = _xml_resource(inner[0], namespace, depth + 1)
@@ -189,7 +195,7 @@ def _xml_node(element: etree._Element, namespace: str | None, depth: int) -> Nod
             # FHIR asks for leading/trailing whitespace to be dropped from XML values.
             value = attribute.strip()
         else:
-            value = _xml_node(child, namespace, depth + 1)
+            value = _xml_node(child, prefix, depth + 1)
         node.setdefault(localname, []).append(value)
     return node
 
@@ -812,29 +818,42 @@ def _operation_outcome(outcome_id: str, outcome: SpineCode, diagnostics: str | N
     }
 
 
+# Attribute values as libxml2 writes them: the markup characters and the whitespace an attribute would
+# otherwise normalise away as character references, everything else as UTF-8.
+_ATTRIBUTE_ENTITIES: Final = {'"': "&quot;", "\n": "&#10;", "\r": "&#13;", "\t": "&#9;"}
+_XML_DECLARATION: Final = "<?xml version='1.0' encoding='UTF-8'?>\n"
+
+
 def _xml_bytes(resource: _Json) -> bytes:
-    root = etree.Element(_fhir_tag(resource), nsmap={None: codes.FHIR_NS})
-    _xml_fill(root, resource)
-    return bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8"))
+    """DSTU2 XML of a resource, written as text: the same bytes as building the tree with lxml and
+    serialising it (tests/unit/dstu2 compares the two), in a fraction of the time."""
+    parts: list[str] = [_XML_DECLARATION]
+    _xml_element(parts, str(resource["resourceType"]), resource, f' xmlns="{codes.FHIR_NS}"')
+    return "".join(parts).encode()
 
 
-def _fhir_tag(resource: _Json) -> str:
-    return f"{{{codes.FHIR_NS}}}{resource['resourceType']}"
-
-
-def _xml_fill(parent: etree._Element, obj: _Json) -> None:
-    """DSTU2 XML from a DSTU2 JSON object: primitives become value attributes, arrays repeat the element."""
+def _xml_element(parts: list[str], name: str, obj: _Json, attributes: str = "") -> None:
+    """``<name>`` holding ``obj``: primitives become value attributes, arrays repeat the element, and
+    resource and contained wrap the resource in an element named by its type."""
+    start = len(parts)
     for key, value in obj.items():
         if key == "resourceType":
             continue
         for item in value if isinstance(value, list) else [value]:
-            element = etree.SubElement(parent, f"{{{codes.FHIR_NS}}}{key}")
             if isinstance(item, str):
-                element.set("value", item)
+                if _CONTROL_CHARACTERS.search(item):
+                    raise ValueError("a DSTU2 XML value holds characters XML cannot carry")
+                parts.append(f'<{key} value="{escape(item, _ATTRIBUTE_ENTITIES)}"/>')
             elif isinstance(item, dict) and "resourceType" in item:
-                # resource and contained wrap the resource in an element named by its type.
-                _xml_fill(etree.SubElement(element, _fhir_tag(item)), item)
+                parts.append(f"<{key}>")
+                _xml_element(parts, str(item["resourceType"]), item)
+                parts.append(f"</{key}>")
             elif isinstance(item, dict):
-                _xml_fill(element, item)
+                _xml_element(parts, key, item)
             else:
                 raise TypeError(f"cannot write {type(item).__name__} as DSTU2 XML")
+    if len(parts) == start:
+        parts.append(f"<{name}{attributes}/>")
+    else:
+        parts.insert(start, f"<{name}{attributes}>")
+        parts.append(f"</{name}>")
