@@ -120,7 +120,6 @@ def _flat_json(record: Actor | Author) -> str:
     return orjson.dumps({k: v for k, v in record.__dict__.items() if v is not None}).decode()
 
 
-
 def _actor(raw: str | None) -> Actor:
     return Actor(**orjson.loads(raw)) if raw else Actor()
 

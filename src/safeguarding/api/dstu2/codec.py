@@ -160,12 +160,12 @@ def _load_xml(body: bytes) -> Node:
     # Some published examples omit the FHIR namespace (DIGEST A10); then no element may have one.
     if namespace not in (codes.FHIR_NS, None):
         raise _Invalid(MESSAGE_NOT_WELL_FORMED, "The root element is not in the FHIR namespace")
-    return _xml_resource(root, namespace, 0)
+    return _xml_resource(root, "" if namespace is None else f"{{{namespace}}}", 0)
 
 
-def _xml_resource(element: etree._Element, namespace: str | None, depth: int) -> Node:
-    node = _xml_node(element, "" if namespace is None else f"{{{namespace}}}", depth)
-    node["resourceType"] = [_name(element.tag)[1]]
+def _xml_resource(element: etree._Element, prefix: str, depth: int) -> Node:
+    node = _xml_node(element, prefix, depth)
+    node["resourceType"] = [element.tag[len(prefix):]]
     return node
 
 
@@ -187,10 +187,9 @@ def _xml_node(element: etree._Element, prefix: str, depth: int) -> Node:
         if localname in ("resource", "contained"):
             # Resource wrappers: <resource><MessageHeader>...</MessageHeader></resource>
             inner = list(child.iterchildren(tag=etree.Element))
-            namespace = prefix[1:-1] or None
-            if len(inner) != 1 or _name(inner[0].tag)[0] != namespace:
+            if len(inner) != 1 or _name(inner[0].tag)[0] != (prefix[1:-1] or None):
                 raise _Invalid(MESSAGE_NOT_WELL_FORMED, "A resource wrapper does not hold exactly one resource")
-            value = _xml_resource(inner[0], namespace, depth + 1)
+            value = _xml_resource(inner[0], prefix, depth + 1)
         elif (attribute := child.get("value")) is not None:
             # FHIR asks for leading/trailing whitespace to be dropped from XML values.
             value = attribute.strip()
