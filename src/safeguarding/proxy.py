@@ -64,12 +64,13 @@ class ForwardedCertificateError(ValueError):
     pass
 
 
-def certificate_der(value: str) -> bytes | None:
-    """The DER of a forwarded certificate header's value; None when it is empty (no client certificate)."""
+def certificate_der(value: str, xfcc: bool = False) -> bytes | None:
+    """The DER of a forwarded certificate header's value (``xfcc``: in the X-Forwarded-Client-Cert form); None
+    when it holds no client certificate."""
     text = value.strip()
     if not text or text == "(null)":
         return None
-    if "Cert=" in text and "-----BEGIN" not in text:  # the X-Forwarded-Client-Cert form
+    if xfcc:
         cert = _xfcc_cert(text)
         if cert is None:
             return None
@@ -120,7 +121,7 @@ class ProxyHeaders:
         client = scope.get("client")
         peer = client[0] if client else None
         headers: list[tuple[bytes, bytes]] = scope["headers"]
-        certs = [v for k, v in headers if k in self._cert_headers]
+        certs = [(k, v) for k, v in headers if k in self._cert_headers]
         if not self.settings.trusts(peer):
             if certs:
                 log.warning("client certificate header from an untrusted address",
@@ -133,7 +134,8 @@ class ProxyHeaders:
         scope = dict(scope)
         if certs:
             try:
-                der = certificate_der(certs[0].decode("latin-1")) if len(certs) == 1 else _several()
+                der = certificate_der(certs[0][1].decode("latin-1"), certs[0][0] == XFCC) if len(certs) == 1 \
+                    else _several()
             except ForwardedCertificateError:
                 log.warning("unreadable forwarded client certificate",
                             extra={"event": "PROXY_HEADER_REFUSED", "host": peer})
