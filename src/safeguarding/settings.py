@@ -107,7 +107,21 @@ class Settings:
 
 
 def database_url_for(data_dir: Path, explicit: str | None) -> str:
-    return explicit or os.environ.get(DATABASE_URL_ENV) or sqlite_url(Layout(data_dir).database.resolve())
+    """--database-url, else SAFEGUARDING_DATABASE_URL, else the file SAFEGUARDING_DATABASE_URL_FILE names, else
+    SQLite in the data dir."""
+    return explicit or os.environ.get(DATABASE_URL_ENV) or _from_file(DATABASE_URL_ENV + "_FILE") or \
+        sqlite_url(Layout(data_dir).database.resolve())
+
+
+def _from_file(variable: str) -> str | None:
+    name = os.environ.get(variable)
+    if not name:
+        return None
+    try:
+        return Path(name).read_text().strip()
+    except OSError as exc:
+        raise SettingsError(f"{variable} names {name}, which cannot be read ({exc.strerror}): give a readable "
+                            "file") from exc
 
 
 def sandbox_settings(data_dir: Path, *, host: str = "127.0.0.1", port: int = 8443,
