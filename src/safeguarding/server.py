@@ -10,6 +10,7 @@ import json
 import logging
 import os
 import sys
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, TypeVar
@@ -17,6 +18,7 @@ from typing import Any, TypeVar
 import uvicorn
 
 from . import logs, metrics, supervisor
+from .api.pipeline import Endpoint
 from .app import create_app
 from .domain.clock import Clock
 from .protocol import listen_options, uvicorn_config
@@ -73,7 +75,18 @@ A = TypeVar("A")
 def service_app(settings: Settings, clock: Clock | None = None) -> Any:
     """The service's ASGI app, behind the trusted proxies' header handling when proxies are configured."""
     app = create_app(settings, clock)
+    if settings.sandbox:
+        explain_refusals(app.routes)
     return ProxyHeaders(app, settings.proxy) if settings.proxy.trusted else app
+
+
+def explain_refusals(routes: Iterable[Any]) -> None:
+    """The sandbox's endpoints tell a refused caller the precise reason its token was refused."""
+    for route in routes:
+        endpoint = getattr(route, "endpoint", None)
+        if isinstance(endpoint, Endpoint):
+            endpoint.explain_refusals = True
+        explain_refusals(getattr(route, "routes", None) or ())
 
 
 def settled(app: A) -> A:

@@ -249,3 +249,12 @@ def test_x_forwarded_for_takes_the_nearest_address_that_is_not_a_trusted_proxy()
     assert _forwarded_client(["203.0.113.9, 198.51.100.7"], settings, "10.0.0.5") == "198.51.100.7"
     assert _forwarded_client(["198.51.100.7, 10.0.0.9"], settings, "10.0.0.5") == "198.51.100.7"
     assert _forwarded_client(["not-an-address"], settings, "10.0.0.5") == "10.0.0.5"
+
+
+def test_outside_the_sandbox_a_refused_token_is_not_explained(deployment: Deployment) -> None:
+    with deployment.client() as client:
+        response = client.get(f"{deployment.proxy}/fgm/FHIR/R4/Flag",
+                              params={"patient:identifier": "https://fhir.nhs.uk/Id/nhs-number|9990000018"},
+                              headers={"Authorization": "Bearer not-a-jwt"})
+    assert response.status_code == 401
+    assert response.json()["issue"][0]["diagnostics"] == "Missing or invalid access token"
