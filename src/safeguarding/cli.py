@@ -103,8 +103,8 @@ def serve(sandbox: bool, data_dir: Path, config: Path | None, database_url: str 
         finally:
             engine.dispose()
     else:
-        raise click.ClickException("give --sandbox, or --config FILE (or SAFEGUARDING_* variables with "
-                                   "SAFEGUARDING_SERVICE_ASID) with explicit configuration")
+        raise click.ClickException("give --sandbox, or --config FILE with explicit configuration (or configure it "
+                                   "by SAFEGUARDING_* variables, SAFEGUARDING_SERVICE_ASID among them)")
     if log_format is not None:
         settings = dataclasses.replace(settings, log_format=log_format)
     logs.configure(settings.log_level, settings.log_format)
