@@ -5,8 +5,8 @@ Where a value comes from, strongest first:
 1. the command line (``--host``, ``--port``, ``--database-url``), applied by ``settings.file_settings``;
 2. an environment variable ``SAFEGUARDING_<NAME>``, nested tables with ``__`` (``SAFEGUARDING_TLS__CERT``);
    lists as JSON (``SAFEGUARDING_PROXY__TRUSTED='["10.0.0.0/8"]'``);
-3. ``SAFEGUARDING_<NAME>_FILE``: the value is the content of that file (a container secret), e.g.
-   ``SAFEGUARDING_DATABASE_URL_FILE=/run/secrets/database-url``;
+3. ``SAFEGUARDING_<NAME>_FILE`` for a top-level setting: the value is the content of that file (a container
+   secret), e.g. ``SAFEGUARDING_DATABASE_URL_FILE=/run/secrets/database-url``;
 4. the TOML file (if any).
 
 Tables this module does not declare (other parts' own blocks, like ``[web]``) are kept as they are, with
@@ -134,11 +134,13 @@ class _ValueFiles(PydanticBaseSettingsSource):
         for name, file in _env().items():
             if not name.endswith(FILE_SUFFIX):
                 continue
-            path = name[len(ENV_PREFIX):-len(FILE_SUFFIX)].lower().split(NESTED)
-            if not _declared(path[0]) and path[0] not in _env_tables():
-                continue  # e.g. SAFEGUARDING_AUDIT_KEY_FILE: the setting audit_key_file itself
-            if _declared(path[0] + "_file") and len(path) == 1:
+            key = name[len(ENV_PREFIX):-len(FILE_SUFFIX)].lower()
+            # Top-level settings only, and not those that name a file already: SAFEGUARDING_AUDIT_KEY_FILE is the
+            # setting audit_key_file itself, as SAFEGUARDING_WEB__OIDC__CLIENT_SECRET_FILE is web.oidc's
+            # client_secret_file (tables keep their own *_file keys).
+            if NESTED in key or not _declared(key) or _declared(key + "_file"):
                 continue
+            path = [key]
             try:
                 content = Path(file).read_text().strip()
             except OSError as exc:
@@ -146,10 +148,6 @@ class _ValueFiles(PydanticBaseSettingsSource):
                                   "give a readable file") from exc
             _deep_set(values, path, content)
         return values
-
-
-def _env_tables() -> set[str]:
-    return {name[len(ENV_PREFIX):].lower().split(NESTED)[0] for name in _env() if NESTED in name[len(ENV_PREFIX):]}
 
 
 class _UndeclaredTables(PydanticBaseSettingsSource):

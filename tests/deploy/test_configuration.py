@@ -121,3 +121,18 @@ def test_a_secret_file_that_cannot_be_read_is_named(tmp_path: Path) -> None:
     env = clean_env(SAFEGUARDING_DATABASE_URL_FILE=str(tmp_path / "missing"))
     message = one_sentence_error(cli("config", "check", "--config", str(directory / "safeguarding.toml"), env=env))
     assert message.startswith(f"SAFEGUARDING_DATABASE_URL_FILE names {tmp_path / 'missing'}, which cannot be read")
+
+
+def test_a_table_of_another_part_is_set_from_the_environment_too(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    directory = example_dir(tmp_path)
+    secret = tmp_path / "oidc-secret"
+    secret.write_text("s3cret\n")
+    for key, value in {"ISSUER": "https://idp.example", "CLIENT_ID": "sg", "CLIENT_SECRET_FILE": str(secret),
+                       "AUTHORIZATION_ENDPOINT": "https://idp.example/authorize",
+                       "TOKEN_ENDPOINT": "https://idp.example/token", "JWKS_URI": "https://idp.example/jwks"}.items():
+        monkeypatch.setenv(f"SAFEGUARDING_WEB__OIDC__{key}", value)
+    settings = file_settings(directory / "safeguarding.toml")
+    assert settings.web.oidc is not None
+    assert settings.web.oidc.client_secret == b"s3cret" and settings.web.oidc.client_id == "sg"
+    assert settings.web.session_hours == 12  # the file's value beside the variables
