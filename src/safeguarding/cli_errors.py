@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import errno
 import socket
+import tomllib
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -44,6 +45,8 @@ def readable(exc: BaseException, database_url: str | None = None) -> str | None:
     where = f" at {masked_url(database_url)}" if database_url else ""
     if isinstance(exc, SettingsError):
         return str(exc)
+    if isinstance(exc, tomllib.TOMLDecodeError):
+        return f"the configuration file is not valid TOML ({exc}): correct it"
     if isinstance(exc, StoreUnavailable | OperationalError):
         cause = exc.__cause__ if isinstance(exc, StoreUnavailable) and exc.__cause__ else exc
         return (f"cannot use the database{where} ({_database_reason(cause)}): check that it is running and that "

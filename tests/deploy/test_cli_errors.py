@@ -38,3 +38,10 @@ def test_serve_on_a_port_already_in_use(tmp_path: Path) -> None:
 def test_a_command_without_a_sandbox_or_configuration(tmp_path: Path) -> None:
     message = one_sentence_error(cli("audit", "verify", "--data-dir", str(tmp_path / "none")))
     assert message.startswith(f"{tmp_path / 'none'} is not a sandbox data dir and no configuration was given")
+
+
+def test_smsp_serve_with_a_malformed_toml_file(tmp_path: Path) -> None:
+    config = tmp_path / "smsp.toml"
+    config.write_text("[national\nurl = 1\n")
+    message = one_sentence_error(cli("smsp", "serve", "--config", str(config)))
+    assert "not valid TOML" in message and "line 1" in message
