@@ -200,14 +200,14 @@ def describe(exc: ValidationError, source: str) -> str:
     error = exc.errors(include_url=False)[0]
     key = ".".join(str(part) for part in error["loc"]) or "(the file)"
     if error["type"] == "missing":
-        return (f"{source}: the setting {key} is missing: add it to the file or set {env_name(key)}")
+        return f"{source}: the setting {key} is missing: add it to the file or set {env_name(key)}"
     if error["type"] == "extra_forbidden":
         return f"{source}: {key} is not a known setting: remove it or correct its name (docs/example-config.toml)"
     message = str(error["msg"]).removeprefix("Value error, ")
-    where = f"the setting {key}"
     if not error["loc"]:
         return f"{source}: {message}: correct the file (docs/example-config.toml shows every setting)"
-    return f"{source}: {where} is invalid ({message}): correct it in the file or in {env_name(key)}"
+    # The value itself is not repeated: it may be a secret.
+    return f"{source}: the setting {key} is invalid ({message}): correct it in the file or in {env_name(key)}"
 
 
 def env_only() -> bool:
