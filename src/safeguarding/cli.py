@@ -1,4 +1,4 @@
-"""The ``safeguarding`` command line (names and options fixed by DECISIONS.md)."""
+"""The ``safeguarding`` command line (README.md lists every command and its options)."""
 
 from __future__ import annotations
 
@@ -10,29 +10,37 @@ from pathlib import Path
 import click
 
 from . import logs
-from .cli_options import config_option, data_dir_option, database_option
+from .cli_config import config
+from .cli_errors import ReadableErrors, check_port_free, remember_database
+from .cli_options import config_option, data_dir_option, database_option, log_format_option
+from .cli_sandbox import dev_token, sandbox
 from .cli_smsp import smsp
 from .cli_systems import systems
-from .settings import Layout, Settings, SettingsError, file_settings, sandbox_settings
+from .config_file import env_only
+from .settings import Layout, Settings, file_settings, sandbox_settings
 
 
 def _settings(data_dir: Path, config: Path | None, database_url: str | None) -> Settings:
-    if config is not None:
-        try:
-            return file_settings(config, database_url=database_url)
-        except SettingsError as exc:
-            raise click.ClickException(str(exc)) from exc
-    if not Layout(data_dir).audit_key.exists():
-        raise click.ClickException(f"{data_dir} is not a sandbox data dir (run 'safeguarding serve --sandbox' "
-                                   "once), and no --config was given")
-    return sandbox_settings(data_dir, database_url=database_url)
+    """The configuration a command runs with: --config FILE, else the environment alone (when
+    SAFEGUARDING_SERVICE_ASID is set), else the sandbox in the data dir."""
+    if config is not None or env_only():
+        settings = file_settings(config, database_url=database_url)
+    elif not Layout(data_dir).audit_key.exists():
+        raise click.ClickException(f"{data_dir} is not a sandbox data dir and no configuration was given: run "
+                                   "'safeguarding serve --sandbox' once, or give --config FILE (or --data-dir)")
+    else:
+        settings = sandbox_settings(data_dir, database_url=database_url)
+    remember_database(settings.database_url)
+    return settings
 
 
-@click.group()
+@click.group(cls=ReadableErrors)
 @click.version_option(package_name="safeguarding")
 def main() -> None:
     """FGM-IS and CP-IS safeguarding information-sharing services."""
-    logs.configure()
+    # A one-off command answers on stdout, and in one sentence on stderr when it fails (cli_errors.py): its
+    # log lines would only repeat that. A server configures its logs again from its settings.
+    logs.configure("CRITICAL")
 
 
 @main.command()
@@ -40,8 +48,14 @@ def main() -> None:
 @data_dir_option
 @config_option
 @database_option
-@click.option("--host", default=None, help="Interface to listen on (default 127.0.0.1).")
-@click.option("--port", type=int, default=None, help="Port (default 8443).")
+@click.option("--host", envvar="SAFEGUARDING_HOST", default=None,
+              help="Interface to listen on (default 127.0.0.1; 0.0.0.0 in a container).")
+@click.option("--port", envvar="SAFEGUARDING_PORT", type=click.IntRange(1, 65535), default=None,
+              help="Port (default 8443).")
+@click.option("--tls-name", "tls_names", envvar="SAFEGUARDING_TLS_NAMES", multiple=True,
+              help="Sandbox: a further DNS name or address in the server certificate (repeatable; the "
+                   "certificate is reissued when its names change).")
+@log_format_option
 @click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True,
               help="Server processes sharing the port (on SQLite their writes commit one at a time; "
                    "PostgreSQL scales further).")
@@ -49,8 +63,11 @@ def main() -> None:
               help="Sandbox and tests only: the service's clock runs ahead by the seconds this file holds "
                    "(re-read when it changes). Refused without --sandbox.")
 def serve(sandbox: bool, data_dir: Path, config: Path | None, database_url: str | None, host: str | None,
-          port: int | None, workers: int, clock_file: Path | None) -> None:
-    """Serve every API over HTTPS."""
+          port: int | None, tls_names: tuple[str, ...], log_format: str | None, workers: int,
+          clock_file: Path | None) -> None:
+    """Serve every API (HTTPS, or plain HTTP behind a TLS-terminating proxy)."""
+    import dataclasses
+
     from .server import ServeSpec
     from .server import serve as run
     from .store.sql import make_engine, schema_revision
@@ -67,12 +84,18 @@ def serve(sandbox: bool, data_dir: Path, config: Path | None, database_url: str 
     if sandbox:
         from .sandbox.setup import ensure_sandbox
 
-        settings = ensure_sandbox(data_dir, host=host or "127.0.0.1", port=port or 8443, database_url=database_url)
-    elif config is not None:
-        try:
-            settings = file_settings(config, host=host, port=port, database_url=database_url)
-        except SettingsError as exc:
-            raise click.ClickException(str(exc)) from exc
+        if database_url:
+            remember_database(database_url)
+        check_port_free(host or "127.0.0.1", port or 8443)
+        settings = ensure_sandbox(data_dir, host=host or "127.0.0.1", port=port or 8443, database_url=database_url,
+                                  tls_names=tls_names)
+    elif config is not None or env_only():
+        if tls_names:
+            raise click.ClickException("--tls-name is for the sandbox's own certificate: give --sandbox, or set "
+                                       "tls.cert to a certificate with the names you need")
+        settings = file_settings(config, host=host, port=port, database_url=database_url)
+        remember_database(settings.database_url)
+        check_port_free(settings.host, settings.port)
         engine = make_engine(settings.database_url)
         try:
             if schema_revision(engine) is None:
@@ -80,63 +103,15 @@ def serve(sandbox: bool, data_dir: Path, config: Path | None, database_url: str 
         finally:
             engine.dispose()
     else:
-        raise click.ClickException("give --sandbox, or --config FILE with explicit configuration")
-    logs.configure(settings.log_level)
+        raise click.ClickException("give --sandbox, or --config FILE with explicit configuration (or configure it "
+                                   "by SAFEGUARDING_* variables, SAFEGUARDING_SERVICE_ASID among them)")
+    if log_format is not None:
+        settings = dataclasses.replace(settings, log_format=log_format)
+    logs.configure(settings.log_level, settings.log_format)
     spec = ServeSpec(sandbox=sandbox, data_dir=str(settings.data_dir), config=str(config) if config else None,
                      host=settings.host, port=settings.port, database_url=database_url,
-                     clock_file=str(clock_file.resolve()) if clock_file else None)
+                     clock_file=str(clock_file.resolve()) if clock_file else None, log_format=settings.log_format)
     run(settings, spec, workers)
-
-
-@main.group()
-def sandbox() -> None:
-    """The sandbox data set."""
-
-
-@sandbox.command("describe")
-@data_dir_option
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-@click.option("--host", default="127.0.0.1")
-@click.option("--port", type=int, default=8443)
-def sandbox_describe(data_dir: Path, as_json: bool, host: str, port: int) -> None:
-    """The sandbox's fixed facts: URLs, ASIDs, certificates, users and patients."""
-    from .sandbox.setup import describe
-
-    if not Layout(data_dir).audit_key.exists():
-        raise click.ClickException(f"{data_dir} is not a sandbox yet: run 'safeguarding serve --sandbox' first")
-    facts = describe(sandbox_settings(data_dir, host=host, port=port))
-    if as_json:
-        click.echo(json.dumps(facts, indent=2))
-        return
-    click.echo(f"base URL: {facts['base_url']}   service ASID: {facts['service_asid']}   CA: {facts['ca']}")
-    for patient in facts["patients"]:
-        click.echo(f"  {patient['nhs_number']}  {patient['purpose']}")
-
-
-@main.command("dev-token")
-@data_dir_option
-@click.option("--user-id", required=True)
-@click.option("--role-profile-id", required=True)
-@click.option("--org", required=True, help="ODS code of the organisation the role is in.")
-@click.option("--activities", required=True, help="Comma-separated RBAC activity codes, e.g. B0370,B0380.")
-@click.option("--role-code", default="R8000", show_default=True)
-@click.option("--name", default=None)
-@click.option("--expires-in", type=int, default=3600, show_default=True)
-def dev_token(data_dir: Path, user_id: str, role_profile_id: str, org: str, activities: str, role_code: str,
-              name: str | None, expires_in: int) -> None:
-    """Print a CIS2-shaped JWT signed with the sandbox key."""
-    from .security.dev_tokens import issue_dev_token
-    from .settings import SANDBOX_AUDIENCE, SANDBOX_ISSUER
-
-    layout = Layout(data_dir)
-    if not layout.signing_key.exists():
-        raise click.ClickException(f"no sandbox signing key in {data_dir}: run 'safeguarding serve --sandbox' first")
-    click.echo(issue_dev_token(
-        layout.signing_key, issuer=SANDBOX_ISSUER, audience=SANDBOX_AUDIENCE, user_id=user_id,
-        role_profile_id=role_profile_id, org_code=org,
-        activities=[a.strip() for a in activities.split(",") if a.strip()],
-        role_code=f"S8000:G8000:{role_code}" if ":" not in role_code else role_code, name=name, expires_in=expires_in,
-    ))
 
 
 @main.command("dev-certs")
@@ -268,8 +243,9 @@ def db_upgrade(data_dir: Path, config: Path | None, database_url: str | None) ->
     from .settings import database_url_for
     from .store.sql import make_engine, schema_revision, upgrade_schema
 
-    url = file_settings(config, database_url=database_url).database_url if config else database_url_for(
-        data_dir.resolve(), database_url)
+    url = file_settings(config, database_url=database_url).database_url if config or env_only() else \
+        database_url_for(data_dir.resolve(), database_url)
+    remember_database(url)
     if url.startswith("sqlite"):
         data_dir.mkdir(parents=True, exist_ok=True)
     engine = make_engine(url)
@@ -282,6 +258,9 @@ def db_upgrade(data_dir: Path, config: Path | None, database_url: str | None) ->
 
 main.add_command(systems)
 main.add_command(smsp)
+main.add_command(sandbox)
+main.add_command(dev_token)
+main.add_command(config)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -1,5 +1,9 @@
 """Structured JSON logs: one object per line, event codes and ids only.
 
+On a terminal (or with ``--log-format console``) the same records are short human lines instead. Routine
+messages of libraries (alembic's migration chatter, SQLAlchemy, httpx) are dropped; their warnings and
+errors are shown by logger name, their text withheld (it may hold request data).
+
 Only fields on an allow-list are written, so a careless ``extra=`` cannot put patient data in a log.
 
 ``event(logger, message, fields)`` is ``logger.info(message, extra=fields)`` for the line every request
@@ -30,6 +34,8 @@ ALLOWED_FIELDS = frozenset(
 
 # Loggers whose messages carry no request data (start-up, shutdown, migrations). Others are redacted.
 _TRUSTED_MESSAGES = ("safeguarding", "uvicorn.error", "alembic.runtime.migration")
+# Libraries whose routine (INFO) chatter says nothing to an operator: only their warnings and errors are kept.
+_QUIET_LIBRARIES = ("alembic", "sqlalchemy", "httpx", "httpcore", "asyncio", "multipart")
 
 
 def _line(created: float, level: str, name: str, pid: int | None, message: str, fields: Mapping[str, object]) -> str:
@@ -128,14 +134,52 @@ def _only_handler(logger: logging.Logger) -> JsonLineHandler | None:
     return handler
 
 
-def configure(level: str = "INFO") -> None:
+_CONSOLE_LEVELS = {"DEBUG": "debug", "INFO": "info ", "WARNING": "WARN ", "ERROR": "ERROR", "CRITICAL": "CRIT "}
+
+
+class ConsoleFormatter(logging.Formatter):
+    """A short line for a person at a terminal: time, level, message, then the allowed fields as key=value.
+    The same allow-list and redaction as the JSON lines: a console line holds nothing a JSON line does not."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        name = record.name
+        trusted = name.startswith(_TRUSTED_MESSAGES)
+        message = record.getMessage() if trusted else f"({name})"
+        stamp = datetime.fromtimestamp(record.created).strftime("%H:%M:%S")
+        extras = " ".join(f"{key}={record.__dict__[key]}" for key in sorted(ALLOWED_FIELDS.intersection(
+            record.__dict__)) if key not in ("stack",))
+        line = f"{stamp} {_CONSOLE_LEVELS.get(record.levelname, record.levelname)} {message}"
+        if not name.startswith("safeguarding") and trusted:
+            line += f" ({name})"
+        if extras:
+            line += f"  {extras}"
+        stack = record.__dict__.get("stack")
+        return f"{line}\n{stack}" if stack else line
+
+
+class ConsoleHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+        self.setFormatter(ConsoleFormatter())
+
+
+def console_wanted(log_format: str) -> bool:
+    """``console`` or ``json`` as asked; ``auto``: console when stderr is a terminal."""
+    if log_format == "auto":
+        return sys.stderr.isatty()
+    return log_format == "console"
+
+
+def configure(level: str = "INFO", log_format: str = "auto") -> None:
     # Nothing here writes the caller's file, line, thread or process name: don't make every record find them.
     logging._srcfile = None  # the documented switch (the logging HOWTO, "Optimization")
     logging.logThreads = False
     logging.logMultiprocessing = False
     root = logging.getLogger()
-    root.handlers[:] = [JsonLineHandler()]
+    root.handlers[:] = [ConsoleHandler() if console_wanted(log_format) else JsonLineHandler()]
     root.setLevel(level)
+    for library in _QUIET_LIBRARIES:
+        logging.getLogger(library).setLevel(max(logging.WARNING, logging.getLevelName(level)))
     for noisy in ("uvicorn.access",):
         logging.getLogger(noisy).disabled = True
     for name in ("uvicorn", "uvicorn.error"):

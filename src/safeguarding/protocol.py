@@ -203,6 +203,7 @@ def config_for(listen: dict[str, Any], app: Any, **extra: Any) -> uvicorn.Config
         http=TlsHttpToolsProtocol,
         loop="uvloop",
         server_header=False,
+        proxy_headers=False,  # forwarded headers are honoured from the configured proxies only (proxy.py)
         date_header=True,
         access_log=False,
         log_config=None,

@@ -10,17 +10,19 @@ import json
 import logging
 import os
 import sys
-from dataclasses import asdict, dataclass
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import uvicorn
-from starlette.applications import Starlette
 
 from . import logs, metrics, supervisor
+from .api.pipeline import Endpoint
 from .app import create_app
 from .domain.clock import Clock
 from .protocol import listen_options, uvicorn_config
+from .proxy import ProxyHeaders
 from .settings import Settings, file_settings, sandbox_settings
 
 log = logging.getLogger(__name__)
@@ -37,11 +39,15 @@ class ServeSpec:
     port: int
     database_url: str | None
     clock_file: str | None = None
+    log_format: str = "auto"
 
     def settings(self) -> Settings:
-        if self.config is not None:
-            return file_settings(Path(self.config), host=self.host, port=self.port, database_url=self.database_url)
-        return sandbox_settings(Path(self.data_dir), host=self.host, port=self.port, database_url=self.database_url)
+        if not self.sandbox:  # a file, or the environment alone
+            settings = file_settings(Path(self.config) if self.config else None, host=self.host, port=self.port,
+                                     database_url=self.database_url)
+            return replace(settings, log_format=self.log_format)
+        return sandbox_settings(Path(self.data_dir), host=self.host, port=self.port, database_url=self.database_url,
+                                log_format=self.log_format)
 
     def clock(self) -> Clock | None:
         """The sandbox's controllable clock when asked for (``--clock-file``); never outside the sandbox."""
@@ -55,15 +61,32 @@ class ServeSpec:
 _SPEC_ENV = "SAFEGUARDING_SERVE_SPEC"
 
 
-def app_from_environment() -> Starlette:
+def app_from_environment() -> Any:
     """The app factory each worker process calls (``uvicorn ... --factory``)."""
     spec = ServeSpec(**json.loads(os.environ[_SPEC_ENV]))
     settings = spec.settings()
-    logs.configure(settings.log_level)
-    return settled(create_app(settings, spec.clock()))
+    logs.configure(settings.log_level, settings.log_format)
+    return settled(service_app(settings, spec.clock()))
 
 
 A = TypeVar("A")
+
+
+def service_app(settings: Settings, clock: Clock | None = None) -> Any:
+    """The service's ASGI app, behind the trusted proxies' header handling when proxies are configured."""
+    app = create_app(settings, clock)
+    if settings.sandbox:
+        explain_refusals(app.routes)
+    return ProxyHeaders(app, settings.proxy) if settings.proxy.trusted else app
+
+
+def explain_refusals(routes: Iterable[Any]) -> None:
+    """The sandbox's endpoints tell a refused caller the precise reason its token was refused."""
+    for route in routes:
+        endpoint = getattr(route, "endpoint", None)
+        if isinstance(endpoint, Endpoint):
+            endpoint.explain_refusals = True
+        explain_refusals(getattr(route, "routes", None) or ())
 
 
 def settled(app: A) -> A:
@@ -78,6 +101,24 @@ def settled(app: A) -> A:
     return app
 
 
+class _BannerServer(uvicorn.Server):
+    """The sandbox's server: prints the banner (banner.py) once it listens."""
+
+    def __init__(self, config: uvicorn.Config, settings: Settings) -> None:
+        super().__init__(config)
+        self._settings = settings
+
+    async def startup(self, sockets: Any = None) -> None:
+        await super().startup(sockets)
+        if self.started:
+            from .banner import sandbox_banner
+
+            for handler in logging.getLogger().handlers:
+                handler.flush()
+            sys.stderr.write(sandbox_banner(self._settings))
+            sys.stderr.flush()
+
+
 def serve(settings: Settings, spec: ServeSpec, workers: int = 1) -> None:
     """Serve until SIGTERM/SIGINT; requests in flight are finished (up to 30 s) before exiting.
 
@@ -87,7 +128,10 @@ def serve(settings: Settings, spec: ServeSpec, workers: int = 1) -> None:
     log.info("starting", extra={"event": "SERVER_STARTING", "host": settings.host, "port": settings.port,
                                 "workers": workers})
     if workers == 1:
-        uvicorn.Server(uvicorn_config(settings, settled(create_app(settings, spec.clock())))).run()
+        server = uvicorn.Server(uvicorn_config(settings, settled(service_app(settings, spec.clock()))))
+        if settings.sandbox:
+            server = _BannerServer(server.config, settings)
+        server.run()
         return
     os.environ[_SPEC_ENV] = json.dumps(asdict(spec))
     metrics_dir = settings.data_dir / f"metrics-{os.getpid()}"  # fresh per run: stale samples never count

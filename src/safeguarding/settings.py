@@ -1,13 +1,21 @@
-"""Typed settings, validated at start-up: from the sandbox layout of a data dir, or a TOML file."""
+"""Typed settings, validated at start-up: from the sandbox layout of a data dir, or a TOML file and the
+environment (config_file.py reads and checks them; docs/example-config.toml shows every key).
+
+A part of the service with settings of its own keeps them in a small block of its own module (like
+web/config.py's ``WebSettings`` and ``web_settings(raw, resolve)``): a field of ``Settings`` and one line in
+``file_settings`` that hands the hook its table (``effective.get("name")``, environment variables merged in).
+"""
 
 from __future__ import annotations
 
 import os
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .api.errors import DEFAULT_ERROR_SYSTEM
+from .config_file import SettingsError as SettingsError
+from .config_file import load, read_toml, where
+from .proxy import ProxySettings, proxy_settings
 from .security.tokens import TrustedIssuer
 from .store.sql import sqlite_url
 from .web.config import WebSettings, web_settings
@@ -17,10 +25,6 @@ SANDBOX_AUDIENCE = "https://sandbox.safeguarding.invalid/api"
 SANDBOX_SERVICE_ASID = "990101234567"
 DEFAULT_DATA_DIR = Path(".safeguarding")
 DATABASE_URL_ENV = "SAFEGUARDING_DATABASE_URL"
-
-
-class SettingsError(ValueError):
-    pass
 
 
 @dataclass(frozen=True)
@@ -85,6 +89,8 @@ class Settings:
     public_base_url: str | None = None
     error_system: str = DEFAULT_ERROR_SYSTEM
     log_level: str = "INFO"
+    log_format: str = "auto"
+    proxy: ProxySettings = field(default_factory=ProxySettings)
     web: WebSettings = field(default_factory=WebSettings)
 
     @property
@@ -101,11 +107,25 @@ class Settings:
 
 
 def database_url_for(data_dir: Path, explicit: str | None) -> str:
-    return explicit or os.environ.get(DATABASE_URL_ENV) or sqlite_url(Layout(data_dir).database.resolve())
+    """--database-url, else SAFEGUARDING_DATABASE_URL, else the file SAFEGUARDING_DATABASE_URL_FILE names, else
+    SQLite in the data dir."""
+    return explicit or os.environ.get(DATABASE_URL_ENV) or _from_file(DATABASE_URL_ENV + "_FILE") or \
+        sqlite_url(Layout(data_dir).database.resolve())
+
+
+def _from_file(variable: str) -> str | None:
+    name = os.environ.get(variable)
+    if not name:
+        return None
+    try:
+        return Path(name).read_text().strip()
+    except OSError as exc:
+        raise SettingsError(f"{variable} names {name}, which cannot be read ({exc.strerror}): give a readable "
+                            "file") from exc
 
 
 def sandbox_settings(data_dir: Path, *, host: str = "127.0.0.1", port: int = 8443,
-                     database_url: str | None = None) -> Settings:
+                     database_url: str | None = None, log_format: str = "auto") -> Settings:
     layout = Layout(data_dir.resolve())
     return Settings(
         data_dir=layout.root,
@@ -120,50 +140,70 @@ def sandbox_settings(data_dir: Path, *, host: str = "127.0.0.1", port: int = 844
         host=host,
         port=port,
         sandbox=True,
+        log_format=log_format,
     )
 
 
-def file_settings(path: Path, *, host: str | None = None, port: int | None = None,
+def file_settings(path: Path | None, *, host: str | None = None, port: int | None = None,
                   database_url: str | None = None) -> Settings:
-    """Production settings: everything explicit, nothing generated."""
-    raw = tomllib.loads(path.read_text())
-    base = path.parent
+    """Production settings: everything explicit, nothing generated. From the TOML file at ``path`` with the
+    environment's ``SAFEGUARDING_*`` variables over it, or (``path`` None) from the environment alone."""
+    source = where(path)
+    raw = read_toml(path) if path is not None else {}
+    config = load(raw, source)
+    base = path.parent.resolve() if path is not None else Path.cwd()
 
     def resolve(value: str | None) -> Path | None:
         return (base / value).resolve() if value else None
 
+    effective = config.model_dump()  # the file's tables with the environment merged in, for the hooks below
     try:
-        data_dir = resolve(raw.get("data_dir", ".")) or base
-        issuers = tuple(
-            TrustedIssuer(i["issuer"], i["audience"], jwks_file=str(resolve(i.get("jwks_file"))) if i.get("jwks_file")
-                          else None, jwks_url=i.get("jwks_url"))
-            for i in raw["trusted_issuers"]
-        )
-        audit_key_file = resolve(raw["audit_key_file"])
-        if audit_key_file is None:
-            raise SettingsError("audit_key_file is required")
-        tls = raw.get("tls", {})
+        data_dir = resolve(config.data_dir) or base
+        issuers = tuple(TrustedIssuer(i.issuer, i.audience, jwks_file=str(resolve(i.jwks_file)) if i.jwks_file
+                                      else None, jwks_url=i.jwks_url) for i in config.trusted_issuers)
+        audit_key_file = resolve(config.audit_key_file) or base
+        try:
+            audit_key = Secret(audit_key_file.read_bytes())
+        except OSError as exc:
+            raise SettingsError(f"{source}: the setting audit_key_file names {audit_key_file}, which cannot be read "
+                                f"({exc.strerror}): create it (32 random bytes or more) or correct the path") from exc
         settings = Settings(
             data_dir=data_dir,
-            database_url=database_url or os.environ.get(DATABASE_URL_ENV) or raw["database_url"],
-            audit_key=Secret(audit_key_file.read_bytes()),
+            database_url=database_url or config.database_url,
+            audit_key=audit_key,
             trusted_issuers=issuers,
-            registry_file=resolve(raw.get("systems_file", "systems.json")) or base / "systems.json",
-            service_asid=raw["service_asid"],
-            tls_cert=resolve(tls.get("cert")),
-            tls_key=resolve(tls.get("key")),
-            client_ca=resolve(tls.get("client_ca")),
-            host=host or raw.get("host", "127.0.0.1"),
-            port=port or int(raw.get("port", 8443)),
-            public_base_url=raw.get("public_base_url"),
-            error_system=raw.get("error_system", DEFAULT_ERROR_SYSTEM),
-            log_level=raw.get("log_level", "INFO"),
-            web=web_settings(raw.get("web"), resolve),
+            registry_file=resolve(config.systems_file) or base / "systems.json",
+            service_asid=config.service_asid,
+            tls_cert=resolve(config.tls.cert),
+            tls_key=resolve(config.tls.key),
+            client_ca=resolve(config.tls.client_ca),
+            host=host or config.host,
+            port=port or config.port,
+            public_base_url=config.public_base_url,
+            error_system=config.error_system,
+            log_level=config.log_level,
+            log_format=config.log_format,
+            proxy=proxy_settings(config.proxy),
+            web=web_settings(effective.get("web"), resolve),
         )
+    except SettingsError:
+        raise
     except (KeyError, TypeError, ValueError, OSError) as exc:
-        raise SettingsError(f"configuration incomplete or unreadable: {exc}") from exc
+        raise SettingsError(f"{source}: {_reason(exc)}: correct the configuration") from exc
     if len(settings.audit_key.value) < 32:
-        raise SettingsError("the audit key must be at least 32 bytes")
-    if (settings.tls_cert is None) != (settings.tls_key is None):
-        raise SettingsError("tls.cert and tls.key go together")
+        raise SettingsError(f"{source}: the audit key in {audit_key_file} is shorter than 32 bytes: "
+                            "make a longer one (e.g. head -c 32 /dev/urandom)")
+    for name, file in (("tls.cert", settings.tls_cert), ("tls.key", settings.tls_key),
+                       ("tls.client_ca", settings.client_ca)):
+        if file is not None and not file.is_file():
+            raise SettingsError(f"{source}: the setting {name} names {file}, which does not exist: "
+                                "correct the path or create the file")
     return settings
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, KeyError):
+        return f"the setting {exc.args[0]} is missing"
+    if isinstance(exc, OSError) and exc.filename:
+        return f"{exc.filename} cannot be read ({exc.strerror})"
+    return str(exc)

@@ -87,12 +87,15 @@ def operation_outcome(error: ApiError, system: str = DEFAULT_ERROR_SYSTEM) -> di
 
 
 # Canned errors shared by every R4 endpoint.
-def bad_token(reason_is_missing: bool) -> ApiError:
+def bad_token(reason_is_missing: bool, sandbox_reason: str | None = None) -> ApiError:
+    """``sandbox_reason``: the precise reason, told to the caller in the sandbox only (elsewhere only logged)."""
     challenge = 'Bearer realm="safeguarding"'
     if not reason_is_missing:
         challenge += ', error="invalid_token"'
-    return ApiError(401, "ACCESS_DENIED", "Missing or invalid access token", issue_type="login",
-                    headers={"WWW-Authenticate": challenge})
+    diagnostics = "Missing or invalid access token"
+    if sandbox_reason:
+        diagnostics += f" (sandbox only: {sandbox_reason})"
+    return ApiError(401, "ACCESS_DENIED", diagnostics, issue_type="login", headers={"WWW-Authenticate": challenge})
 
 
 ACCESS_DENIED = ApiError(403, "ACCESS_DENIED", "The sender or receiver's ASID is not authorised for this interaction",

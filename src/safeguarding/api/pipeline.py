@@ -72,13 +72,19 @@ Authoriser = Callable[[Caller], None]
 ErrorRenderer = Callable[[e.ApiError, ApiRequest | None, RequestContext], ApiResponse]
 
 
-def security_error(error: SecurityError, denied: e.ApiError = e.ACCESS_DENIED) -> e.ApiError:
+def security_error(error: SecurityError, denied: e.ApiError = e.ACCESS_DENIED, explain: bool = False) -> e.ApiError:
+    """``explain`` (the sandbox only): a refused token's diagnostics say why, as the server log does."""
     if isinstance(error, RoleSelectionFailed):
         return e.PRECONDITION_FAILED
     if isinstance(error, AccessDenied):
         return denied
     # AuthenticationFailed, and any security error not named above: refuse as unauthenticated
-    return e.bad_token(reason_is_missing=isinstance(error, AuthenticationFailed) and error.reason == "missing")
+    return e.bad_token(reason_is_missing=isinstance(error, AuthenticationFailed) and error.reason == "missing",
+                       sandbox_reason=_told(error.reason) if explain else None)
+
+
+def _told(reason: str) -> str:
+    return "no bearer token" if reason == "missing" else reason
 
 
 def r4_error_renderer(system: str = e.DEFAULT_ERROR_SYSTEM) -> ErrorRenderer:
@@ -139,6 +145,8 @@ async def _receive_body(receive: Receive, limit: int) -> bytes:
 
 class Endpoint:
     """One API interaction as an ASGI app: the pipeline above around a synchronous handler."""
+
+    explain_refusals = False  # the sandbox sets it (server.py): token refusals' diagnostics say why
 
     def __init__(
         self,
@@ -256,7 +264,7 @@ class Endpoint:
         except SecurityError as error:
             log.info("refused", extra={"event": "SECURITY_REFUSED", "reason": error.reason,
                                        "request_id": ctx.request_id})
-            return self._refuse(security_error(error, self.denied), request, ctx)
+            return self._refuse(security_error(error, self.denied, self.explain_refusals), request, ctx)
         except DomainError as error:
             return self._refuse(self.api_error(error), request, ctx)
         except e.ApiError as error:

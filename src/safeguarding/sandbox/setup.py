@@ -58,8 +58,11 @@ USERS: list[dict[str, Any]] = [
 ]
 
 
+SERVER_NAMES = ("localhost", "127.0.0.1", "::1")
+
+
 def ensure_sandbox(data_dir: Path, *, host: str = "127.0.0.1", port: int = 8443, database_url: str | None = None,
-                   clock: Clock | None = None) -> Settings:
+                   clock: Clock | None = None, tls_names: tuple[str, ...] = ()) -> Settings:
     """Everything the sandbox needs, created where missing; patients refreshed for today."""
     layout = Layout(data_dir.resolve())
     layout.root.mkdir(parents=True, exist_ok=True)
@@ -71,8 +74,9 @@ def ensure_sandbox(data_dir: Path, *, host: str = "127.0.0.1", port: int = 8443,
     if not ca.cert.exists():
         certs.create_ca(layout.tls)
     server = certs.CertPair(layout.tls / "server.pem", layout.tls / "server.key")
-    if not server.cert.exists():
-        certs.issue(ca, server, common_name="localhost", server_names=("localhost", "127.0.0.1", "::1"))
+    names = tuple(dict.fromkeys((*SERVER_NAMES, *tls_names)))
+    if not server.cert.exists() or (tls_names and set(certs.server_names(server.cert)) != set(names)):
+        certs.issue(ca, server, common_name="localhost", server_names=names)
     for system in SYSTEMS:
         pair = system_cert(layout, system["asid"])
         if not pair.cert.exists():
@@ -87,6 +91,29 @@ def ensure_sandbox(data_dir: Path, *, host: str = "127.0.0.1", port: int = 8443,
     ] + added)
     settings = sandbox_settings(layout.root, host=host, port=port, database_url=database_url)
     seed(settings, clock or SystemClock())
+    return settings
+
+
+def reset(data_dir: Path, database_url: str | None = None) -> Settings:
+    """Back to the shipped data set: the database emptied and seeded again. Keys, certificates and the
+    systems an operator added stay (tokens and certificates issued before still work)."""
+    from sqlalchemy import MetaData
+
+    layout = Layout(data_dir.resolve())
+    settings = sandbox_settings(layout.root, database_url=database_url)
+    if settings.database_url.startswith("sqlite"):
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            Path(f"{layout.database}{suffix}").unlink(missing_ok=True)
+    else:
+        engine = make_engine(settings.database_url)
+        try:
+            with engine.begin() as conn:
+                tables = MetaData()
+                tables.reflect(conn)
+                tables.drop_all(conn)
+        finally:
+            engine.dispose()
+    seed(settings, SystemClock())
     return settings
 
 

@@ -119,6 +119,16 @@ def issue(
     return _write(out, builder.sign(ca_key, hashes.SHA256()), key)
 
 
+def server_names(path: Path) -> list[str]:
+    """The DNS names and addresses a certificate is for (its subjectAltName)."""
+    cert = x509.load_pem_x509_certificate(path.read_bytes())
+    try:
+        alt = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        return []
+    return [*alt.get_values_for_type(x509.DNSName), *(str(a) for a in alt.get_values_for_type(x509.IPAddress))]
+
+
 def fingerprint(der: bytes) -> str:
     """SHA-256 fingerprint of a DER certificate, lower-case hex."""
     digest = hashes.Hash(hashes.SHA256())
