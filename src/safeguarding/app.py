@@ -25,6 +25,7 @@ from .api.r4.cpis import cpis_routes
 from .api.routing import SafeguardingApp
 from .demographics import LocalDemographics
 from .domain.clock import Clock, SystemClock
+from .sandbox.scenarios import scenario_demographics
 from .security.rbac import Operation, authorise
 from .security.tokens import TokenVerifier
 from .services.auditing import Auditor
@@ -48,7 +49,7 @@ class Services:
 def build_services(settings: Settings, clock: Clock | None = None) -> Services:
     clock = clock or SystemClock()
     store = SqlStore.open(settings.database_url, settings.audit_key.value)
-    demographics = LocalDemographics(store)
+    demographics = scenario_demographics(LocalDemographics(store), settings.sandbox)  # sandbox: error simulation
     return Services(store=store, fgm=FgmService(store, demographics, clock), auditor=Auditor(store, clock),
                     cpis=CpisService(store, demographics, clock))
 

@@ -122,8 +122,10 @@ def sandbox_describe(data_dir: Path, as_json: bool, host: str, port: int) -> Non
 @click.option("--role-code", default="R8000", show_default=True)
 @click.option("--name", default=None)
 @click.option("--expires-in", type=int, default=3600, show_default=True)
+@click.option("--client-id", default=None, help="Your application's client id (the token's azp claim), which "
+              "`safeguarding assure --client-id` reports on.")
 def dev_token(data_dir: Path, user_id: str, role_profile_id: str, org: str, activities: str, role_code: str,
-              name: str | None, expires_in: int) -> None:
+              name: str | None, expires_in: int, client_id: str | None) -> None:
     """Print a CIS2-shaped JWT signed with the sandbox key."""
     from .security.dev_tokens import issue_dev_token
     from .settings import SANDBOX_AUDIENCE, SANDBOX_ISSUER
@@ -136,6 +138,7 @@ def dev_token(data_dir: Path, user_id: str, role_profile_id: str, org: str, acti
         role_profile_id=role_profile_id, org_code=org,
         activities=[a.strip() for a in activities.split(",") if a.strip()],
         role_code=f"S8000:G8000:{role_code}" if ":" not in role_code else role_code, name=name, expires_in=expires_in,
+        client_id=client_id,
     ))
 
 

@@ -15,12 +15,13 @@ from pathlib import Path
 from typing import TypeVar
 
 import uvicorn
-from starlette.applications import Starlette
+from starlette.types import ASGIApp
 
 from . import logs, metrics, supervisor
 from .app import create_app
 from .domain.clock import Clock
 from .protocol import listen_options, uvicorn_config
+from .sandbox.scenarios import with_scenarios
 from .settings import Settings, file_settings, sandbox_settings
 
 log = logging.getLogger(__name__)
@@ -55,12 +56,12 @@ class ServeSpec:
 _SPEC_ENV = "SAFEGUARDING_SERVE_SPEC"
 
 
-def app_from_environment() -> Starlette:
+def app_from_environment() -> ASGIApp:
     """The app factory each worker process calls (``uvicorn ... --factory``)."""
     spec = ServeSpec(**json.loads(os.environ[_SPEC_ENV]))
     settings = spec.settings()
     logs.configure(settings.log_level)
-    return settled(create_app(settings, spec.clock()))
+    return settled(with_scenarios(create_app(settings, spec.clock()), settings.sandbox))
 
 
 A = TypeVar("A")
@@ -87,7 +88,8 @@ def serve(settings: Settings, spec: ServeSpec, workers: int = 1) -> None:
     log.info("starting", extra={"event": "SERVER_STARTING", "host": settings.host, "port": settings.port,
                                 "workers": workers})
     if workers == 1:
-        uvicorn.Server(uvicorn_config(settings, settled(create_app(settings, spec.clock())))).run()
+        app = with_scenarios(create_app(settings, spec.clock()), settings.sandbox)  # the sandbox's error simulation
+        uvicorn.Server(uvicorn_config(settings, settled(app))).run()
         return
     os.environ[_SPEC_ENV] = json.dumps(asdict(spec))
     metrics_dir = settings.data_dir / f"metrics-{os.getpid()}"  # fresh per run: stale samples never count

@@ -42,12 +42,16 @@ class SandboxPlan:
     started_days_ago: int
     ends_in_days: int | None = None
     withdrawn: bool = False
+    # Kept true on every start (the end date moved to today + ends_in_days), not only at creation.
+    refreshed: bool = False
 
     @property
     def state(self) -> str:
         if self.withdrawn:
             return "withdrawn"
-        return "ended" if self.ends_in_days is not None and self.ends_in_days < 0 else "active"
+        if self.ends_in_days is not None and self.ends_in_days < 0:
+            return "ended"
+        return "ending today" if self.ends_in_days == 0 else "active"
 
 
 @dataclass(frozen=True)
@@ -119,6 +123,14 @@ PATIENTS = (
                                                  SandboxPlan("testshire", PlanType.LAC, 20))),
     SandboxPatient("superseded-number", "9990000190", "boy aged 8 whose NHS number was superseded (upload: CPR05)",
                    Gender.MALE, 8, superseded_by="9990000204"),
+    # Error simulation (sandbox/scenarios.py): patients whose answers a client must handle.
+    SandboxPatient("slow-answer", "9990000239",
+                   "girl aged 10 whose demographics answer slowly: every request for her is held (slow answer)",
+                   Gender.FEMALE, 10, 60),
+    SandboxPatient("child-plan-ending-today", "9990000247",
+                   "boy aged 7 whose plan ends today (shared today, not tomorrow; kept so on every start)",
+                   Gender.MALE, 7, 90,
+                   plans=(SandboxPlan("sandbox-city", PlanType.CPP, 200, ends_in_days=0, refreshed=True),)),
 )
 
 NOT_IN_DEMOGRAPHICS = "9990000115"  # valid check digit, no such patient
