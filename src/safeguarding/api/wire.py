@@ -1,0 +1,69 @@
+"""What a client sent on the wire, kept with the request's audit event for the assurance report
+(``safeguarding assure``): which trace-id headers it sent, its SOAPAction, its IsUnscheduledAccessEvent,
+its token's client id (``azp``), and a sandbox scenario it asked for. Only names and fixed codes:
+never an NHS number, a body or a token."""
+
+from __future__ import annotations
+
+import base64
+import re
+from typing import Any
+
+import orjson
+from starlette.datastructures import Headers
+from starlette.types import Scope
+
+from ..sandbox.scenarios import SCOPE_ABANDONED, SCOPE_SCENARIO
+
+_TRACE = (("x-request-id", "X-Request-ID"), ("x-correlation-id", "X-Correlation-ID"), ("traceid", "TraceID"))
+_TOKEN_CHARS = re.compile(r"^[A-Za-z0-9._:\-/#]{1,128}$")  # a URN, a client id: anything else is 'other'
+
+
+def _code(value: str) -> str:
+    value = value.strip().strip('"')
+    return value if _TOKEN_CHARS.match(value) else "other"
+
+
+def _client_id(authorization: str | None) -> str | None:
+    """The bearer token's ``azp`` (the application it was issued to), read from its payload. Recorded only
+    when the token was verified (``WireFacts.encode``)."""
+    if not authorization or not authorization.lower().startswith("bearer "):
+        return None
+    parts = authorization[7:].strip().split(".")
+    if len(parts) != 3:
+        return None
+    try:
+        claims = orjson.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
+    except (ValueError, orjson.JSONDecodeError):
+        return None
+    azp = claims.get("azp") if isinstance(claims, dict) else None
+    return _code(azp) if isinstance(azp, str) else None
+
+
+class WireFacts:
+    """Collected as the request arrives; encoded into the audit event once the caller is known."""
+
+    __slots__ = ("facts", "client_id")
+
+    def __init__(self, facts: dict[str, Any], client_id: str | None) -> None:
+        self.facts, self.client_id = facts, client_id
+
+    def encode(self, authenticated_user: bool) -> str:
+        facts = dict(self.facts)
+        if authenticated_user and self.client_id:
+            facts["client_id"] = self.client_id
+        return orjson.dumps(facts).decode()
+
+
+def wire_facts(scope: Scope, headers: Headers) -> WireFacts:
+    facts: dict[str, Any] = {"ids": [name for key, name in _TRACE if key in headers]}
+    if "soapaction" in headers:
+        facts["soap_action"] = _code(headers["soapaction"])
+    if "isunscheduledaccessevent" in headers:
+        value = headers["isunscheduledaccessevent"].strip().lower()
+        facts["unscheduled"] = value if value in ("true", "false") else "other"
+    if scope.get(SCOPE_SCENARIO):
+        facts["scenario"] = scope[SCOPE_SCENARIO]
+    if scope.get(SCOPE_ABANDONED):
+        facts["abandoned"] = True
+    return WireFacts(facts, _client_id(headers.get("authorization")))
