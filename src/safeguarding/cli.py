@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 
 from . import logs
+from .cli_assure import assure_command
 from .cli_options import config_option, data_dir_option, database_option
 from .cli_smsp import smsp
 from .cli_systems import systems
@@ -284,6 +285,7 @@ def db_upgrade(data_dir: Path, config: Path | None, database_url: str | None) ->
 
 
 main.add_command(systems)
+main.add_command(assure_command(_settings))
 main.add_command(smsp)
 
 if __name__ == "__main__":  # pragma: no cover

@@ -298,11 +298,11 @@ def described() -> list[dict[str, Any]]:
     return [scenario.describe() for scenario in SCENARIOS]
 
 
-def scenario_for(nhs_number: str | None, header: str | None) -> list[str]:
-    """The scenarios a request with this NHS number and X-Sandbox-Scenario value exercised (by trigger)."""
+def scenario_for(api: str, nhs_number: str | None, header: str | None) -> list[str]:
+    """The scenarios a request to ``api`` with this NHS number and X-Sandbox-Scenario value exercised."""
     found = []
     if nhs_number:
-        found += [s.id for s in SCENARIOS if s.nhs_number == nhs_number]
+        found += [s.id for s in SCENARIOS if s.api == api and s.nhs_number == nhs_number]
     if header:
-        found += [s.id for s in SCENARIOS if s.header and s.header.endswith(header)]
+        found += [s.id for s in SCENARIOS if s.api == api and s.header and s.header.endswith(header)]
     return found
