@@ -25,6 +25,7 @@ from .api.r4.cpis import cpis_routes
 from .api.routing import SafeguardingApp
 from .demographics import LocalDemographics
 from .domain.clock import Clock, SystemClock
+from .sandbox.docs_page import docs_routes
 from .sandbox.scenarios import scenario_demographics
 from .security.rbac import Operation, authorise
 from .security.tokens import TokenVerifier
@@ -113,6 +114,7 @@ def create_app(settings: Settings, clock: Clock | None = None, services: Service
         # CP-IS FHIR R4 (api/r4/cpis.py): clinicians by bearer token, local authorities by client certificate.
         *cpis_routes(settings, services, bearer),
         *web_routes(settings, services, clock),  # the clinician web interface under /web, and / -> /web/
+        *docs_routes(settings.sandbox),  # the API explorer at /_docs, sandbox only
     ]
     app = SafeguardingApp(routes=routes, exception_handlers=_router_errors(settings.error_system))
     app.add_middleware(SecurityHeaders)

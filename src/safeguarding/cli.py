@@ -10,9 +10,9 @@ from pathlib import Path
 import click
 
 from . import logs
-from .cli_assure import assure_command
 from .cli_options import config_option, data_dir_option, database_option
 from .cli_smsp import smsp
+from .cli_supplier import assure_command, collection_command
 from .cli_systems import systems
 from .settings import Layout, Settings, SettingsError, file_settings, sandbox_settings
 
@@ -286,6 +286,7 @@ def db_upgrade(data_dir: Path, config: Path | None, database_url: str | None) ->
 
 main.add_command(systems)
 main.add_command(assure_command(_settings))
+sandbox.add_command(collection_command())
 main.add_command(smsp)
 
 if __name__ == "__main__":  # pragma: no cover

@@ -28,6 +28,7 @@ def sandbox_variables(settings: Settings, *, today: date | None = None, expires_
     today = today or date.today()
     values = {
         "base": settings.base_url,
+        "base_localhost": f"{settings.scheme}://localhost:{settings.port}",  # the same server by another name
         "service_asid": SANDBOX_SERVICE_ASID,
         "assessment_date": (today - timedelta(days=3)).isoformat(),
         "future_date": (today + timedelta(days=1)).isoformat(),

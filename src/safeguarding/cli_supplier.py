@@ -1,4 +1,5 @@
-"""``safeguarding assure``: the assurance report of one supplier's system or application, from the audit trail."""
+"""The supplier kit's commands: ``safeguarding assure`` (the assurance report of one system or application,
+from the audit trail) and ``safeguarding sandbox collection`` (the API collection for Postman or Newman)."""
 
 from __future__ import annotations
 
@@ -59,3 +60,32 @@ def assure_command(settings_for: Callable[[Path, Path | None, str | None], Setti
         click.echo(f"{report['requests']} requests; requirements: {summary}; written to {out}")
 
     return assure
+
+
+def collection_command() -> click.Command:
+    @click.command("collection")
+    @data_dir_option
+    @click.option("--out", type=click.Path(path_type=Path, file_okay=False), required=True,
+                  help="Directory for the collection, its environment and Newman's certificate list.")
+    @click.option("--host", default="127.0.0.1", show_default=True)
+    @click.option("--port", type=int, default=8443, show_default=True)
+    @click.option("--client-id", default=None, help="Put this client id in the tokens (for `assure --client-id`).")
+    def collection(data_dir: Path, out: Path, host: str, port: int, client_id: str | None) -> None:
+        """Write the Postman collection of the sandbox's scenarios, with an environment for this sandbox."""
+        from .sandbox.setup import SYSTEMS, system_cert
+        from .settings import Layout, sandbox_settings
+        from .supplier.collection import write
+        from .supplier.variables import sandbox_variables
+
+        layout = Layout(data_dir)
+        if not layout.signing_key.exists():
+            raise click.ClickException(f"{data_dir} is not a sandbox yet: run 'safeguarding serve --sandbox' first")
+        settings = sandbox_settings(data_dir, host=host, port=port)
+        values = sandbox_variables(settings, client_id=client_id)
+        certs = {s["asid"]: (str(system_cert(settings.layout, s["asid"]).cert),
+                             str(system_cert(settings.layout, s["asid"]).key))
+                 for s in SYSTEMS if s["asid"] in ("047192794544", "200000000117", "300000000101")}
+        for path in write(out, values, certs):
+            click.echo(str(path))
+
+    return collection
