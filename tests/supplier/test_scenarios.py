@@ -111,3 +111,11 @@ def test_scenarios_are_never_installed_outside_the_sandbox(supplier_server: Serv
             services.fgm._demographics.lookup(sim.STORE_UNAVAILABLE)
     finally:
         services.store.close()
+
+
+def test_the_sandbox_docs_list_every_scenario() -> None:
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "sandbox.md").read_text()
+    for scenario in SCENARIOS:
+        assert f"| `{scenario.id}` | {scenario.api} | {scenario.trigger} | {scenario.triggers} |" in text, scenario.id
