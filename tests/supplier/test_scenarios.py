@@ -119,3 +119,14 @@ def test_the_sandbox_docs_list_every_scenario() -> None:
     text = (Path(__file__).resolve().parents[2] / "docs" / "sandbox.md").read_text()
     for scenario in SCENARIOS:
         assert f"| `{scenario.id}` | {scenario.api} | {scenario.trigger} | {scenario.triggers} |" in text, scenario.id
+
+
+def test_the_slow_answer_holds_no_oversized_body(supplier_server: Server) -> None:
+    """The middleware reads a body to hold it: past the service's limit it stops and the service refuses it."""
+    values = variables(supplier_server)
+    with supplier_server.client() as http:
+        response = http.post(f"{supplier_server.fgm}/Flag", content=b"{" + b" " * (1024 * 1024 + 10) + b"}",
+                             headers={"Authorization": f"Bearer {values['token_fgm']}",
+                                      "Content-Type": "application/fhir+json", "X-Sandbox-Scenario": "slow-answer"})
+    assert response.status_code == 413
+    assert response.json()["issue"][0]["details"]["coding"][0]["code"] == "REQUEST_TOO_LARGE"

@@ -13,8 +13,9 @@ import orjson
 from starlette.datastructures import Headers
 from starlette.types import Scope
 
-from ..sandbox.scenarios import SCOPE_ABANDONED, SCOPE_SCENARIO
-
+# Facts an outer layer (the sandbox's scenario middleware) leaves in the ASGI scope for the audit.
+SCOPE_SCENARIO = "safeguarding.scenario"
+SCOPE_ABANDONED = "safeguarding.abandoned"
 _TRACE = (("x-request-id", "X-Request-ID"), ("x-correlation-id", "X-Correlation-ID"), ("traceid", "TraceID"))
 _TOKEN_CHARS = re.compile(r"^[A-Za-z0-9._:\-/#]{1,128}$")  # a URN, a client id: anything else is 'other'
 
@@ -43,15 +44,16 @@ def _client_id(authorization: str | None) -> str | None:
 class WireFacts:
     """Collected as the request arrives; encoded into the audit event once the caller is known."""
 
-    __slots__ = ("facts", "client_id")
+    __slots__ = ("facts", "authorization")
 
-    def __init__(self, facts: dict[str, Any], client_id: str | None) -> None:
-        self.facts, self.client_id = facts, client_id
+    def __init__(self, facts: dict[str, Any], authorization: str | None) -> None:
+        self.facts, self.authorization = facts, authorization
 
     def encode(self, authenticated_user: bool) -> str:
-        facts = dict(self.facts)
-        if authenticated_user and self.client_id:
-            facts["client_id"] = self.client_id
+        facts = self.facts
+        client_id = _client_id(self.authorization) if authenticated_user else None  # read only when verified
+        if client_id:
+            facts = {**facts, "client_id": client_id}
         return orjson.dumps(facts).decode()
 
 
@@ -66,4 +68,4 @@ def wire_facts(scope: Scope, headers: Headers) -> WireFacts:
         facts["scenario"] = scope[SCOPE_SCENARIO]
     if scope.get(SCOPE_ABANDONED):
         facts["abandoned"] = True
-    return WireFacts(facts, _client_id(headers.get("authorization")))
+    return WireFacts(facts, headers.get("authorization"))

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -162,8 +162,6 @@ def _repeats_after(requests: Sequence[Observed], first: Observed) -> list[Observ
 
 
 def _plus(at: datetime, seconds: float) -> datetime:
-    from datetime import timedelta
-
     return at + timedelta(seconds=seconds)
 
 

@@ -12,6 +12,8 @@ from datetime import datetime, timezone
 from html import escape
 from typing import Any
 
+import orjson
+
 from ..store.interface import Store
 from .evidence import EVIDENCED, MISSING, NOT_APPLICABLE, NOT_OBSERVABLE, assess, observed, scenarios_exercised
 
@@ -50,8 +52,6 @@ def build(store: Store, *, system: str | None = None, client_id: str | None = No
 def _client_id(wire: str | None) -> str | None:
     if not wire or '"client_id"' not in wire:
         return None
-    import orjson
-
     value = orjson.loads(wire).get("client_id")
     return value if isinstance(value, str) else None
 

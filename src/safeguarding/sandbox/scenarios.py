@@ -26,9 +26,12 @@ import os
 import time
 from typing import Any
 
+import anyio
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .. import inline
+from ..api.pipeline import BODY_TIMEOUT, MAX_BODY
+from ..api.wire import SCOPE_ABANDONED, SCOPE_SCENARIO
 from ..domain.patients import Demographics, Patient
 from ..store.interface import StoreUnavailable
 
@@ -41,9 +44,6 @@ SLOW_SCENARIO = "slow-answer"
 SLOW_ENV = "SAFEGUARDING_SANDBOX_SLOW_SECONDS"
 DEFAULT_SLOW_SECONDS = 10.0
 RETRY_AFTER_SECONDS = 2
-# What the service's audit learns from this seam (scope keys read by api/wire.py).
-SCOPE_SCENARIO = "safeguarding.scenario"
-SCOPE_ABANDONED = "safeguarding.abandoned"
 
 
 def slow_seconds() -> float:
@@ -108,11 +108,17 @@ class ScenarioMiddleware:
         """Read the whole request, then wait the delay, watching for the client giving up; the service
         then answers the request as usual (and audits it, noting whether anyone was still waiting)."""
         messages: list[Message] = []
-        while True:
-            message = await receive()
-            messages.append(message)
-            if message["type"] != "http.request" or not message.get("more_body", False):
-                break
+        size, complete = 0, False
+        with anyio.move_on_after(BODY_TIMEOUT):  # a trickled or oversized body: the service refuses it as usual
+            while size <= MAX_BODY:
+                message = await receive()
+                messages.append(message)
+                size += len(message.get("body", b""))
+                if message["type"] != "http.request" or not message.get("more_body", False):
+                    complete = True
+                    break
+        if not complete:
+            return _replaying(messages, receive)
         if messages[-1]["type"] == "http.disconnect":
             scope[SCOPE_ABANDONED] = True
         else:
@@ -123,15 +129,23 @@ class ScenarioMiddleware:
             else:
                 if disconnect["type"] == "http.disconnect":
                     scope[SCOPE_ABANDONED] = True
-        replay = iter(messages)
+        return _replaying(messages, _disconnected)
 
-        async def replayed() -> Message:
-            try:
-                return next(replay)
-            except StopIteration:
-                return {"type": "http.disconnect"}
 
-        return replayed
+async def _disconnected() -> Message:
+    return {"type": "http.disconnect"}
+
+
+def _replaying(messages: list[Message], then: Receive) -> Receive:
+    """A receive that hands back ``messages``, then carries on with ``then``."""
+    replay = iter(messages)
+
+    async def replayed() -> Message:
+        for message in replay:
+            return message
+        return await then()
+
+    return replayed
 
 
 def _header(scope: Scope, name: str) -> bytes | None:
