@@ -166,6 +166,7 @@ def test_the_report_tells_a_well_behaved_client_from_a_careless_one(supplier_ser
     assert bad_items["FGMISQ003"]["text"] == "The FGM IS Query Interaction MUST contain a verified NHS number."
     assert "r4-store-unavailable" in good_app["scenarios_exercised"]
     assert "r4-demographics-unavailable" in bad_app["scenarios_exercised"]
+    assert "r4-create-over-18" not in bad_app["scenarios_exercised"]  # it searched for her: not the create scenario
     # people read the HTML: every requirement with its status, offline (no scripts, no remote assets)
     for item in bad_app["requirements"]:
         assert f'id="{item["id"]}"' in bad_html

@@ -285,5 +285,6 @@ def _create_remove(requests: Sequence[Observed]) -> Finding:
 def scenarios_exercised(requests: Sequence[Observed]) -> list[str]:
     found: set[str] = set()
     for o in requests:
-        found.update(scenario_for(o.event.api, o.event.nhs_number, (o.wire or {}).get("scenario")))
+        found.update(scenario_for(o.event.api, o.event.interaction, o.event.nhs_number,
+                                  (o.wire or {}).get("scenario")))
     return sorted(found)

@@ -57,6 +57,19 @@ class Scenario:
     retry_after: bool = False
     slow: bool = False
 
+    @property
+    def interaction(self) -> str:
+        """The interaction the request is, as the audit names it."""
+        method, path = self.request.method, self.request.path.split("?", 1)[0]
+        if self.api == "fgm-dstu2":
+            return path.rsplit("/", 1)[1]
+        if self.api == "fgm-r4":
+            if method == "GET":
+                return "search" if path == f"{FGM}/Flag" else "read"
+            return {"POST": "create", "PUT": "remove"}[method]
+        return {f"{CPIS}/CareTeam": "careteam-search", f"{CPIS}/AuditEvent": "auditevent-search",
+                CPIS: "upload"}.get(path, "other")
+
     def describe(self) -> dict[str, Any]:
         facts: dict[str, Any] = {"id": self.id, "api": self.api, "trigger": self.trigger, "triggers": self.triggers,
                                  "status": self.status, "code": self.code}
@@ -298,11 +311,9 @@ def described() -> list[dict[str, Any]]:
     return [scenario.describe() for scenario in SCENARIOS]
 
 
-def scenario_for(api: str, nhs_number: str | None, header: str | None) -> list[str]:
-    """The scenarios a request to ``api`` with this NHS number and X-Sandbox-Scenario value exercised."""
-    found = []
-    if nhs_number:
-        found += [s.id for s in SCENARIOS if s.api == api and s.nhs_number == nhs_number]
-    if header:
-        found += [s.id for s in SCENARIOS if s.api == api and s.header and s.header.endswith(header)]
+def scenario_for(api: str, interaction: str, nhs_number: str | None, header: str | None) -> list[str]:
+    """The scenarios a request (its API, interaction, NHS number and X-Sandbox-Scenario value) exercised."""
+    same = [s for s in SCENARIOS if s.api == api and s.interaction == interaction]
+    found = [s.id for s in same if nhs_number and s.nhs_number == nhs_number]
+    found += [s.id for s in same if header and s.header and s.header.endswith(header)]
     return found
