@@ -20,6 +20,7 @@ from importlib import resources
 from typing import Any
 
 from . import scenarios as sim
+from .data import REMOVED_INDICATOR_ID
 
 NHS = "https://fhir.nhs.uk/Id/nhs-number"
 FGM = "/fgm/FHIR/R4"
@@ -218,6 +219,12 @@ SCENARIOS: tuple[Scenario, ...] = (
     Scenario("r4-remove-wrong-status", "fgm-r4", "remove with status active", "400 UNSUPPORTED_VALUE", 400,
              "UNSUPPORTED_VALUE", _remove(UNKNOWN_ID, UNKNOWN_ID, status="active", removal="2"),
              diagnostics="Status must be inactive or entered-in-error on this interaction"),
+    Scenario("r4-remove-already-removed", "fgm-r4", f"remove Flag/{REMOVED_INDICATOR_ID} (9990000255's, removed)",
+             "400 VALIDATION_ERROR", 400, "VALIDATION_ERROR",
+             Request("PUT", f"{FGM}/Flag/{REMOVED_INDICATOR_ID}",
+                     _r4("token_fgm", **{"Content-Type": "application/fhir+json"}),
+                     _flag("9990000255", flag_id=REMOVED_INDICATOR_ID, status="inactive", removal="2")),
+             "9990000255", diagnostics="Flag has already been removed"),
     Scenario("r4-read-unknown-id", "fgm-r4", f"read Flag/{UNKNOWN_ID}", "404 RESOURCE_NOT_FOUND", 404,
              "RESOURCE_NOT_FOUND", Request("GET", f"{FGM}/Flag/{UNKNOWN_ID}", _r4("token_fgm")),
              diagnostics="Resource not found"),

@@ -69,6 +69,7 @@ class SandboxPatient:
     name: str = ""
     plans: tuple[SandboxPlan, ...] = ()
     superseded_by: str | None = None
+    indicator_removed: bool = False  # the seeded indicator is then removed (reason 2), under a fixed id
 
     def birth_date(self, today: date) -> date:
         """Born ``age_years`` years and ``age_days`` days before ``today`` (a negative
@@ -127,6 +128,9 @@ PATIENTS = (
     SandboxPatient("slow-answer", "9990000239",
                    "girl aged 10 whose demographics answer slowly: every request for her is held (slow answer)",
                    Gender.FEMALE, 10, 60),
+    SandboxPatient("girl-indicator-removed", "9990000255",
+                   "girl aged 13 whose indicator was removed (removing it again: 'Flag has already been removed')",
+                   Gender.FEMALE, 13, 150, indicator_assessed_days_ago=90, indicator_removed=True),
     SandboxPatient("child-plan-ending-today", "9990000247",
                    "boy aged 7 whose plan ends today (shared today, not tomorrow; kept so on every start)",
                    Gender.MALE, 7, 90,
@@ -134,6 +138,7 @@ PATIENTS = (
 )
 
 NOT_IN_DEMOGRAPHICS = "9990000115"  # valid check digit, no such patient
+REMOVED_INDICATOR_ID = "5a9f1c1e-0c4b-4d55-9c38-7e1d2b3a4f55"  # 9990000255's removed indicator, in every sandbox
 
 
 def _years_before(day: date, years: int) -> date:

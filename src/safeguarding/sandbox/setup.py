@@ -13,7 +13,7 @@ from typing import Any
 from ..demographics import load_patients
 from ..domain.clock import Clock, SystemClock, iso_instant, uk_today
 from ..domain.cpis import AuthorityContact, Plan, PlanKey, Provenance
-from ..domain.fgm import Actor, Indicator, IndicatorStatus
+from ..domain.fgm import Actor, Indicator, IndicatorStatus, RemovalReason
 from ..fileutil import write_private
 from ..security import certs
 from ..security.keys import generate_signing_key
@@ -21,7 +21,7 @@ from ..security.registry import save_registry
 from ..settings import SANDBOX_AUDIENCE, SANDBOX_ISSUER, SANDBOX_SERVICE_ASID, Layout, Settings, sandbox_settings
 from ..store.sql import SqlStore, make_engine, upgrade_schema
 from .catalogue import described
-from .data import AUTHORITIES, NOT_IN_DEMOGRAPHICS, PATIENTS, sandbox_patients
+from .data import AUTHORITIES, NOT_IN_DEMOGRAPHICS, PATIENTS, REMOVED_INDICATOR_ID, sandbox_patients
 from .scenarios import slow_seconds
 
 ALL_FGM_DSTU2 = [
@@ -119,14 +119,18 @@ def seed(settings: Settings, clock: Clock) -> None:
             if entry.indicator_assessed_days_ago is None or store.read_history(entry.nhs_number):
                 continue  # seeded once: what users do to sandbox indicators afterwards stays done
             with store.transaction() as tx:
-                tx.insert_indicator(Indicator(
-                    id=str(uuid.uuid4()),
+                indicator = Indicator(
+                    id=REMOVED_INDICATOR_ID if entry.indicator_removed else str(uuid.uuid4()),
                     nhs_number=entry.nhs_number,
                     assessment_date=today - timedelta(days=entry.indicator_assessed_days_ago),
                     status=IndicatorStatus.ACTIVE,
                     created_at=iso_instant(clock.now()),
                     created_by=sandbox_actor,
-                ))
+                )
+                tx.insert_indicator(indicator)
+                if entry.indicator_removed:
+                    tx.save_removal(indicator.removed(iso_instant(clock.now()), sandbox_actor,
+                                                      RemovalReason.HAS_HAD_FGM, IndicatorStatus.INACTIVE))
         _seed_plans(store, clock)
     finally:
         store.close()
