@@ -31,6 +31,8 @@ def assure_command(settings_for: Callable[[Path, Path | None, str | None], Setti
     @click.option("--system", "system", default=None, help="The ASID of the system (DSTU2, CP-IS upload).")
     @click.option("--client-id", default=None, help="The client id of the application (the bearer token's azp).")
     @click.option("--since", default=None, help="Only requests from this date or time (UTC), e.g. 2026-12-01.")
+    @click.option("--care-setting", type=click.Choice(["scheduled", "unscheduled"]), default=None,
+                  help="The care setting the system serves: CP-IS searches must say it (IsUnscheduledAccessEvent).")
     @click.option("--out", type=click.Path(path_type=Path, dir_okay=False), required=True,
                   help="The report: HTML, or JSON when the name ends in .json.")
     @click.option("--json", "json_out", type=click.Path(path_type=Path, dir_okay=False), default=None,
@@ -38,8 +40,8 @@ def assure_command(settings_for: Callable[[Path, Path | None, str | None], Setti
     @data_dir_option
     @config_option
     @database_option
-    def assure(system: str | None, client_id: str | None, since: str | None, out: Path, json_out: Path | None,
-               data_dir: Path, config: Path | None, database_url: str | None) -> None:
+    def assure(system: str | None, client_id: str | None, since: str | None, care_setting: str | None, out: Path,
+               json_out: Path | None, data_dir: Path, config: Path | None, database_url: str | None) -> None:
         """Report, requirement by requirement, what a client's requests evidence (see docs/suppliers.md)."""
         from .assure.report import build, html
         from .store.sql import SqlStore
@@ -49,7 +51,7 @@ def assure_command(settings_for: Callable[[Path, Path | None, str | None], Setti
         settings = settings_for(data_dir, config, database_url)
         store = SqlStore.open(settings.database_url, settings.audit_key.value)
         try:
-            report = build(store, system=system, client_id=client_id, since=_since(since))
+            report = build(store, system=system, client_id=client_id, since=_since(since), care_setting=care_setting)
         finally:
             store.close()
         as_json = json.dumps(report, indent=2)

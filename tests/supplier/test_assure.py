@@ -159,6 +159,15 @@ def test_the_report_tells_a_well_behaved_client_from_a_careless_one(supplier_ser
     assert good["SG-FGM-01"] == "evidenced" and good["SG-RETRY-01"] == "evidenced"
     assert good["SG-CPIS-01"] == bad["SG-CPIS-01"] == "not applicable"
 
+    # the well-behaved app serves an emergency department: unscheduled care, said every time
+    in_ed, _ = assure(supplier_server, tmp_path, "--client-id", GOOD_APP, "--since", started,
+                      "--care-setting", "unscheduled")
+    as_gp, _ = assure(supplier_server, tmp_path, "--client-id", GOOD_APP, "--since", started,
+                      "--care-setting", "scheduled")
+    assert (statuses(in_ed)["SG-CPIS-01"], statuses(as_gp)["SG-CPIS-01"]) == ("evidenced", "missing")
+    [gp_finding] = [item for item in as_gp["requirements"] if item["id"] == "SG-CPIS-01"]
+    assert gp_finding["details"] == ["2 searches said true from a scheduled care setting"]
+
     bad_items = {item["id"]: item for item in bad_app["requirements"]}
     assert "sooner than 2 s" in " ".join(bad_items["SG-RETRY-01"]["details"])
     assert "attempts within 10 s" in " ".join(bad_items["SG-TIMEOUT-01"]["details"])

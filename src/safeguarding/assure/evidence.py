@@ -71,7 +71,10 @@ def _ids(items: Iterable[Observed], limit: int = 10) -> list[str]:
     return [o.event.request_id for o in items][:limit]
 
 
-def assess(requests: Sequence[Observed], patient: Callable[[str], Patient | None]) -> list[Finding]:
+def assess(requests: Sequence[Observed], patient: Callable[[str], Patient | None],
+           care_setting: str | None = None) -> list[Finding]:
+    """``care_setting`` (``scheduled`` or ``unscheduled``): the setting the supplier says its system serves,
+    which every CP-IS search's IsUnscheduledAccessEvent must then say."""
     used = {o.event.api for o in requests}
     checks: dict[str, Callable[[], Finding]] = {
         r.TRACE_IDS.id: lambda: _trace_ids(requests),
@@ -83,7 +86,7 @@ def assess(requests: Sequence[Observed], patient: Callable[[str], Patient | None
         r.SLOW.id: lambda: _slow(requests),
         r.SOAP_ACTION.id: lambda: _soap_action(requests),
         r.ASIDS.id: lambda: _asids(requests),
-        r.UNSCHEDULED.id: lambda: _unscheduled(requests),
+        r.UNSCHEDULED.id: lambda: _unscheduled(requests, care_setting),
         r.CREATE_REMOVE.id: lambda: _create_remove(requests),
     }
     findings = []
@@ -253,7 +256,7 @@ def _asids(requests: Sequence[Observed]) -> Finding:
     return Finding(r.ASIDS, EVIDENCED, f"All {len(messages)} messages passed the ASID checks.")
 
 
-def _unscheduled(requests: Sequence[Observed]) -> Finding:
+def _unscheduled(requests: Sequence[Observed], care_setting: str | None) -> Finding:
     reads = [o for o in requests if o.event.api == "cpis-r4"
              and o.event.interaction in ("careteam-search", "auditevent-search") and o.wire is not None]
     if not reads:
@@ -264,12 +267,21 @@ def _unscheduled(requests: Sequence[Observed]) -> Finding:
         if (o.wire or {}).get("unscheduled") in ("true", "false"):
             values[o.event.user_id].add(str((o.wire or {})["unscheduled"]))
     mixed = [user for user, seen in values.items() if len(seen) > 1]
-    if bad or mixed:
+    expected = {"scheduled": "false", "unscheduled": "true"}.get(care_setting or "")
+    wrong = [o for o in reads if expected and (o.wire or {}).get("unscheduled") not in (expected, None, "other")]
+    if bad or mixed or wrong:
         details = [f"{len(mixed)} users sent both true and false"] if mixed else []
+        if wrong:
+            details.append(f"{len(wrong)} searches said {'false' if expected == 'true' else 'true'} from a "
+                           f"{care_setting} care setting")
         return Finding(r.UNSCHEDULED, MISSING, f"{len(bad)} of {len(reads)} searches had no usable "
-                       "IsUnscheduledAccessEvent (absent counts as unscheduled care).", details, _ids(bad))
-    return Finding(r.UNSCHEDULED, EVIDENCED, f"All {len(reads)} searches said their care setting, one value per user. "
-                   "Not observable on the wire: whether that value is right for the user's setting.")
+                       "IsUnscheduledAccessEvent (absent counts as unscheduled care); "
+                       f"{len(wrong)} said the wrong care setting.", details, _ids(bad + wrong))
+    if expected:
+        return Finding(r.UNSCHEDULED, EVIDENCED, f"All {len(reads)} searches said {expected}, as the {care_setting} "
+                       "care setting the system serves.")
+    return Finding(r.UNSCHEDULED, EVIDENCED, f"All {len(reads)} searches said their care setting, one value per user "
+                   "(give --care-setting to check the value itself).")
 
 
 def _create_remove(requests: Sequence[Observed]) -> Finding:

@@ -19,7 +19,7 @@ from .evidence import EVIDENCED, MISSING, NOT_APPLICABLE, NOT_OBSERVABLE, assess
 
 
 def build(store: Store, *, system: str | None = None, client_id: str | None = None,
-          since: datetime | None = None) -> dict[str, Any]:
+          since: datetime | None = None, care_setting: str | None = None) -> dict[str, Any]:
     if (system is None) == (client_id is None):
         raise ValueError("give a system ASID or a client id")
     since_text = since.astimezone(timezone.utc).isoformat().replace("+00:00", "Z") if since else None
@@ -34,11 +34,12 @@ def build(store: Store, *, system: str | None = None, client_id: str | None = No
             continue
         events.append(event)
     requests = observed(events)
-    findings = assess(requests, store.read_patient)
+    findings = assess(requests, store.read_patient, care_setting)
     counts = Counter(f.status for f in findings)
     return {
         "client": {"system_asid": system} if system else {"client_id": client_id},
         "since": since_text,
+        "care_setting": care_setting,
         "generated_at": datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z"),
         "requests": len(requests),
         "apis": sorted({o.event.api for o in requests}),
