@@ -86,7 +86,8 @@ UNSCHEDULED = Requirement(
     "SG-CPIS-01", "CP-IS distinguishes between Scheduled and Unscheduled care settings and/or episodes. These "
     "statuses are self-reported by the calling system ... When set to \"true\" the CP-IS Query originated from "
     "unscheduled care; when set to \"false\" ... from scheduled care. (Checked: IsUnscheduledAccessEvent sent as "
-    "true or false on every CareTeam and AuditEvent search, one value per user.)",
+    "true or false on every CareTeam and AuditEvent search, one value per user; with --care-setting, the "
+    "value for that setting.)",
     Source(CPIS_R4_GUIDE, "Build > Headers: Custom header for CP-IS - IsUnscheduledAccessEvent"), ("cpis-r4",))
 CREATE_REMOVE = Requirement(
     "SG-FGM-01", "An FGM indicator is created for a child with a family history of FGM and removed when it was "
