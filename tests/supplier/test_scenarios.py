@@ -130,3 +130,36 @@ def test_the_slow_answer_holds_no_oversized_body(supplier_server: Server) -> Non
                                       "Content-Type": "application/fhir+json", "X-Sandbox-Scenario": "slow-answer"})
     assert response.status_code == 413
     assert response.json()["issue"][0]["details"]["coding"][0]["code"] == "REQUEST_TOO_LARGE"
+
+
+# The error tables of the NHS guides, row for row: FGM-IS FHIR R4 and CP-IS FHIR R4 (Build > Error handling:
+# HTTP, code, diagnostics) and the FGM-IS DSTU2 table (FGM-IS Local System Integration Requirements
+# Specification v2.2, Appendix B: HTTP and code).
+R4_ROWS = [
+    ("fgm-r4", 400, "INVALID_SEARCH_DATA", "Invalid NHS number"),
+    ("fgm-r4", 400, "PRECONDITION_FAILED", "Missing or invalid head parameter"),
+    ("fgm-r4", 403, "ACCESS_DENIED", "The sender or receiver's ASID is not authorised for this interaction"),
+    ("fgm-r4", 400, "INVALID_VALUE", "Invalid NHS number"),
+    ("fgm-r4", 400, "UNSUPPORTED_VALUE", "Code must be 902961000000107"),
+    ("fgm-r4", 400, "UNSUPPORTED_VALUE", "Status must be active on this interaction"),
+    ("fgm-r4", 400, "VALIDATION_ERROR", "Patient is over 18"),
+    ("fgm-r4", 400, "VALIDATION_ERROR", "Patient gender must be female, unknown or indeterminate"),
+    ("fgm-r4", 400, "VALIDATION_ERROR", "Flag value was already set"),
+    ("fgm-r4", 400, "VALIDATION_ERROR", "Removal reason not allowed on this interaction"),
+    ("fgm-r4", 400, "RESOURCE_NOT_FOUND", "Resource not found"),
+    ("fgm-r4", 400, "INVALID_VALUE", "ID specified in the URL does not match the ID specified in the resource"),
+    ("fgm-r4", 400, "VALIDATION_ERROR", "Removal reason must be supplied"),
+    ("cpis-r4", 400, "INVALID_SEARCH_DATA", "Invalid NHS number"),
+    ("cpis-r4", 400, "PRECONDITION_FAILED", "Missing or invalid head parameter"),
+    ("cpis-r4", 403, "ACCESS_DENIED", "Access has been denied to process this request"),
+]
+DSTU2_ROWS = [(404, "NO_RECORD_FOUND"), (400, "INVALID_NHS_NUMBER"), (400, "PATIENT_OVER_18"),
+              (400, "INVALID_PARAMETER"), (422, "FLAG_ALREADY_SET"), (400, "MESSAGE_NOT_WELL_FORMED"),
+              (403, "ASID_CHECK_FAILED")]
+
+
+def test_every_error_row_of_the_nhs_guides_has_a_scenario() -> None:
+    r4 = {(s.api, s.status, s.code, s.diagnostics) for s in SCENARIOS}
+    assert [row for row in R4_ROWS if row not in r4] == []
+    dstu2 = {(s.status, s.code) for s in SCENARIOS if s.api == "fgm-dstu2"}
+    assert [row for row in DSTU2_ROWS if row not in dstu2] == []
