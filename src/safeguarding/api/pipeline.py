@@ -187,7 +187,7 @@ class Endpoint:
                              outcome_for=self.outcome_for)
         echo: dict[str, str] = {}
         request: ApiRequest | None = None
-        ctx.wire = wire_facts(scope, headers)  # for the assurance report (api/wire.py)
+        ctx.wire = wire_facts(scope)  # for the assurance report (api/wire.py)
         try:
             self._trace_ids(headers, ctx, echo)
             query = Query(scope.get("query_string", b""))

@@ -10,13 +10,13 @@ import re
 from typing import Any
 
 import orjson
-from starlette.datastructures import Headers
 from starlette.types import Scope
 
 # Facts an outer layer (the sandbox's scenario middleware) leaves in the ASGI scope for the audit.
 SCOPE_SCENARIO = "safeguarding.scenario"
 SCOPE_ABANDONED = "safeguarding.abandoned"
 _TRACE = (("x-request-id", "X-Request-ID"), ("x-correlation-id", "X-Correlation-ID"), ("traceid", "TraceID"))
+_ORDER = [name for _, name in _TRACE]
 _TOKEN_CHARS = re.compile(r"^[A-Za-z0-9._:\-/#]{1,128}$")  # a URN, a client id: anything else is 'other'
 
 
@@ -33,12 +33,18 @@ def _client_id(authorization: str | None) -> str | None:
     parts = authorization[7:].strip().split(".")
     if len(parts) != 3:
         return None
+    if parts[1] in _CLIENT_IDS:
+        return _CLIENT_IDS[parts[1]]
     try:
         claims = orjson.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
     except (ValueError, orjson.JSONDecodeError):
         return None
     azp = claims.get("azp") if isinstance(claims, dict) else None
-    return _code(azp) if isinstance(azp, str) else None
+    found = _code(azp) if isinstance(azp, str) else None
+    if len(_CLIENT_IDS) >= _CLIENT_IDS_MAX:
+        _CLIENT_IDS.clear()
+    _CLIENT_IDS[parts[1]] = found
+    return found
 
 
 class WireFacts:
@@ -57,15 +63,31 @@ class WireFacts:
         return orjson.dumps(facts).decode()
 
 
-def wire_facts(scope: Scope, headers: Headers) -> WireFacts:
-    facts: dict[str, Any] = {"ids": [name for key, name in _TRACE if key in headers]}
-    if "soapaction" in headers:
-        facts["soap_action"] = _code(headers["soapaction"])
-    if "isunscheduledaccessevent" in headers:
-        value = headers["isunscheduledaccessevent"].strip().lower()
-        facts["unscheduled"] = value if value in ("true", "false") else "other"
+_NAMES = {key.encode(): name for key, name in _TRACE}
+_CLIENT_IDS: dict[str, str | None] = {}  # token payload -> azp: a client sends one token many times
+_CLIENT_IDS_MAX = 1024
+
+
+def wire_facts(scope: Scope) -> WireFacts:
+    """One pass over the raw headers (uvicorn hands them lower-cased)."""
+    ids: list[str] = []
+    facts: dict[str, Any] = {"ids": ids}
+    authorization = None
+    for key, value in scope.get("headers", ()):
+        name = _NAMES.get(key)
+        if name is not None:
+            if name not in ids:
+                ids.append(name)
+        elif key == b"authorization":
+            authorization = value.decode("latin-1")
+        elif key == b"soapaction":
+            facts["soap_action"] = _code(value.decode("latin-1"))
+        elif key == b"isunscheduledaccessevent":
+            flag = value.decode("latin-1").strip().lower()
+            facts["unscheduled"] = flag if flag in ("true", "false") else "other"
+    ids.sort(key=_ORDER.index)
     if scope.get(SCOPE_SCENARIO):
         facts["scenario"] = scope[SCOPE_SCENARIO]
     if scope.get(SCOPE_ABANDONED):
         facts["abandoned"] = True
-    return WireFacts(facts, headers.get("authorization"))
+    return WireFacts(facts, authorization)
