@@ -2,15 +2,18 @@
 SOAPAction, the NHS guide's example message as the request example, and the Spine error rows.
 
 A FHIR DSTU2 message is XML (or JSON) that JSON Schema cannot usefully describe: bodies are strings
-here, and the examples are the messages themselves (``sandbox/messages``), ready for the sandbox.
+here, and the examples are the messages themselves (``api/dstu2/examples``), ready for the sandbox.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from ..sandbox.catalogue import DSTU2_ACTIONS, GP_SYSTEM, message
-from ..settings import SANDBOX_SERVICE_ASID
+from .dstu2.example_messages import ACTIONS as DSTU2_ACTIONS
+from .dstu2.example_messages import template
+
+# The NHS guide's example ASIDs: 047192794544 sends, 990101234567 is the service (the sandbox uses them too).
+EXAMPLE_SOURCE_ASID, EXAMPLE_SERVICE_ASID = "047192794544", "990101234567"
 
 DSTU2_BASE = "/fhir/fgm"
 REQUEST_TYPES = ("text/xml", "application/xml", "application/xml+fhir", "application/fhir+xml",
@@ -45,9 +48,10 @@ _SUMMARIES = {
 
 
 def example_message(kind: str) -> str:
-    """The NHS guide's example message for ``kind``, addressed from the sandbox GP system to the service."""
-    return (message(kind).replace("{{nhs_number}}", _EXAMPLE_NUMBERS[kind]).replace("{{source_asid}}", GP_SYSTEM)
-            .replace("{{service_asid}}", SANDBOX_SERVICE_ASID).replace("{{delete_reason}}", "0")
+    """The NHS guide's example message for ``kind``, between the guide's example ASIDs, for a sandbox child."""
+    return (template(kind).replace("{{nhs_number}}", _EXAMPLE_NUMBERS[kind])
+            .replace("{{source_asid}}", EXAMPLE_SOURCE_ASID).replace("{{service_asid}}", EXAMPLE_SERVICE_ASID)
+            .replace("{{delete_reason}}", "0")
             .replace("{{$guid}}", "6b1f5c3e-8d62-4f1a-9b7a-2f4de0c4a1b2")
             .replace("{{$isoTimestamp}}", "2026-12-01T09:30:00.000Z")
             .replace("{{assessment_date}}", "2026-11-28").replace("{{birth_date}}", "2014-05-01"))

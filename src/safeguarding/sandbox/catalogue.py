@@ -16,9 +16,9 @@ sandbox system whose client certificate the request is sent with.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from importlib import resources
 from typing import Any
 
+from ..api.dstu2.example_messages import ACTIONS, template
 from . import scenarios as sim
 from .data import REMOVED_INDICATOR_ID
 
@@ -26,9 +26,7 @@ NHS = "https://fhir.nhs.uk/Id/nhs-number"
 FGM = "/fgm/FHIR/R4"
 CPIS = "/cpis/FHIR/R4"
 GP_SYSTEM, QUERY_ONLY_SYSTEM, SANDBOX_CITY = "047192794544", "200000000117", "300000000101"
-DSTU2_ACTIONS = {"query": "urn:nhs:names:services:clinicals-sync:FGMQuery_2_0",
-                 "create": "urn:nhs:names:services:clinicals-sync:FGMCreate_1_0",
-                 "delete": "urn:nhs:names:services:clinicals-sync:FGMDelete_1_0"}
+DSTU2_ACTIONS = ACTIONS
 UNKNOWN_ID = "00000000-0000-4000-8000-000000000000"
 REMOVAL_EXTENSION = "https://fhir.nhs.uk/England/StructureDefinition/Extension-England-FlagRemovalReason"
 REMOVAL_SYSTEM = "https://fhir.nhs.uk/England/CodeSystem/England-FGMRemovalReason"
@@ -115,7 +113,7 @@ def _remove(path_id: str, body_id: str, **flag: Any) -> Request:
 
 def message(kind: str) -> str:
     """The NHS guide's example message for ``kind`` (query, create, delete), with sandbox variables."""
-    return resources.files(__package__).joinpath("messages", f"{kind}.xml").read_text(encoding="utf-8")
+    return template(kind)
 
 
 def _dstu2(kind: str, number: str, *, system: str = GP_SYSTEM, action: str | None = None,
