@@ -37,11 +37,13 @@ def assure_command(settings_for: Callable[[Path, Path | None, str | None], Setti
                   help="The report: HTML, or JSON when the name ends in .json.")
     @click.option("--json", "json_out", type=click.Path(path_type=Path, dir_okay=False), default=None,
                   help="Also write the JSON report here.")
+    @click.option("--strict", is_flag=True, help="Exit 1 when any requirement is missing (for a CI job).")
     @data_dir_option
     @config_option
     @database_option
     def assure(system: str | None, client_id: str | None, since: str | None, care_setting: str | None, out: Path,
-               json_out: Path | None, data_dir: Path, config: Path | None, database_url: str | None) -> None:
+               json_out: Path | None, strict: bool, data_dir: Path, config: Path | None,
+               database_url: str | None) -> None:
         """Report, requirement by requirement, what a client's requests evidence (see docs/suppliers.md)."""
         from .assure.report import build, html
         from .store.sql import SqlStore
@@ -60,6 +62,8 @@ def assure_command(settings_for: Callable[[Path, Path | None, str | None], Setti
             json_out.write_text(as_json, encoding="utf-8")
         summary = ", ".join(f"{n} {status}" for status, n in report["summary"].items())
         click.echo(f"{report['requests']} requests; requirements: {summary}; written to {out}")
+        if strict and report["summary"]["missing"]:
+            raise SystemExit(1)
 
     return assure
 

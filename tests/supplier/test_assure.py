@@ -187,6 +187,21 @@ def test_the_report_tells_a_well_behaved_client_from_a_careless_one(supplier_ser
         assert number not in bad_html and number not in json.dumps(bad_app)
 
 
+def test_strict_fails_a_careless_run_only(supplier_server: Server, tmp_path: Path) -> None:
+    careless(supplier_server)
+    time.sleep(SLOW_SECONDS + 1)
+    done = subprocess.run([sys.executable, "-m", "safeguarding", "assure", "--client-id", CARELESS_APP, "--strict",
+                           "--out", str(tmp_path / "r.json"), "--data-dir", str(supplier_server.data_dir)],
+                          capture_output=True, text=True, check=False)
+    assert done.returncode == 1
+    assert json.loads((tmp_path / "r.json").read_text())["summary"]["missing"] >= 8
+    quiet = subprocess.run([sys.executable, "-m", "safeguarding", "assure", "--client-id", "nobody-at-all", "--strict",
+                            "--out", str(tmp_path / "none.json"), "--data-dir", str(supplier_server.data_dir)],
+                           capture_output=True, text=True, check=False)
+    assert json.loads((tmp_path / "none.json").read_text())["requests"] == 0
+    assert quiet.returncode == 0  # nothing sent: every requirement is not applicable, none missing
+
+
 def test_assure_needs_one_client(supplier_server: Server, tmp_path: Path) -> None:
     done = subprocess.run([sys.executable, "-m", "safeguarding", "assure", "--out", str(tmp_path / "r.html"),
                            "--data-dir", str(supplier_server.data_dir)], capture_output=True, text=True, check=False)
