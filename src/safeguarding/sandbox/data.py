@@ -126,7 +126,7 @@ PATIENTS = (
                    Gender.MALE, 8, superseded_by="9990000204"),
     # Error simulation (sandbox/scenarios.py): patients whose answers a client must handle.
     SandboxPatient("slow-answer", "9990000239",
-                   "girl aged 10 whose demographics answer slowly: FGM-IS requests for her are held (slow answer)",
+                   "girl aged 10 whose demographics answer slowly: FGM-IS requests and CP-IS uploads for her are held",
                    Gender.FEMALE, 10, 60),
     SandboxPatient("girl-indicator-removed", "9990000255",
                    "girl aged 13 whose indicator was removed (removing it again: 'Flag has already been removed')",
