@@ -25,6 +25,8 @@ from .api.r4.cpis import cpis_routes
 from .api.routing import SafeguardingApp
 from .demographics import LocalDemographics
 from .domain.clock import Clock, SystemClock
+from .sandbox.docs_page import docs_routes
+from .sandbox.scenarios import scenario_demographics
 from .security.rbac import Operation, authorise
 from .security.tokens import TokenVerifier
 from .services.auditing import Auditor
@@ -48,7 +50,7 @@ class Services:
 def build_services(settings: Settings, clock: Clock | None = None) -> Services:
     clock = clock or SystemClock()
     store = SqlStore.open(settings.database_url, settings.audit_key.value)
-    demographics = LocalDemographics(store)
+    demographics = scenario_demographics(LocalDemographics(store), settings.sandbox)  # sandbox: error simulation
     return Services(store=store, fgm=FgmService(store, demographics, clock), auditor=Auditor(store, clock),
                     cpis=CpisService(store, demographics, clock))
 
@@ -112,6 +114,7 @@ def create_app(settings: Settings, clock: Clock | None = None, services: Service
         # CP-IS FHIR R4 (api/r4/cpis.py): clinicians by bearer token, local authorities by client certificate.
         *cpis_routes(settings, services, bearer),
         *web_routes(settings, services, clock),  # the clinician web interface under /web, and / -> /web/
+        *docs_routes(settings.sandbox),  # the API explorer at /_docs, sandbox only
     ]
     app = SafeguardingApp(routes=routes, exception_handlers=_router_errors(settings.error_system))
     app.add_middleware(SecurityHeaders)

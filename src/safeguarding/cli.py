@@ -15,6 +15,7 @@ from .cli_errors import ReadableErrors, check_port_free, remember_database
 from .cli_options import config_option, data_dir_option, database_option, log_format_option
 from .cli_sandbox import dev_token, sandbox
 from .cli_smsp import smsp
+from .cli_supplier import assure_command, collection_command
 from .cli_systems import systems
 from .config_file import env_only
 from .settings import Layout, Settings, file_settings, sandbox_settings
@@ -257,6 +258,8 @@ def db_upgrade(data_dir: Path, config: Path | None, database_url: str | None) ->
 
 
 main.add_command(systems)
+main.add_command(assure_command(_settings))
+sandbox.add_command(collection_command())
 main.add_command(smsp)
 main.add_command(sandbox)
 main.add_command(dev_token)

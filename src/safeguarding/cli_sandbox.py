@@ -81,8 +81,11 @@ def sandbox_reset(data_dir: Path, database_url: str | None, yes: bool) -> None:
 @click.option("--role-code", default=None, help="Job role code, e.g. R8000 (default R8000).")
 @click.option("--name", default=None, help="The user's display name.")
 @click.option("--expires-in", type=click.IntRange(1, 86400), default=3600, show_default=True, help="Seconds.")
+@click.option("--client-id", default=None, help="Your application's client id (the token's azp claim), which "
+              "`safeguarding assure --client-id` reports on.")
 def dev_token(data_dir: Path, user: str | None, user_id: str | None, role_profile_id: str | None, org: str | None,
-              activities: str | None, role_code: str | None, name: str | None, expires_in: int) -> None:
+              activities: str | None, role_code: str | None, name: str | None, expires_in: int,
+              client_id: str | None) -> None:
     """Print a CIS2-shaped JWT signed with the sandbox key."""
     from .security.dev_tokens import issue_dev_token
     from .settings import SANDBOX_AUDIENCE, SANDBOX_ISSUER
@@ -113,6 +116,7 @@ def dev_token(data_dir: Path, user: str | None, user_id: str | None, role_profil
         role_profile_id=role_profile_id, org_code=org,
         activities=[a.strip() for a in activities.split(",") if a.strip()],
         role_code=f"S8000:G8000:{role_code}" if ":" not in role_code else role_code, name=name, expires_in=expires_in,
+        client_id=client_id,
     ))
 
 

@@ -23,6 +23,7 @@ from .app import create_app
 from .domain.clock import Clock
 from .protocol import listen_options, uvicorn_config
 from .proxy import ProxyHeaders
+from .sandbox.scenarios import with_scenarios
 from .settings import Settings, file_settings, sandbox_settings
 
 log = logging.getLogger(__name__)
@@ -77,7 +78,8 @@ def service_app(settings: Settings, clock: Clock | None = None) -> Any:
     app = create_app(settings, clock)
     if settings.sandbox:
         explain_refusals(app.routes)
-    return ProxyHeaders(app, settings.proxy) if settings.proxy.trusted else app
+    served = with_scenarios(app, settings.sandbox)  # the sandbox's error simulation (nothing outside it)
+    return ProxyHeaders(served, settings.proxy) if settings.proxy.trusted else served
 
 
 def explain_refusals(routes: Iterable[Any]) -> None:

@@ -1,4 +1,5 @@
-"""An OpenAPI 3.1 description of the FGM-IS and CP-IS FHIR R4 REST APIs, served at ``/_openapi``.
+"""An OpenAPI 3.1 description of the FGM-IS and CP-IS FHIR R4 REST APIs and the FGM-IS DSTU2 messaging
+API (``openapi_dstu2.py``), served at ``/_openapi``.
 
 Hand-written, so it says what the API promises rather than what a framework guesses. It is kept
 true by tests: ``tests/security/test_openapi.py`` compares its paths and methods with the app's
@@ -20,6 +21,7 @@ from starlette.responses import Response
 from .. import __version__
 from ..services.cpis import FEED_LIMIT
 from .formats import FORMAT_ALIASES
+from .openapi_dstu2 import dstu2_paths
 
 FGM_R4 = "/fgm/FHIR/R4"
 CPIS_R4 = "/cpis/FHIR/R4"
@@ -219,8 +221,17 @@ def _resource(resource_type: str, *required: str, **properties: Any) -> dict[str
                            "meta": {"type": "object"}, **properties}}
 
 
-def openapi_document() -> dict[str, Any]:
-    """The document: paths under ``/fgm/FHIR/R4`` and ``/cpis/FHIR/R4``, relative to the server that serves it."""
+def openapi_document(*, dstu2: bool = True) -> dict[str, Any]:
+    """The document: paths under ``/fgm/FHIR/R4`` and ``/cpis/FHIR/R4`` and (``dstu2``) the FGM-IS DSTU2
+    messaging paths under ``/fhir/fgm``, relative to the server that serves it."""
+    document = _r4_document()
+    if dstu2:
+        document["paths"].update(dstu2_paths())
+        document["info"]["title"] = "safeguarding: FGM-IS and CP-IS FHIR R4 APIs, FGM-IS DSTU2 messaging"
+    return document
+
+
+def _r4_document() -> dict[str, Any]:
     return {
         "openapi": "3.1.0",
         "info": {
@@ -231,7 +242,9 @@ def openapi_document() -> dict[str, Any]:
                            "remove. Child Protection Information Sharing, FHIR R4 REST (docs/api-cpis.md): "
                            "clinicians with bearer tokens holding B0107 or B0170; local authority systems with "
                            "a registered client certificate (mutual TLS). Every refusal is an OperationOutcome. "
-                           "The FGM-IS DSTU2 messaging API (mutual TLS) is described in docs/api-dstu2.md.",
+                           "The FGM-IS DSTU2 messaging API (mutual TLS, docs/api-dstu2.md): POST a message to "
+                           "/fhir/fgm/query, /create or /delete with its SOAPAction; the NHS guide's example "
+                           "messages are the request examples.",
         },
         "servers": [{"url": "/"}],
         "security": [{"bearer": []}],

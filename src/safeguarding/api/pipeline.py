@@ -37,6 +37,7 @@ from . import errors as e
 from .formats import CONTENT_TYPES, response_format, serialise
 from .hardening import SECURITY_HEADERS
 from .query import Query
+from .wire import wire_facts
 
 log = logging.getLogger("safeguarding.request")
 
@@ -194,6 +195,7 @@ class Endpoint:
                              outcome_for=self.outcome_for)
         echo: dict[str, str] = {}
         request: ApiRequest | None = None
+        ctx.wire = wire_facts(scope)  # for the assurance report (api/wire.py)
         try:
             self._trace_ids(headers, ctx, echo)
             query = Query(scope.get("query_string", b""))

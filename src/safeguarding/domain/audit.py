@@ -28,9 +28,21 @@ class AuditEvent:
     org_code: str | None = None
     nhs_number: str | None = None
     resource_id: str | None = None
+    # What the client sent on the wire that the assurance report needs (compact JSON: which trace-id
+    # headers, SOAPAction, IsUnscheduledAccessEvent, the token's client id, a sandbox scenario). Never
+    # patient data. Added later: a record without it is hashed exactly as before (``fields``).
+    wire: str | None = None
 
     def fields(self) -> dict[str, object]:
-        return dict(self.__dict__)  # every field is a plain value: no deep copy needed (asdict's cost)
+        """The hashed fields (every field is a plain value: no deep copy needed, asdict's cost)."""
+        fields = dict(self.__dict__)
+        if fields["wire"] is None:
+            del fields["wire"]  # records written before the field existed keep their hashes
+        return fields
+
+    def values(self) -> tuple[object, ...]:
+        """Every field's value, in declaration order (the audit table's columns)."""
+        return tuple(self.__dict__.values())
 
 
 @dataclass(frozen=True)

@@ -42,12 +42,16 @@ class SandboxPlan:
     started_days_ago: int
     ends_in_days: int | None = None
     withdrawn: bool = False
+    # Kept true on every start (the end date moved to today + ends_in_days), not only at creation.
+    refreshed: bool = False
 
     @property
     def state(self) -> str:
         if self.withdrawn:
             return "withdrawn"
-        return "ended" if self.ends_in_days is not None and self.ends_in_days < 0 else "active"
+        if self.ends_in_days is not None and self.ends_in_days < 0:
+            return "ended"
+        return "ending today" if self.ends_in_days == 0 else "active"
 
 
 @dataclass(frozen=True)
@@ -65,6 +69,7 @@ class SandboxPatient:
     name: str = ""
     plans: tuple[SandboxPlan, ...] = ()
     superseded_by: str | None = None
+    indicator_removed: bool = False  # the seeded indicator is then removed (reason 2), under a fixed id
 
     def birth_date(self, today: date) -> date:
         """Born ``age_years`` years and ``age_days`` days before ``today`` (a negative
@@ -119,9 +124,21 @@ PATIENTS = (
                                                  SandboxPlan("testshire", PlanType.LAC, 20))),
     SandboxPatient("superseded-number", "9990000190", "boy aged 8 whose NHS number was superseded (upload: CPR05)",
                    Gender.MALE, 8, superseded_by="9990000204"),
+    # Error simulation (sandbox/scenarios.py): patients whose answers a client must handle.
+    SandboxPatient("slow-answer", "9990000239",
+                   "girl aged 10 whose demographics answer slowly: FGM-IS requests and CP-IS uploads for her are held",
+                   Gender.FEMALE, 10, 60),
+    SandboxPatient("girl-indicator-removed", "9990000255",
+                   "girl aged 13 whose indicator was removed (removing it again: 'Flag has already been removed')",
+                   Gender.FEMALE, 13, 150, indicator_assessed_days_ago=90, indicator_removed=True),
+    SandboxPatient("child-plan-ending-today", "9990000247",
+                   "boy aged 7 whose plan ends today (shared today, not tomorrow; kept so on every start)",
+                   Gender.MALE, 7, 90,
+                   plans=(SandboxPlan("sandbox-city", PlanType.CPP, 200, ends_in_days=0, refreshed=True),)),
 )
 
 NOT_IN_DEMOGRAPHICS = "9990000115"  # valid check digit, no such patient
+REMOVED_INDICATOR_ID = "5a9f1c1e-0c4b-4d55-9c38-7e1d2b3a4f55"  # 9990000255's removed indicator, in every sandbox
 
 
 def _years_before(day: date, years: int) -> date:

@@ -5,21 +5,24 @@ from __future__ import annotations
 import json
 import secrets
 import uuid
-from datetime import timedelta
+from dataclasses import replace
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
 from ..demographics import load_patients
 from ..domain.clock import Clock, SystemClock, iso_instant, uk_today
 from ..domain.cpis import AuthorityContact, Plan, PlanKey, Provenance
-from ..domain.fgm import Actor, Indicator, IndicatorStatus
+from ..domain.fgm import Actor, Indicator, IndicatorStatus, RemovalReason
 from ..fileutil import write_private
 from ..security import certs
 from ..security.keys import generate_signing_key
 from ..security.registry import save_registry
 from ..settings import SANDBOX_AUDIENCE, SANDBOX_ISSUER, SANDBOX_SERVICE_ASID, Layout, Settings, sandbox_settings
 from ..store.sql import SqlStore, make_engine, upgrade_schema
-from .data import AUTHORITIES, NOT_IN_DEMOGRAPHICS, PATIENTS, sandbox_patients
+from .catalogue import described
+from .data import AUTHORITIES, NOT_IN_DEMOGRAPHICS, PATIENTS, REMOVED_INDICATOR_ID, sandbox_patients
+from .scenarios import slow_seconds
 
 ALL_FGM_DSTU2 = [
     "urn:nhs:names:services:clinicals-sync:FGMQuery_2_0",
@@ -143,14 +146,18 @@ def seed(settings: Settings, clock: Clock) -> None:
             if entry.indicator_assessed_days_ago is None or store.read_history(entry.nhs_number):
                 continue  # seeded once: what users do to sandbox indicators afterwards stays done
             with store.transaction() as tx:
-                tx.insert_indicator(Indicator(
-                    id=str(uuid.uuid4()),
+                indicator = Indicator(
+                    id=REMOVED_INDICATOR_ID if entry.indicator_removed else str(uuid.uuid4()),
                     nhs_number=entry.nhs_number,
                     assessment_date=today - timedelta(days=entry.indicator_assessed_days_ago),
                     status=IndicatorStatus.ACTIVE,
                     created_at=iso_instant(clock.now()),
                     created_by=sandbox_actor,
-                ))
+                )
+                tx.insert_indicator(indicator)
+                if entry.indicator_removed:
+                    tx.save_removal(indicator.removed(iso_instant(clock.now()), sandbox_actor,
+                                                      RemovalReason.HAS_HAD_FGM, IndicatorStatus.INACTIVE))
         _seed_plans(store, clock)
     finally:
         store.close()
@@ -165,9 +172,11 @@ def _seed_plans(store: SqlStore, clock: Clock) -> None:
         for seeded in entry.plans:
             authority = authorities[seeded.authority]
             key = PlanKey(authority.ods, entry.nhs_number, seeded.plan_type)
-            if key in held:
-                continue
             end = today + timedelta(days=seeded.ends_in_days) if seeded.ends_in_days is not None else None
+            if key in held:
+                if seeded.refreshed:
+                    _refresh_end(store, key, end, now)
+                continue
             with store.transaction() as tx:
                 tx.insert_plan(Plan(
                     id=str(uuid.uuid4()), key=key, start=today - timedelta(days=seeded.started_days_ago), end=end,
@@ -175,6 +184,15 @@ def _seed_plans(store: SqlStore, clock: Clock) -> None:
                     created_at=now, changed=Provenance(now, authority.asid, "sandbox"),
                     withdrawn_at=now if seeded.withdrawn else None,
                 ))
+
+
+def _refresh_end(store: SqlStore, key: PlanKey, end: date | None, now: str) -> None:
+    """A scenario plan's end date kept where its purpose says (e.g. "ends today"), as the sandbox."""
+    with store.transaction() as tx:
+        plan = tx.plan_for_update(key)
+        if plan is not None and plan.end != end and not plan.withdrawn:
+            tx.update_plan(replace(plan, end=end, version=plan.version + 1,
+                                   changed=Provenance(now, plan.changed.by, "sandbox")))
 
 
 def describe(settings: Settings) -> dict[str, Any]:
@@ -223,4 +241,6 @@ def describe(settings: Settings) -> dict[str, Any]:
         ] + [{"key": "not-in-demographics", "nhs_number": NOT_IN_DEMOGRAPHICS,
               "purpose": "valid check digit, no demographics: refused as not traced", "gender": None,
               "verified": False, "security": "U", "has_indicator_at_creation": False, "plans_at_creation": []}],
+        "scenarios": described(),
+        "slow_answer_seconds": slow_seconds(),
     }

@@ -26,6 +26,7 @@ def issue_dev_token(
     org_name: str | None = None,
     expires_in: int = 3600,
     select_role: bool = True,
+    client_id: str | None = None,
 ) -> str:
     key = load_private_key(signing_key)
     now = int(time.time())
@@ -52,4 +53,6 @@ def issue_dev_token(
         claims["selected_roleid"] = role_profile_id
     if name:
         claims["name"] = name
+    if client_id:
+        claims["azp"] = client_id  # the OAuth client (the supplier's application) the token was issued to
     return jwt.encode(claims, key, algorithm="RS512", headers={"kid": key_id(key.public_key())})

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from ..domain.audit import AuditEvent
 from ..domain.caller import ANONYMOUS, Caller
 from ..domain.errors import DomainError
+
+if TYPE_CHECKING:
+    from ..api.wire import WireFacts
 
 # (status, outcome code) as the caller is told them: the API adapter decides, the audit records it.
 Outcome = tuple[int, str]
@@ -30,6 +34,7 @@ class RequestContext:
     nhs_number: str | None = None
     resource_id: str | None = None
     audited: bool = field(default=False)
+    wire: WireFacts | None = None  # what the client sent, for the assurance report (api/wire.py)
 
     def audit_event(self, recorded_at: str, outcome: Outcome) -> AuditEvent:
         user, system = self.caller.user, self.caller.system
@@ -50,4 +55,5 @@ class RequestContext:
             org_code=user.org_code if user else (system.ods_code if system else None),
             nhs_number=self.nhs_number,
             resource_id=self.resource_id,
+            wire=self.wire.encode(user is not None) if self.wire is not None else None,
         )

@@ -68,6 +68,7 @@ audit_events = Table(
     Column("org_code", String(16)),
     Column("nhs_number", String(10)),
     Column("resource_id", String(64)),
+    Column("wire", Text),  # migration 0003
     Column("prev_hash", String(64), nullable=False),
     Column("hash", String(64), nullable=False),
     Index("ix_audit_events_nhs_number", "nhs_number"),

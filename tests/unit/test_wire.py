@@ -1,0 +1,35 @@
+"""The wire facts kept with an audit event: names and fixed codes only."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+from safeguarding.api.wire import SCOPE_ABANDONED, SCOPE_SCENARIO, wire_facts
+
+
+def _token(claims: dict[str, object]) -> bytes:
+    payload = base64.urlsafe_b64encode(json.dumps(claims).encode()).rstrip(b"=")
+    return b"Bearer eyJhbGciOiJIUzI1NiJ9." + payload + b".c2lnbmF0dXJl"
+
+
+def test_the_facts_name_headers_and_codes_never_values_a_client_chose_freely() -> None:
+    scope = {"headers": [(b"traceid", b"9990000018"), (b"x-request-id", b"abc"),
+                         (b"soapaction", b'"urn:nhs:names:services:clinicals-sync:FGMQuery_2_0"'),
+                         (b"isunscheduledaccessevent", b"TRUE"),
+                         (b"authorization", _token({"azp": "my-app", "sub": "9990000018"}))],
+             SCOPE_SCENARIO: "slow-answer", SCOPE_ABANDONED: True}
+    facts = wire_facts(scope)
+    assert json.loads(facts.encode(True)) == {
+        "ids": ["X-Request-ID", "TraceID"], "soap_action": "urn:nhs:names:services:clinicals-sync:FGMQuery_2_0",
+        "unscheduled": "true", "scenario": "slow-answer", "abandoned": True, "client_id": "my-app"}
+    assert "client_id" not in json.loads(facts.encode(False))  # an unverified token's claims are not recorded
+    assert "9990000018" not in facts.encode(True)
+
+
+def test_odd_values_are_recorded_as_other() -> None:
+    scope = {"headers": [(b"soapaction", b"<script>"), (b"isunscheduledaccessevent", b"maybe"),
+                         (b"authorization", _token({"azp": "a b c"}))]}
+    assert json.loads(wire_facts(scope).encode(True)) == {"ids": [], "soap_action": "other", "unscheduled": "other",
+                                                          "client_id": "other"}
+    assert json.loads(wire_facts({"headers": [(b"authorization", b"Bearer not-a-jwt")]}).encode(True)) == {"ids": []}
