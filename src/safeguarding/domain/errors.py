@@ -13,6 +13,7 @@ Each API adapter maps these to its own wire outcome (R4 OperationOutcome rows, D
     ├── IndicatorAlreadySet
     ├── IndicatorNotFound
     ├── IndicatorAlreadyRemoved
+    ├── IndicatorVersionMismatch the caller named a version that is not the indicator's current one
     ├── RemovalReasonInvalid
     │
     │   CP-IS
@@ -80,6 +81,12 @@ class IndicatorAlreadyRemoved(DomainError):
     """The indicator has already been removed."""
 
     code = "INDICATOR_ALREADY_REMOVED"
+
+
+class IndicatorVersionMismatch(DomainError):
+    """The indicator is no longer at the version the caller named (it changed since they read it)."""
+
+    code = "INDICATOR_VERSION_MISMATCH"
 
 
 class RemovalReasonInvalid(DomainError):

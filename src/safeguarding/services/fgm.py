@@ -9,7 +9,7 @@ from typing import TypeVar
 
 from ..domain import fgm
 from ..domain.clock import Clock, iso_instant, uk_today
-from ..domain.errors import IndicatorAlreadyRemoved, IndicatorNotFound
+from ..domain.errors import IndicatorAlreadyRemoved, IndicatorNotFound, IndicatorVersionMismatch
 from ..domain.fgm import Actor, Indicator, IndicatorStatus, RemovalReason
 from ..domain.patients import Demographics, Patient
 from ..store.interface import Store, Transaction
@@ -89,19 +89,24 @@ class FgmService:
 
     def _remove(
         self, tx: Transaction, ctx: RequestContext, found: Indicator, reason: RemovalReason | None,
-        status: IndicatorStatus,
+        status: IndicatorStatus, expected_version: int | None = None,
     ) -> Indicator:
+        if expected_version is not None and found.version != expected_version:
+            raise IndicatorVersionMismatch()
         checked = fgm.check_remove(found, reason, status)
         removed = found.removed(iso_instant(self._clock.now()), Actor.of(ctx.caller), checked, status)
         if not tx.save_removal(removed):
-            raise IndicatorAlreadyRemoved()  # someone else removed it since we read it
+            # Someone else removed it since we read it: for a caller who named the version it read, that is
+            # the version check failing; for anyone else, the indicator is already removed.
+            raise IndicatorVersionMismatch() if expected_version is not None else IndicatorAlreadyRemoved()
         return removed
 
     def remove(self, ctx: RequestContext, indicator_id: str, status: IndicatorStatus,
-               reason: RemovalReason | None) -> Indicator:
-        """Remove by indicator id (R4 PUT)."""
+               reason: RemovalReason | None, expected_version: int | None = None) -> Indicator:
+        """Remove by indicator id (R4 PUT); with ``expected_version`` (If-Match) only if it is still that
+        version, checked in the same transaction as the change."""
         def work(tx: Transaction, found: Indicator) -> Indicator:
-            return self._remove(tx, ctx, found, reason, status)
+            return self._remove(tx, ctx, found, reason, status, expected_version)
 
         return self._run(ctx, lambda: self._visible(ctx, indicator_id), work)
 
