@@ -18,13 +18,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from .. import __version__
+from ..domain import nhs_number
 from ..services.cpis import FEED_LIMIT
 from .formats import FORMAT_ALIASES
 
 FGM_R4 = "/fgm/FHIR/R4"
 CPIS_R4 = "/cpis/FHIR/R4"
 FHIR_MEDIA_TYPES = ("application/fhir+json", "application/fhir+xml")
-NHS_NUMBER_SYSTEM = "https://fhir.nhs.uk/Id/nhs-number"
+NHS_NUMBER_SYSTEM = nhs_number.SYSTEM
 _TRACE_ID = r"^[A-Za-z0-9._:\-]{1,128}$"
 
 
@@ -33,8 +34,10 @@ def _caseless(text: str) -> str:
     return "".join(f"[{c.upper()}{c.lower()}]" if c.isalpha() else "\\." if c == "." else c for c in text)
 
 
-# CP-IS searches: [system|]N, the system compared case-insensitively, http:// accepted for https:// (DIGEST A12).
-_CPIS_NHS_SEARCH = (f"^({_caseless('http')}[Ss]?{_caseless('://fhir.nhs.uk/Id/nhs-number')}\\|)?[0-9]{{10}}$")
+# Every NHS number search: [system|]N, the system one of the published forms in any case, or none
+# (domain/nhs_number.py).
+_NHS_SEARCH = "^((" + "|".join(_caseless(system) for system in nhs_number.ACCEPTED_SYSTEMS) + ")?\\|)?[0-9]{10}$"
+_CPIS_NHS_SEARCH = _NHS_SEARCH
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -296,14 +299,15 @@ def openapi_document() -> dict[str, Any]:
             "parameters": {
                 "patient-identifier": {
                     "name": "patient:identifier", "in": "query", "required": True,
-                    "description": f"{NHS_NUMBER_SYSTEM}|<NHS number> (or the bare number), given once",
-                    "schema": {"type": "string", "pattern": r"^(https://fhir\.nhs\.uk/Id/nhs-number\|)?[0-9]{10}$"},
+                    "description": f"{NHS_NUMBER_SYSTEM}|<NHS number> (the system in any published form and case, or "
+                                   "none), given once",
+                    "schema": {"type": "string", "pattern": _NHS_SEARCH},
                     "example": f"{NHS_NUMBER_SYSTEM}|9990000018",
                 },
                 "cpis-patient-identifier": {
                     "name": "patient:identifier", "in": "query", "required": False,
-                    "description": f"{NHS_NUMBER_SYSTEM}|<NHS number> (system in any case, http or https) or the "
-                                   "bare number. Exactly one of patient:identifier and patient, given once "
+                    "description": f"{NHS_NUMBER_SYSTEM}|<NHS number> (the system in any published form and case, "
+                                   "or none). Exactly one of patient:identifier and patient, given once "
                                    "(else 400 INVALID_SEARCH_DATA)",
                     "schema": {"type": "string", "pattern": _CPIS_NHS_SEARCH},
                     "example": f"{NHS_NUMBER_SYSTEM}|9990000018",

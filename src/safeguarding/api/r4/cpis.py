@@ -41,6 +41,7 @@ from . import careplan, communication
 from .auditevent import audit_event, practitioner_role, practitioner_role_id
 from .capability import cpis_capability_statement
 from .careteam import care_team
+from .search import nhs_number_parameter
 from .systems import NHS_NUMBER_SYSTEM
 
 if TYPE_CHECKING:
@@ -107,21 +108,12 @@ ENTRY_ERRORS: Mapping[type[DomainError], e.ApiError] = {
 # "AuditEvent/<id>" or "Communication/<id>", relative or as the feed's fullUrl.
 _ACK_REFERENCE = re.compile(
     r"^(?:https?://[^\s]*/)?(AuditEvent|Communication)/([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$")
-_NHS_SYSTEMS = frozenset({NHS_NUMBER_SYSTEM.lower(), NHS_NUMBER_SYSTEM.lower().replace("https://", "http://")})
 
 
 def search_nhs_number(request: ApiRequest) -> str:
-    """``patient:identifier=[system|]N`` or ``patient=[system|]N``, exactly once (DIGEST A12: the system is
-    compared case-insensitively, https or http)."""
-    values = request.query.getlist("patient:identifier") + request.query.getlist("patient")
-    if len(values) != 1:
-        raise SEARCH_PARAMETER
-    system, bar, value = values[0].rpartition("|")
-    if bar and system.lower() not in _NHS_SYSTEMS:
-        raise INVALID_NHS_SEARCH
-    if not nhs.is_valid(value):
-        raise INVALID_NHS_SEARCH
-    return value
+    """``patient:identifier=[system|]N`` or ``patient=[system|]N`` (DIGEST A12), exactly once."""
+    return nhs_number_parameter(request, ("patient:identifier", "patient"),
+                                lambda: dataclasses.replace(SEARCH_PARAMETER))
 
 
 def declared_unscheduled(request: ApiRequest) -> bool | None:

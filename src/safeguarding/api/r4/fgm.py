@@ -6,6 +6,7 @@ documented in docs/api-r4.md.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from typing import Any
 
@@ -19,6 +20,7 @@ from ..errors import ApiError
 from ..formats import read_resource, request_format
 from ..pipeline import ApiRequest, ApiResponse
 from . import flag as mapping
+from .search import nhs_number_parameter
 
 INVALID_NHS_SEARCH = ApiError(400, "INVALID_SEARCH_DATA", "Invalid NHS number")
 INVALID_NHS_VALUE = ApiError(400, "INVALID_VALUE", "Invalid NHS number")
@@ -88,16 +90,8 @@ def read_flag(request: ApiRequest) -> mapping.FlagFacts:
 
 
 def search_nhs_number(request: ApiRequest) -> str:
-    """``patient:identifier=https://fhir.nhs.uk/Id/nhs-number|N`` (or a bare N), exactly once."""
-    values = request.query.getlist("patient:identifier")
-    if len(values) != 1:
-        raise SEARCH_PARAMETER
-    system, bar, value = values[0].rpartition("|")
-    if bar and system != mapping.NHS_NUMBER_SYSTEM:
-        raise INVALID_NHS_SEARCH
-    if not nhs.is_valid(value):
-        raise INVALID_NHS_SEARCH
-    return value
+    """``patient:identifier=[system|]N``, exactly once (the system: ``nhs_number.is_system``)."""
+    return nhs_number_parameter(request, ("patient:identifier",), lambda: dataclasses.replace(SEARCH_PARAMETER))
 
 
 def if_match_version(request: ApiRequest) -> int | None:
