@@ -107,7 +107,8 @@ def _body(schema: str, description: str) -> dict[str, Any]:
 _MUTUAL_TLS: list[dict[str, list[str]]] = [{"mutualTLS": []}]
 _AUTHORITY_ERRORS = {**_COMMON_ERRORS, "403": _ref("#/components/responses/CertificateRefused")}
 _CPIS_SEARCH = [_ref("#/components/parameters/cpis-patient-identifier"), _ref("#/components/parameters/cpis-patient"),
-                _ref("#/components/parameters/IsUnscheduledAccessEvent"), *_USER_HEADERS]
+                _ref("#/components/parameters/IsUnscheduledAccessEvent"),
+                _ref("#/components/parameters/IsUnscheduledEvent"), *_USER_HEADERS]
 
 
 def _cpis_paths() -> dict[str, Any]:
@@ -327,6 +328,12 @@ def openapi_document() -> dict[str, Any]:
                     "name": "IsUnscheduledAccessEvent", "in": "header", "required": False,
                     "description": "true or false, in any case; absent means unscheduled. Anything else, or the "
                                    "header twice: 400 PRECONDITION_FAILED",
+                    "schema": {"type": "string", "pattern": f"^({_caseless('true')}|{_caseless('false')})$"},
+                },
+                "IsUnscheduledEvent": {
+                    "name": "IsUnscheduledEvent", "in": "header", "required": False,
+                    "description": "An alias of IsUnscheduledAccessEvent (the IG's header page spells it so once); "
+                                   "both given must agree, else 400 PRECONDITION_FAILED",
                     "schema": {"type": "string", "pattern": f"^({_caseless('true')}|{_caseless('false')})$"},
                 },
                 "id": {"name": "id", "in": "path", "required": True, "description": "The Flag's logical id",

@@ -113,7 +113,8 @@ def cpis_capability_statement(base_url: str, published: str) -> dict[str, Any]:
                 "mode": "server",
                 "documentation": "Clinicians (bearer tokens, national RBAC B0107 or B0170) search CareTeam and "
                 "AuditEvent and raise missed-appointment alerts (POST Communication). Header "
-                "IsUnscheduledAccessEvent: true (or absent) records an unscheduled access for callers holding "
+                "IsUnscheduledAccessEvent (or its alias IsUnscheduledEvent): true (or absent) records an unscheduled "
+                "access for callers holding "
                 "B0107; false, or a caller with only B0170, is a scheduled (silent) read. "
                 "Local authority systems (client certificates registered as local-authority) upload plans as a "
                 "batch Bundle of CarePlans (POST [base]), read their notification feed (GET [base]/notifications, "

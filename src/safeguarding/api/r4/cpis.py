@@ -116,15 +116,29 @@ def search_nhs_number(request: ApiRequest) -> str:
                                 lambda: dataclasses.replace(SEARCH_PARAMETER))
 
 
+def invalid_head_parameter() -> e.ApiError:
+    return e.ApiError(400, "PRECONDITION_FAILED", "Missing or invalid head parameter")
+
+
+# The IG's header page names the header once as IsUnscheduledEvent: read as the same header.
+UNSCHEDULED_HEADERS = ("isunscheduledaccessevent", "isunscheduledevent")
+
+
 def declared_unscheduled(request: ApiRequest) -> bool | None:
-    """``IsUnscheduledAccessEvent``: true or false in any case; absent is None (treated as unscheduled)."""
-    values = request.headers.getlist("isunscheduledaccessevent")
-    if not values:
-        return None
-    value = values[0].strip().lower()
-    if len(values) > 1 or value not in ("true", "false"):
-        raise PRECONDITION_FAILED
-    return value == "true"
+    """``IsUnscheduledAccessEvent`` (or its alias ``IsUnscheduledEvent``): true or false in any case; absent is
+    None (treated as unscheduled). Each given at most once; both given, they must say the same."""
+    declared: set[bool] = set()
+    for name in UNSCHEDULED_HEADERS:
+        values = request.headers.getlist(name)
+        if not values:
+            continue
+        value = values[0].strip().lower()
+        if len(values) > 1 or value not in ("true", "false"):
+            raise invalid_head_parameter()
+        declared.add(value == "true")
+    if len(declared) > 1:
+        raise invalid_head_parameter()
+    return declared.pop() if declared else None
 
 
 def _entry_outcome(result: RecordResult, refusal: e.ApiError | None) -> tuple[e.ApiError, Applied | None]:
