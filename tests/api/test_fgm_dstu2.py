@@ -426,6 +426,13 @@ PARAMETERS = "f:entry/f:resource/f:Parameters"
 FLAG = "f:entry/f:resource/f:Flag"
 
 
+def _period_end(day: str) -> Callable[[etree._Element], None]:
+    def change(root: etree._Element) -> None:
+        etree.SubElement(one(root, f"{FLAG}/f:period"), f"{{{FHIR}}}end").set("value", day)
+
+    return change
+
+
 def _error_rows(server: Server, patients: list[str]) -> list[tuple[str, str, bytes, str]]:
     """(case, interaction, message, spine code): none of them changes anything."""
 
@@ -456,6 +463,8 @@ def _error_rows(server: Server, patients: list[str]) -> list[tuple[str, str, byt
          message("create", child, change=_set(f"{FLAG}/f:period/f:start", "2015-02")), "INVALID_PARAMETER"),
         ("create: status not active", "create", message("create", child, change=_set(f"{FLAG}/f:status", "inactive")),
          "INVALID_PARAMETER"),
+        ("create: period.end (0..0 in spine-ris-flag-1-0)", "create",
+         message("create", child, change=_period_end(today.isoformat())), "INVALID_PARAMETER"),
         ("create: not the FGM code", "create",
          message("create", child, change=_set(f"{FLAG}/f:code/f:coding/f:code", "XYZ")), "INVALID_PARAMETER"),
         ("query: risk indicator not FGM", "query",
@@ -492,6 +501,14 @@ def test_every_error_row(server: Server, gp: httpx.Client) -> None:
         assert record.event.system_asid == GP_ASID, case
     for number in [*patients, NOT_IN_DEMOGRAPHICS]:
         assert server.history(number) == []
+
+
+def test_create_with_a_period_end_is_refused_not_dropped(server: Server, gp: httpx.Client) -> None:
+    child = server.add_patient()
+    body = message("create", child, change=_period_end((date.today() + timedelta(days=30)).isoformat()))
+    check_error(send(gp, server, "create", body), "create", body, "INVALID_PARAMETER",
+                "Flag.period.end is not allowed: an FGM risk indicator has no end date")
+    assert server.history(child) == []
 
 
 def test_bad_trace_ids_are_an_invalid_parameter(server: Server, gp: httpx.Client) -> None:

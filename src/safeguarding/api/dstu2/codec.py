@@ -635,6 +635,8 @@ def _parse_create(
 
     period = _child(flag, "period", "Flag.period", INVALID_PARAMETER)
     assessment_date = _date(_text(period, "start", "Flag.period.start", INVALID_PARAMETER), "Flag.period.start")
+    if "end" in period:  # spine-ris-flag-1-0 fixes period.end to 0..0: an indicator has no end date
+        raise _Invalid(INVALID_PARAMETER, "Flag.period.end is not allowed: an FGM risk indicator has no end date")
     return CreateRequest(header, practitioner, organization, number, birth_date, gp_ods_code, assessment_date)
 
 
