@@ -91,6 +91,8 @@ def create_app(settings: Settings, clock: Clock | None = None, services: Service
               methods=["GET"]),
         Route(f"{FGM_R4}/Flag/{{id}}", fgm_endpoint("remove", fgm.remove, Operation.FGM_REMOVE, r4_fgm.REMOVE_ERRORS),
               methods=["PUT"]),
+        Route(f"{FGM_R4}/Flag/{{id}}/_history/{{vid}}",
+              fgm_endpoint("vread", fgm.vread, Operation.FGM_READ, r4_fgm.READ_ERRORS), methods=["GET"]),
         *dstu2_routes(settings, services),
         # CP-IS FHIR R4 (api/r4/cpis.py): clinicians by bearer token, local authorities by client certificate.
         *cpis_routes(settings, services, bearer),

@@ -147,6 +147,19 @@ def _cpis_paths() -> dict[str, Any]:
                               **_SECURED_ERRORS},
             },
         },
+        f"{CPIS_R4}/CareTeam/{{id}}": {
+            "parameters": [_ref("#/components/parameters/resource-id")],
+            "get": {
+                "operationId": "readCareTeam",
+                "summary": "One active child protection plan by its id (B0107 or B0170); recorded and notified "
+                           "as the search is",
+                "parameters": [_ref("#/components/parameters/IsUnscheduledAccessEvent"),
+                               _ref("#/components/parameters/IsUnscheduledEvent"), *_USER_HEADERS],
+                "responses": {"200": _success("The CareTeam", "CareTeam", "ETag"),
+                              "404": _outcome("No such plan, or it is not shared (ended, withdrawn)"),
+                              **_SECURED_ERRORS},
+            },
+        },
         f"{CPIS_R4}/AuditEvent": {
             "get": {
                 "operationId": "searchAuditEvent",
@@ -167,6 +180,27 @@ def _cpis_paths() -> dict[str, Any]:
                                                       "one contentString payload of up to 1000 characters"),
                 "responses": {"201": _success("Created: the Communication as stored", "Communication", "Location"),
                               **_SECURED_ERRORS, **_BODY_ERRORS},
+            },
+        },
+        f"{CPIS_R4}/Communication/{{id}}": {
+            "parameters": [_ref("#/components/parameters/resource-id")],
+            "get": {
+                "operationId": "readCommunication",
+                "summary": "A missed-appointment alert, for the clinician who raised it",
+                "parameters": _USER_HEADERS,
+                "responses": {"200": _success("The Communication", "Communication", "ETag"),
+                              "404": _outcome("No such alert raised by this clinician"), **_SECURED_ERRORS},
+            },
+        },
+        f"{CPIS_R4}/Communication/{{id}}/_history/{{vid}}": {
+            "parameters": [_ref("#/components/parameters/resource-id"), _ref("#/components/parameters/vid")],
+            "get": {
+                "operationId": "vreadCommunication",
+                "summary": "A missed-appointment alert at version 1, its only one: the create Location",
+                "parameters": _USER_HEADERS,
+                "responses": {"200": _success("The Communication", "Communication", "ETag"),
+                              "404": _outcome("No such alert raised by this clinician, or not that version"),
+                              **_SECURED_ERRORS},
             },
         },
         f"{CPIS_R4}/notifications": {
@@ -281,10 +315,22 @@ def openapi_document() -> dict[str, Any]:
                     "operationId": "removeFlag",
                     "summary": "Remove an FGM indicator: status inactive or entered-in-error with the "
                                "England-FlagRemovalReason extension (B0380)",
-                    "parameters": _USER_HEADERS,
+                    "parameters": [*_USER_HEADERS, _ref("#/components/parameters/If-Match")],
                     "requestBody": _flag_body("The Flag with its new status and the removal reason"),
-                    "responses": {"200": _success("The removed Flag", "Flag", "ETag"), **_SECURED_ERRORS,
-                                  **_BODY_ERRORS},
+                    "responses": {"200": _success("The removed Flag", "Flag", "ETag"),
+                                  "412": _outcome("If-Match does not name the Flag's current version"),
+                                  **_SECURED_ERRORS, **_BODY_ERRORS},
+                },
+            },
+            f"{FGM_R4}/Flag/{{id}}/_history/{{vid}}": {
+                "parameters": [_ref("#/components/parameters/id"), _ref("#/components/parameters/vid")],
+                "get": {
+                    "operationId": "vreadFlag",
+                    "summary": "An FGM indicator at its current version, the create Location (B0370)",
+                    "parameters": _USER_HEADERS,
+                    "responses": {"200": _success("The Flag", "Flag", "ETag"),
+                                  "404": _outcome("No such indicator, or not at that version"),
+                                  **_SECURED_ERRORS},
                 },
             },
             **_cpis_paths(),
@@ -338,6 +384,14 @@ def openapi_document() -> dict[str, Any]:
                 },
                 "id": {"name": "id", "in": "path", "required": True, "description": "The Flag's logical id",
                        "schema": {"type": "string"}},
+                "resource-id": {"name": "id", "in": "path", "required": True,
+                                "description": "The resource's logical id", "schema": {"type": "string"}},
+                "vid": {"name": "vid", "in": "path", "required": True, "description": "The version (meta.versionId)",
+                        "schema": {"type": "string"}},
+                "If-Match": {"name": "If-Match", "in": "header", "required": False,
+                             "description": 'W/"<versionId>" (as ETag), "<versionId>" or *: remove only if the '
+                                            "Flag is still at that version, else 412",
+                             "schema": {"type": "string"}},
                 "format": {"name": "_format", "in": "query", "required": False,
                            "description": "json, xml, or a FHIR media type; wins over Accept (anything else: 406)",
                            "schema": {"enum": sorted(FORMAT_ALIASES)}},
@@ -405,6 +459,8 @@ def openapi_document() -> dict[str, Any]:
                     },
                 },
                 "CareTeamBundle": _searchset(["CareTeam"], []),
+                "CareTeam": _resource("CareTeam", "status", "subject", status={"type": "string"},
+                                      subject={"type": "object"}),
                 "AuditEventBundle": _searchset(["AuditEvent"], ["PractitionerRole"]),
                 "NotificationBundle": _searchset(["AuditEvent", "Communication"], ["PractitionerRole"]),
                 "Communication": _resource("Communication", "status", "subject",

@@ -51,18 +51,20 @@ class FgmService:
 
         return self._run(ctx, lambda: self._traced(nhs_number), work, writes=False)
 
-    def _visible(self, ctx: RequestContext, indicator_id: str) -> Indicator:
-        """An indicator by id; one that stopped being shared at 18 counts as not found."""
+    def _visible(self, ctx: RequestContext, indicator_id: str, version: int | None = None) -> Indicator:
+        """An indicator by id (at ``version``, when given: only the current one is held); one that stopped
+        being shared at 18 counts as not found."""
         found = self._store.read_indicator(indicator_id)
-        if found is None:
+        if found is None or version is not None and found.version != version:
             raise IndicatorNotFound()
         ctx.nhs_number, ctx.resource_id = found.nhs_number, found.id
         if found.active and not fgm.is_shown(found, self._demographics.lookup(found.nhs_number), self._today()):
             raise IndicatorNotFound()
         return found
 
-    def read(self, ctx: RequestContext, indicator_id: str) -> Indicator:
-        return self._run(ctx, lambda: self._visible(ctx, indicator_id), lambda tx, found: found, writes=False)
+    def read(self, ctx: RequestContext, indicator_id: str, version: int | None = None) -> Indicator:
+        return self._run(ctx, lambda: self._visible(ctx, indicator_id, version), lambda tx, found: found,
+                         writes=False)
 
     def create(self, ctx: RequestContext, nhs_number: str, assessment_date: date | None) -> Indicator:
         ctx.nhs_number = nhs_number

@@ -144,6 +144,14 @@ class FgmR4:
         indicator = self.service.read(ctx, path_id(request, NOT_FOUND_READ))
         return ApiResponse(200, mapping.to_fhir(indicator), headers={"ETag": etag(indicator.version)})
 
+    def vread(self, request: ApiRequest, ctx: RequestContext) -> ApiResponse:
+        """``GET /Flag/{id}/_history/{vid}``: the current version only (``readHistory`` is false)."""
+        flag_id = path_id(request, NOT_FOUND_READ)
+        vid = request.path_params["vid"]
+        version = int(vid) if vid.isdigit() and len(vid) <= 9 else 0  # a version never issued: not found
+        indicator = self.service.read(ctx, flag_id, version)
+        return ApiResponse(200, mapping.to_fhir(indicator), headers={"ETag": etag(indicator.version)})
+
     def create(self, request: ApiRequest, ctx: RequestContext) -> ApiResponse:
         flag = read_flag(request)
         nhs_number = flag.nhs_number
@@ -160,7 +168,8 @@ class FgmR4:
         return ApiResponse(
             201,
             mapping.to_fhir(indicator),
-            headers={"Location": f"{request.base_url}/Flag/{indicator.id}", "ETag": etag(indicator.version)},
+            headers={"Location": f"{request.base_url}/Flag/{indicator.id}/_history/{indicator.version}",
+                     "ETag": etag(indicator.version)},
         )
 
     def remove(self, request: ApiRequest, ctx: RequestContext) -> ApiResponse:
