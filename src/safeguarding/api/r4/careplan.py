@@ -302,6 +302,9 @@ def success(applied: Applied) -> ApiError:
 def response_entry(outcome: dict[str, Any], status: int, applied: Applied | None) -> dict[str, Any]:
     response: dict[str, Any] = {"status": f"{status} {_REASON.get(status, '')}".strip(), "outcome": outcome}
     if applied is not None:
+        # The plan the entry created or updated, in FHIR's form (relative: [type]/[id]/_history/[vid]). Its id is
+        # the id of the CareTeam that shares it; a plan is read as that CareTeam, not as a CarePlan.
+        response["location"] = f"CarePlan/{applied.plan.id}/_history/{applied.plan.version}"
         response["etag"] = f'W/"{applied.plan.version}"'
         response["lastModified"] = applied.plan.changed.at
     return {"response": response}
