@@ -4,17 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any
 
-import orjson
 from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import Response
 from starlette.routing import Route
 
-from .api import errors as e
 from .api.authentication import bearer as bearer_authenticator
 from .api.dstu2.endpoints import dstu2_routes
+from .api.fallback import router_errors
 from .api.hardening import SecurityHeaders
 from .api.health import metrics_endpoint, ping, status_endpoint
 from .api.openapi import openapi_endpoint
@@ -53,19 +49,6 @@ def build_services(settings: Settings, clock: Clock | None = None) -> Services:
     demographics = scenario_demographics(LocalDemographics(store), settings.sandbox)  # sandbox: error simulation
     return Services(store=store, fgm=FgmService(store, demographics, clock), auditor=Auditor(store, clock),
                     cpis=CpisService(store, demographics, clock))
-
-
-def _router_errors(system: str) -> dict[Any, Any]:
-    """The router's own 404 and 405, as OperationOutcomes in the configured code system."""
-
-    def handler(error: e.ApiError) -> Any:
-        async def respond(_: Request, __: Exception) -> Response:
-            return Response(orjson.dumps(e.operation_outcome(error, system)), status_code=error.status,
-                            media_type="application/fhir+json; charset=utf-8")
-
-        return respond
-
-    return {404: handler(e.NOT_FOUND), 405: handler(e.METHOD_NOT_ALLOWED)}
 
 
 def create_app(settings: Settings, clock: Clock | None = None, services: Services | None = None) -> Starlette:
@@ -110,13 +93,15 @@ def create_app(settings: Settings, clock: Clock | None = None, services: Service
               methods=["GET"]),
         Route(f"{FGM_R4}/Flag/{{id}}", fgm_endpoint("remove", fgm.remove, Operation.FGM_REMOVE, r4_fgm.REMOVE_ERRORS),
               methods=["PUT"]),
+        Route(f"{FGM_R4}/Flag/{{id}}/_history/{{vid}}",
+              fgm_endpoint("vread", fgm.vread, Operation.FGM_READ, r4_fgm.READ_ERRORS), methods=["GET"]),
         *dstu2_routes(settings, services),
         # CP-IS FHIR R4 (api/r4/cpis.py): clinicians by bearer token, local authorities by client certificate.
         *cpis_routes(settings, services, bearer),
         *web_routes(settings, services, clock),  # the clinician web interface under /web, and / -> /web/
         *docs_routes(settings.sandbox),  # the API explorer at /_docs, sandbox only
     ]
-    app = SafeguardingApp(routes=routes, exception_handlers=_router_errors(settings.error_system))
+    app = SafeguardingApp(routes=routes, exception_handlers=router_errors(settings, services))
     app.add_middleware(SecurityHeaders)
     app.state.services = services
     return app

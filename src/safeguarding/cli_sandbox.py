@@ -31,15 +31,16 @@ def sandbox() -> None:
 @sandbox.command("describe")
 @data_dir_option
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", type=int, default=8443, show_default=True)
-def sandbox_describe(data_dir: Path, as_json: bool, host: str, port: int) -> None:
+@click.option("--host", default=None, help="Default: where the sandbox server last started (else 127.0.0.1).")
+@click.option("--port", type=int, default=None, help="Default: where the sandbox server last started (else 8443).")
+def sandbox_describe(data_dir: Path, as_json: bool, host: str | None, port: int | None) -> None:
     """The sandbox's fixed facts: URLs, ASIDs, certificates, users and patients."""
-    from .sandbox.setup import describe
+    from .sandbox.setup import describe, recorded_address
 
     if not Layout(data_dir).audit_key.exists():
         raise _not_a_sandbox(data_dir)
-    facts = describe(sandbox_settings(data_dir, host=host, port=port))
+    recorded_host, recorded_port = recorded_address(data_dir) or ("127.0.0.1", 8443)
+    facts = describe(sandbox_settings(data_dir, host=host or recorded_host, port=port or recorded_port))
     if as_json:
         click.echo(json.dumps(facts, indent=2))
         return

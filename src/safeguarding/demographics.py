@@ -14,7 +14,7 @@ from .domain import nhs_number as nhs
 from .domain.patients import Gender, Patient, SecurityLabel
 from .store.interface import Store
 
-NHS_NUMBER_SYSTEM = "https://fhir.nhs.uk/Id/nhs-number"
+NHS_NUMBER_SYSTEM = nhs.SYSTEM  # PDS names the NHS number by the R4 system only
 VERIFICATION_EXTENSION = "https://fhir.hl7.org.uk/StructureDefinition/Extension-UKCore-NHSNumberVerificationStatus"
 VERIFIED_CODE = "01"
 CONFIDENTIALITY_SYSTEM = "http://terminology.hl7.org/CodeSystem/v3-Confidentiality"

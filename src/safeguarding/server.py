@@ -129,6 +129,10 @@ def serve(settings: Settings, spec: ServeSpec, workers: int = 1) -> None:
     """
     log.info("starting", extra={"event": "SERVER_STARTING", "host": settings.host, "port": settings.port,
                                 "workers": workers})
+    if spec.sandbox:  # `sandbox describe` reports the address this server runs on
+        from .sandbox.setup import record_address
+
+        record_address(settings.data_dir, settings.host, settings.port)
     if workers == 1:
         server = uvicorn.Server(uvicorn_config(settings, settled(service_app(settings, spec.clock()))))
         if settings.sandbox:

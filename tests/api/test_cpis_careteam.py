@@ -201,10 +201,13 @@ def test_metadata_follows_the_cpis_producer_capability_statement(server: Server)
     for declared in producer["rest"][0]["resource"]:
         served = resources[declared["type"]]
         assert served.profile == declared["profile"]
+        # clinical-patient is a reference parameter (the producer's "token" is corrected)
         assert [(p.name, p.definition, p.type) for p in served.searchParam] == [
-            (p["name"], p["definition"], p["type"]) for p in declared["searchParam"]]
+            (p["name"], p["definition"], "reference") for p in declared["searchParam"]]
         assert (served.searchInclude or []) == declared.get("searchInclude", [])
-        assert [i.code for i in served.interaction] == ["search-type"]  # the IG's "read" is a search
+    # CareTeam: read by id and search; AuditEvent: the IG's "read" is the access-history search
+    assert [i.code for i in resources["CareTeam"].interaction] == ["read", "search-type"]
+    assert [i.code for i in resources["AuditEvent"].interaction] == ["search-type"]
     assert sorted(resources) == ["AuditEvent", "CarePlan", "CareTeam", "Communication"]
     assert [i.code for i in rest.interaction] == ["batch"]
     with server.client() as client:

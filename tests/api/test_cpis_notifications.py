@@ -173,7 +173,7 @@ def test_a_missed_appointment_alert_reaches_the_responsible_authority(server: Se
     response = raise_alert(server, alert_body(child), clinician(server, **{"X-Request-ID": "cpis-alert-1"}))
     assert response.status_code == 201, response.text
     created = fhir(response)
-    assert response.headers["location"] == f"{server.cpis}/Communication/{created.id}"
+    assert response.headers["location"] == f"{server.cpis}/Communication/{created.id}/_history/1"
     assert created.status == "completed"
     assert [(c.system, c.code) for c in created.category[0].coding] == [(ALERT_SYSTEM, "missed-appointment")]
     assert created.subject.identifier.value == child

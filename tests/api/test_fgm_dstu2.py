@@ -426,6 +426,13 @@ PARAMETERS = "f:entry/f:resource/f:Parameters"
 FLAG = "f:entry/f:resource/f:Flag"
 
 
+def _period_end(day: str) -> Callable[[etree._Element], None]:
+    def change(root: etree._Element) -> None:
+        etree.SubElement(one(root, f"{FLAG}/f:period"), f"{{{FHIR}}}end").set("value", day)
+
+    return change
+
+
 def _error_rows(server: Server, patients: list[str]) -> list[tuple[str, str, bytes, str]]:
     """(case, interaction, message, spine code): none of them changes anything."""
 
@@ -456,6 +463,8 @@ def _error_rows(server: Server, patients: list[str]) -> list[tuple[str, str, byt
          message("create", child, change=_set(f"{FLAG}/f:period/f:start", "2015-02")), "INVALID_PARAMETER"),
         ("create: status not active", "create", message("create", child, change=_set(f"{FLAG}/f:status", "inactive")),
          "INVALID_PARAMETER"),
+        ("create: period.end (0..0 in spine-ris-flag-1-0)", "create",
+         message("create", child, change=_period_end(today.isoformat())), "INVALID_PARAMETER"),
         ("create: not the FGM code", "create",
          message("create", child, change=_set(f"{FLAG}/f:code/f:coding/f:code", "XYZ")), "INVALID_PARAMETER"),
         ("query: risk indicator not FGM", "query",
@@ -492,6 +501,14 @@ def test_every_error_row(server: Server, gp: httpx.Client) -> None:
         assert record.event.system_asid == GP_ASID, case
     for number in [*patients, NOT_IN_DEMOGRAPHICS]:
         assert server.history(number) == []
+
+
+def test_create_with_a_period_end_is_refused_not_dropped(server: Server, gp: httpx.Client) -> None:
+    child = server.add_patient()
+    body = message("create", child, change=_period_end((date.today() + timedelta(days=30)).isoformat()))
+    check_error(send(gp, server, "create", body), "create", body, "INVALID_PARAMETER",
+                "Flag.period.end is not allowed: an FGM risk indicator has no end date")
+    assert server.history(child) == []
 
 
 def test_bad_trace_ids_are_an_invalid_parameter(server: Server, gp: httpx.Client) -> None:
@@ -621,9 +638,11 @@ def test_query_only_system_may_query(server: Server, query_only: httpx.Client) -
 @pytest.mark.parametrize("kind", ["query", "create", "delete"])
 def test_no_client_certificate_is_refused_with_a_dstu2_answer(server: Server, kind: str) -> None:
     rid = f"dstu2-nocert-{uuid.uuid4()}"
+    body = message(kind, GIRL)
     with server.client() as http:
-        response = send(http, server, kind, message(kind, GIRL), request_id=rid)
-    check_error(response, kind, None, "ASID_CHECK_FAILED", "A client certificate is required", destination=None)
+        response = send(http, server, kind, body, request_id=rid)
+    # The refusal still answers the message (response.identifier, and destination: 1..1 in the profile).
+    check_error(response, kind, body, "ASID_CHECK_FAILED", "A client certificate is required", destination=GP_ASID)
     [record] = server.audit_for(rid)
     assert (record.event.api, record.event.interaction, record.event.status, record.event.outcome) == (
         "fgm-dstu2", kind, 403, "ASID_CHECK_FAILED")
@@ -672,10 +691,11 @@ def test_certificate_of_an_unregistered_system_is_refused(server: Server, tmp_pa
     pair = certs.issue(_sandbox_ca(server), certs.CertPair(tmp_path / "c.pem", tmp_path / "c.key"),
                        common_name="123456789012", org="X99", client=True)
     rid = f"dstu2-unregistered-{uuid.uuid4()}"
+    body = message("query", GIRL, source="123456789012")
     with server.client(cert=(str(pair.cert), str(pair.key))) as http:
-        response = send(http, server, "query", message("query", GIRL, source="123456789012"), request_id=rid)
-    check_error(response, "query", None, "ASID_CHECK_FAILED",
-                "The client certificate does not belong to a registered system", destination=None)
+        response = send(http, server, "query", body, request_id=rid)
+    check_error(response, "query", body, "ASID_CHECK_FAILED",
+                "The client certificate does not belong to a registered system", destination="123456789012")
     [record] = server.audit_for(rid)
     assert (record.event.status, record.event.outcome, record.event.system_asid) == (403, "ASID_CHECK_FAILED", None)
 
@@ -684,9 +704,10 @@ def test_a_registered_asid_with_another_pinned_certificate_is_refused(server: Se
     # The sandbox pins each system's certificate: a second certificate with the same CN is not that system.
     pair = certs.issue(_sandbox_ca(server), certs.CertPair(tmp_path / "c.pem", tmp_path / "c.key"),
                        common_name=GP_ASID, org="B86022", client=True)
+    body = message("query", GIRL)
     with server.client(cert=(str(pair.cert), str(pair.key))) as http:
-        response = send(http, server, "query", message("query", GIRL))
-    check_error(response, "query", None, "ASID_CHECK_FAILED", destination=None)
+        response = send(http, server, "query", body)
+    check_error(response, "query", body, "ASID_CHECK_FAILED", destination=GP_ASID)
 
 
 def test_systems_cli_registers_and_removes_a_system_live(server: Server, tmp_path: Path) -> None:
@@ -715,9 +736,10 @@ def test_systems_cli_registers_and_removes_a_system_live(server: Server, tmp_pat
     finally:
         removed = runner.invoke(systems_cli, ["remove", "--data-dir", data_dir, "--asid", asid])
     assert removed.exit_code == 0, removed.output
+    body = message("query", GIRL, source=asid)
     with server.client(cert=(str(pair.cert), str(pair.key))) as http:
-        response = send(http, server, "query", message("query", GIRL, source=asid))
-    check_error(response, "query", None, "ASID_CHECK_FAILED", destination=None)
+        response = send(http, server, "query", body)
+    check_error(response, "query", body, "ASID_CHECK_FAILED", destination=asid)
     assert runner.invoke(systems_cli, ["remove", "--data-dir", data_dir, "--asid", asid]).exit_code != 0
     gp_entries = json.loads(runner.invoke(systems_cli, ["list", "--data-dir", data_dir, "--json"]).output)
     # back to the sandbox's own systems (its clinical systems and, since CP-IS, its local authorities)
@@ -731,8 +753,8 @@ def test_an_unreadable_registry_refuses_every_system_until_fixed(server: Server,
     try:
         registry.write_text('{"systems": [')
         body = message("query", GIRL)
-        check_error(send(gp, server, "query", body), "query", None, "ASID_CHECK_FAILED",
-                    "The client certificate does not belong to a registered system", destination=None)
+        check_error(send(gp, server, "query", body), "query", body, "ASID_CHECK_FAILED",
+                    "The client certificate does not belong to a registered system")
     finally:
         registry.write_bytes(original)
     body = message("query", GIRL)
@@ -792,5 +814,8 @@ def test_found_query_is_audited_with_the_flag(server: Server, gp: httpx.Client) 
 
 
 def test_other_methods_are_not_allowed(server: Server, gp: httpx.Client) -> None:
-    assert gp.get(f"{server.base}/fhir/fgm/query").status_code == 405
+    # As every DSTU2 answer: a response message (tests/api/test_router_answers.py checks it whole).
+    response = gp.get(f"{server.base}/fhir/fgm/query")
+    assert response.status_code == 405 and response.headers["allow"] == "POST"
+    assert response.headers["content-type"] == XML_RESPONSE
     assert gp.post(f"{server.base}/fhir/fgm/update", content=b"").status_code == 404

@@ -46,7 +46,7 @@ def test_create_returns_201_with_location_and_the_flag(server: Server, client: h
     response = post(client, server, flag_body(child, start=start), **{"X-Request-ID": "create-1"})
     assert response.status_code == 201, response.text
     flag = response.json()
-    assert response.headers["location"] == f"{server.fgm}/Flag/{flag['id']}"
+    assert response.headers["location"] == f"{server.fgm}/Flag/{flag['id']}/_history/1"
     assert response.headers["etag"] == 'W/"1"'
     assert response.headers["x-request-id"] == "create-1"
     model = fhir(response)

@@ -15,7 +15,7 @@ def test_capability_statement_tells_what_is_served(server: Server, client: httpx
     assert rest.mode == "server"
     assert [r.type for r in rest.resource] == ["Flag"]
     [flag] = rest.resource
-    assert sorted(i.code for i in flag.interaction) == ["create", "read", "search-type", "update"]
+    assert sorted(i.code for i in flag.interaction) == ["create", "read", "search-type", "update", "vread"]
     assert [p.name for p in flag.searchParam] == ["patient"]
     assert statement.implementation.url == server.fgm
 

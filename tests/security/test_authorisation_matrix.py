@@ -80,6 +80,8 @@ FGM_FORBIDDEN = R4Refusal(403, "forbidden", "ACCESS_DENIED", FGM_DENIED)
 CPIS_FORBIDDEN = R4Refusal(403, "forbidden", "ACCESS_DENIED", CPIS_DENIED)
 NOT_ALLOWED = R4Refusal(405, "not-supported", "METHOD_NOT_ALLOWED", "Method not allowed for this resource")
 NO_CERTIFICATE = Dstu2Refusal(403, "ASID_CHECK_FAILED", "A client certificate is required")
+DSTU2_NOT_ALLOWED = Dstu2Refusal(
+    405, "INVALID_PARAMETER", "Only POST is allowed: FGM-IS messages are posted to /fhir/fgm/query, create or delete")
 NOT_REGISTERED_FOR = Dstu2Refusal(403, "ASID_CHECK_FAILED", "The sending system is not registered for this interaction")
 
 
@@ -228,6 +230,8 @@ ROWS: list[Row] = [
         clinicians_only(Allowed(200, _resource("Bundle", total=1)), FGM_FORBIDDEN), grants=("B0370",)),
     Row("fgm r4 read", "GET", lambda c: f"{FGM}/Flag/{c.flag['id']}",
         clinicians_only(Allowed(200, _resource("Flag", status="active")), FGM_FORBIDDEN), grants=("B0370",)),
+    Row("fgm r4 vread", "GET", lambda c: f"{FGM}/Flag/{c.flag['id']}/_history/1",
+        clinicians_only(Allowed(200, _resource("Flag", status="active")), FGM_FORBIDDEN), grants=("B0370",)),
     Row("fgm r4 create", "POST", lambda c: f"{FGM}/Flag",
         clinicians_only(Allowed(201, _resource("Flag", status="active")), FGM_FORBIDDEN), grants=("B0380",),
         body=lambda c, _: _json(flag_body(c.children["fgm-create"]))),
@@ -245,18 +249,25 @@ ROWS: list[Row] = [
         body=_dstu2("create", "dstu2-create")),
     Row("fgm dstu2 delete", "POST", lambda c: "/fhir/fgm/delete", gp_system_only(Allowed(200)),
         body=_dstu2("delete", "dstu2-delete")),
-    Row("fgm dstu2 query by GET (not routed)", "GET", lambda c: "/fhir/fgm/query", everyone(NOT_ALLOWED),
+    Row("fgm dstu2 query by GET (not routed)", "GET", lambda c: "/fhir/fgm/query", everyone(DSTU2_NOT_ALLOWED),
         audited=False),
     Row("cpis metadata", "GET", lambda c: f"{CPIS}/metadata", everyone(Allowed(200)), cpis=True),
     Row("cpis CareTeam search (unscheduled)", "GET",
         lambda c: f"{CPIS}/CareTeam?patient:identifier={NHS_SYSTEM}|{c.children['on-plan']}",
         clinicians_only(Allowed(200, _resource("Bundle", total=1)), CPIS_FORBIDDEN), grants=("B0107", "B0170"),
         cpis=True),
+    Row("cpis CareTeam read (unscheduled)", "GET",
+        lambda c: f"{CPIS}/CareTeam/{c.server.stored(lambda st: st.read_plans(c.children['on-plan']))[0].id}",
+        clinicians_only(Allowed(200, _resource("CareTeam", status="active")), CPIS_FORBIDDEN),
+        grants=("B0107", "B0170"), cpis=True),
     Row("cpis AuditEvent search", "GET",
         lambda c: f"{CPIS}/AuditEvent?patient:identifier={NHS_SYSTEM}|{c.children['on-plan']}",
         clinicians_only(Allowed(200, _resource("Bundle")), CPIS_FORBIDDEN), grants=("B0107", "B0170"), cpis=True),
     Row("cpis missed-appointment alert", "POST", lambda c: f"{CPIS}/Communication",
         clinicians_only(Allowed(201, _alerted), CPIS_FORBIDDEN), grants=("B0107", "B0170"), body=_alert, cpis=True),
+    Row("cpis missed-appointment alert read (its author)", "GET", lambda c: f"{CPIS}/Communication/{c.alert_id}",
+        clinicians_only(Allowed(200, _resource("Communication", status="completed")), CPIS_FORBIDDEN),
+        grants=("B0107", "B0170"), cpis=True),
     Row("cpis plan upload", "POST", lambda c: CPIS, authorities_only(Allowed(200, _uploaded), Allowed(200, _uploaded)),
         body=_careplan_batch, cpis=True),
     Row("cpis notification feed", "GET", lambda c: f"{CPIS}/notifications",

@@ -244,3 +244,20 @@ def test_unreachable_store_raises_store_unavailable_for_cpis_reads(unreachable: 
     for read in (unreachable.read_plans, unreachable.read_accesses, unreachable.read_notifications):
         with pytest.raises(StoreUnavailable):
             read("9991000002")
+
+
+def test_a_plan_and_an_alert_are_found_by_id(store: SqlStore) -> None:
+    child = nhs_number()
+    held = plan(child, withdrawn_at=instant())
+    alert = Alert(id=str(uuid.uuid4()), nhs_number=child, at=instant(), author=CLINICIAN, note="Did not attend")
+    with store.transaction() as tx:
+        assert tx.insert_plan(held)
+        tx.record_alert(alert)
+        for authority in (TCC, SBC):
+            tx.queue_notification(Notification(authority, alert.at, alert))
+        tx.queue_notification(Notification(SBC, instant(), access(child)))
+    with store.transaction() as tx:
+        assert tx.plan_by_id(held.id) == held
+        assert tx.plan_by_id(str(uuid.uuid4())) is None
+        assert tx.alert_by_id(alert.id) == (alert, [SBC, TCC])
+        assert tx.alert_by_id(str(uuid.uuid4())) is None

@@ -49,11 +49,23 @@ def response_format(accept: str | None, format_param: str | None) -> str:
         return "json"
     for item in accept.split(","):
         kind = media_type(item)
+        if not _fhir_r4(item):
+            continue
         if kind in ("*/*", "application/*", ""):
             return "json"
         if kind in FORMAT_ALIASES:
             return FORMAT_ALIASES[kind]
     raise NOT_ACCEPTABLE
+
+
+def _fhir_r4(item: str) -> bool:
+    """False when a media range asks for another FHIR version (``fhirVersion=3.0``): this server speaks R4 only.
+    FHIR names a version by major.minor (``4.0``); ``4.0.1`` is taken too."""
+    for parameter in item.split(";")[1:]:
+        name, _, value = parameter.partition("=")
+        if name.strip().lower() == "fhirversion" and value.strip().strip('"') not in ("4.0", "4.0.1"):
+            return False
+    return True
 
 
 def hardened_xml_parser() -> etree.XMLParser:

@@ -19,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from .. import __version__
+from ..domain import nhs_number
 from ..services.cpis import FEED_LIMIT
 from .formats import FORMAT_ALIASES
 from .openapi_dstu2 import dstu2_paths
@@ -26,7 +27,7 @@ from .openapi_dstu2 import dstu2_paths
 FGM_R4 = "/fgm/FHIR/R4"
 CPIS_R4 = "/cpis/FHIR/R4"
 FHIR_MEDIA_TYPES = ("application/fhir+json", "application/fhir+xml")
-NHS_NUMBER_SYSTEM = "https://fhir.nhs.uk/Id/nhs-number"
+NHS_NUMBER_SYSTEM = nhs_number.SYSTEM
 _TRACE_ID = r"^[A-Za-z0-9._:\-]{1,128}$"
 
 
@@ -35,8 +36,10 @@ def _caseless(text: str) -> str:
     return "".join(f"[{c.upper()}{c.lower()}]" if c.isalpha() else "\\." if c == "." else c for c in text)
 
 
-# CP-IS searches: [system|]N, the system compared case-insensitively, http:// accepted for https:// (DIGEST A12).
-_CPIS_NHS_SEARCH = (f"^({_caseless('http')}[Ss]?{_caseless('://fhir.nhs.uk/Id/nhs-number')}\\|)?[0-9]{{10}}$")
+# Every NHS number search: [system|]N, the system one of the published forms in any case, or none
+# (domain/nhs_number.py).
+_NHS_SEARCH = "^((" + "|".join(_caseless(system) for system in nhs_number.ACCEPTED_SYSTEMS) + ")?\\|)?[0-9]{10}$"
+_CPIS_NHS_SEARCH = _NHS_SEARCH
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -106,7 +109,8 @@ def _body(schema: str, description: str) -> dict[str, Any]:
 _MUTUAL_TLS: list[dict[str, list[str]]] = [{"mutualTLS": []}]
 _AUTHORITY_ERRORS = {**_COMMON_ERRORS, "403": _ref("#/components/responses/CertificateRefused")}
 _CPIS_SEARCH = [_ref("#/components/parameters/cpis-patient-identifier"), _ref("#/components/parameters/cpis-patient"),
-                _ref("#/components/parameters/IsUnscheduledAccessEvent"), *_USER_HEADERS]
+                _ref("#/components/parameters/IsUnscheduledAccessEvent"),
+                _ref("#/components/parameters/IsUnscheduledEvent"), *_USER_HEADERS]
 
 
 def _cpis_paths() -> dict[str, Any]:
@@ -145,6 +149,19 @@ def _cpis_paths() -> dict[str, Any]:
                               **_SECURED_ERRORS},
             },
         },
+        f"{CPIS_R4}/CareTeam/{{id}}": {
+            "parameters": [_ref("#/components/parameters/resource-id")],
+            "get": {
+                "operationId": "readCareTeam",
+                "summary": "One active child protection plan by its id (B0107 or B0170); recorded and notified "
+                           "as the search is",
+                "parameters": [_ref("#/components/parameters/IsUnscheduledAccessEvent"),
+                               _ref("#/components/parameters/IsUnscheduledEvent"), *_USER_HEADERS],
+                "responses": {"200": _success("The CareTeam", "CareTeam", "ETag"),
+                              "404": _outcome("No such plan, or it is not shared (ended, withdrawn)"),
+                              **_SECURED_ERRORS},
+            },
+        },
         f"{CPIS_R4}/AuditEvent": {
             "get": {
                 "operationId": "searchAuditEvent",
@@ -165,6 +182,27 @@ def _cpis_paths() -> dict[str, Any]:
                                                       "one contentString payload of up to 1000 characters"),
                 "responses": {"201": _success("Created: the Communication as stored", "Communication", "Location"),
                               **_SECURED_ERRORS, **_BODY_ERRORS},
+            },
+        },
+        f"{CPIS_R4}/Communication/{{id}}": {
+            "parameters": [_ref("#/components/parameters/resource-id")],
+            "get": {
+                "operationId": "readCommunication",
+                "summary": "A missed-appointment alert, for the clinician who raised it",
+                "parameters": _USER_HEADERS,
+                "responses": {"200": _success("The Communication", "Communication", "ETag"),
+                              "404": _outcome("No such alert raised by this clinician"), **_SECURED_ERRORS},
+            },
+        },
+        f"{CPIS_R4}/Communication/{{id}}/_history/{{vid}}": {
+            "parameters": [_ref("#/components/parameters/resource-id"), _ref("#/components/parameters/vid")],
+            "get": {
+                "operationId": "vreadCommunication",
+                "summary": "A missed-appointment alert at version 1, its only one: the create Location",
+                "parameters": _USER_HEADERS,
+                "responses": {"200": _success("The Communication", "Communication", "ETag"),
+                              "404": _outcome("No such alert raised by this clinician, or not that version"),
+                              **_SECURED_ERRORS},
             },
         },
         f"{CPIS_R4}/notifications": {
@@ -290,10 +328,22 @@ def _r4_document() -> dict[str, Any]:
                     "operationId": "removeFlag",
                     "summary": "Remove an FGM indicator: status inactive or entered-in-error with the "
                                "England-FlagRemovalReason extension (B0380)",
-                    "parameters": _USER_HEADERS,
+                    "parameters": [*_USER_HEADERS, _ref("#/components/parameters/If-Match")],
                     "requestBody": _flag_body("The Flag with its new status and the removal reason"),
-                    "responses": {"200": _success("The removed Flag", "Flag", "ETag"), **_SECURED_ERRORS,
-                                  **_BODY_ERRORS},
+                    "responses": {"200": _success("The removed Flag", "Flag", "ETag"),
+                                  "412": _outcome("If-Match does not name the Flag's current version"),
+                                  **_SECURED_ERRORS, **_BODY_ERRORS},
+                },
+            },
+            f"{FGM_R4}/Flag/{{id}}/_history/{{vid}}": {
+                "parameters": [_ref("#/components/parameters/id"), _ref("#/components/parameters/vid")],
+                "get": {
+                    "operationId": "vreadFlag",
+                    "summary": "An FGM indicator at its current version, the create Location (B0370)",
+                    "parameters": _USER_HEADERS,
+                    "responses": {"200": _success("The Flag", "Flag", "ETag"),
+                                  "404": _outcome("No such indicator, or not at that version"),
+                                  **_SECURED_ERRORS},
                 },
             },
             **_cpis_paths(),
@@ -309,14 +359,15 @@ def _r4_document() -> dict[str, Any]:
             "parameters": {
                 "patient-identifier": {
                     "name": "patient:identifier", "in": "query", "required": True,
-                    "description": f"{NHS_NUMBER_SYSTEM}|<NHS number> (or the bare number), given once",
-                    "schema": {"type": "string", "pattern": r"^(https://fhir\.nhs\.uk/Id/nhs-number\|)?[0-9]{10}$"},
+                    "description": f"{NHS_NUMBER_SYSTEM}|<NHS number> (the system in any published form and case, or "
+                                   "none), given once",
+                    "schema": {"type": "string", "pattern": _NHS_SEARCH},
                     "example": f"{NHS_NUMBER_SYSTEM}|9990000018",
                 },
                 "cpis-patient-identifier": {
                     "name": "patient:identifier", "in": "query", "required": False,
-                    "description": f"{NHS_NUMBER_SYSTEM}|<NHS number> (system in any case, http or https) or the "
-                                   "bare number. Exactly one of patient:identifier and patient, given once "
+                    "description": f"{NHS_NUMBER_SYSTEM}|<NHS number> (the system in any published form and case, "
+                                   "or none). Exactly one of patient:identifier and patient, given once "
                                    "(else 400 INVALID_SEARCH_DATA)",
                     "schema": {"type": "string", "pattern": _CPIS_NHS_SEARCH},
                     "example": f"{NHS_NUMBER_SYSTEM}|9990000018",
@@ -338,8 +389,22 @@ def _r4_document() -> dict[str, Any]:
                                    "header twice: 400 PRECONDITION_FAILED",
                     "schema": {"type": "string", "pattern": f"^({_caseless('true')}|{_caseless('false')})$"},
                 },
+                "IsUnscheduledEvent": {
+                    "name": "IsUnscheduledEvent", "in": "header", "required": False,
+                    "description": "An alias of IsUnscheduledAccessEvent (the IG's header page spells it so once); "
+                                   "both given must agree, else 400 PRECONDITION_FAILED",
+                    "schema": {"type": "string", "pattern": f"^({_caseless('true')}|{_caseless('false')})$"},
+                },
                 "id": {"name": "id", "in": "path", "required": True, "description": "The Flag's logical id",
                        "schema": {"type": "string"}},
+                "resource-id": {"name": "id", "in": "path", "required": True,
+                                "description": "The resource's logical id", "schema": {"type": "string"}},
+                "vid": {"name": "vid", "in": "path", "required": True, "description": "The version (meta.versionId)",
+                        "schema": {"type": "string"}},
+                "If-Match": {"name": "If-Match", "in": "header", "required": False,
+                             "description": 'W/"<versionId>" (as ETag), "<versionId>" or *: remove only if the '
+                                            "Flag is still at that version, else 412",
+                             "schema": {"type": "string"}},
                 "format": {"name": "_format", "in": "query", "required": False,
                            "description": "json, xml, or a FHIR media type; wins over Accept (anything else: 406)",
                            "schema": {"enum": sorted(FORMAT_ALIASES)}},
@@ -407,6 +472,8 @@ def _r4_document() -> dict[str, Any]:
                     },
                 },
                 "CareTeamBundle": _searchset(["CareTeam"], []),
+                "CareTeam": _resource("CareTeam", "status", "subject", status={"type": "string"},
+                                      subject={"type": "object"}),
                 "AuditEventBundle": _searchset(["AuditEvent"], ["PractitionerRole"]),
                 "NotificationBundle": _searchset(["AuditEvent", "Communication"], ["PractitionerRole"]),
                 "Communication": _resource("Communication", "status", "subject",

@@ -13,13 +13,15 @@ Each API adapter maps these to its own wire outcome (R4 OperationOutcome rows, D
     ├── IndicatorAlreadySet
     ├── IndicatorNotFound
     ├── IndicatorAlreadyRemoved
+    ├── IndicatorVersionMismatch the caller named a version that is not the indicator's current one
     ├── RemovalReasonInvalid
     │
     │   CP-IS
     ├── NhsNumberSuperseded      the number has been replaced by another (CPR05)
     ├── SensitiveRecord          the demographics record is restricted (CPR02)
     ├── PlanInvalid              an uploaded plan breaks a rule about its dates or status (CPR07)
-    ├── PlanNotFound             withdrawing a plan the authority never uploaded (CPR07)
+    ├── PlanNotFound             no such plan: withdrawing one never uploaded (CPR07), reading one not shared
+    ├── AlertNotFound            no such alert raised by this clinician
     ├── PlanOfAnotherAuthority   an upload names another authority (CPR07)
     └── NoActivePlan             an alert for a child with no active plan: no authority to tell
 """
@@ -82,6 +84,12 @@ class IndicatorAlreadyRemoved(DomainError):
     code = "INDICATOR_ALREADY_REMOVED"
 
 
+class IndicatorVersionMismatch(DomainError):
+    """The indicator is no longer at the version the caller named (it changed since they read it)."""
+
+    code = "INDICATOR_VERSION_MISMATCH"
+
+
 class RemovalReasonInvalid(DomainError):
     """The removal reason is missing or not allowed."""
 
@@ -142,3 +150,9 @@ class NoActivePlan(DomainError):
     """The child has no active child protection plan."""
 
     code = "NO_ACTIVE_PLAN"
+
+
+class AlertNotFound(DomainError):
+    """No such alert raised by this clinician (another's is never revealed to exist)."""
+
+    code = "ALERT_NOT_FOUND"

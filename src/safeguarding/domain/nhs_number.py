@@ -1,6 +1,23 @@
-"""NHS number validation (10 digits, Modulus 11)."""
+"""NHS number validation (10 digits, Modulus 11), and the identifier system that names one.
+
+Every API reads the system by one rule (``is_system``) and the R4 APIs emit ``SYSTEM``:
+
+- accepted: the forms the NHS material publishes, compared ignoring case: ``https://fhir.nhs.uk/Id/nhs-number``
+  (FHIR R4 guides), ``http://fhir.nhs.uk/Id/nhs-number`` (the same, as some pages and diagrams spell it) and
+  ``http://fhir.nhs.net/Id/nhs-number`` (the DSTU2 profiles);
+- a missing system is accepted, in searches (``N``, ``|N``) and in resources (an identifier without one): the
+  value must still be a valid NHS number, and for FGM-IS a traced one;
+- any other system is not an NHS number.
+
+The DSTU2 messages emit ``DSTU2_SYSTEM``: their profiles fix ``Patient.identifier.system`` to it.
+"""
 
 from __future__ import annotations
+
+SYSTEM = "https://fhir.nhs.uk/Id/nhs-number"
+DSTU2_SYSTEM = "http://fhir.nhs.net/Id/nhs-number"
+ACCEPTED_SYSTEMS = (SYSTEM, "http://fhir.nhs.uk/Id/nhs-number", DSTU2_SYSTEM)
+_ACCEPTED = frozenset(system.lower() for system in ACCEPTED_SYSTEMS)
 
 _WEIGHTS = (10, 9, 8, 7, 6, 5, 4, 3, 2)
 
@@ -26,3 +43,8 @@ def is_valid(value: object) -> bool:
 def normalise(value: str) -> str:
     """Strip the spaces people type (``943 476 5919``); does not validate."""
     return value.replace(" ", "")
+
+
+def is_system(system: str | None) -> bool:
+    """True when ``system`` names the NHS number: one of ``ACCEPTED_SYSTEMS`` in any case, or none at all."""
+    return not system or system.lower() in _ACCEPTED

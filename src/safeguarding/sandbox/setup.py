@@ -120,6 +120,27 @@ def reset(data_dir: Path, database_url: str | None = None) -> Settings:
     return settings
 
 
+ADDRESS_FILE = "server.json"  # where a sandbox server records the address it serves on, for `sandbox describe`
+
+
+def record_address(data_dir: Path, host: str, port: int) -> None:
+    """Record the address a sandbox server is about to serve on (replacing the last one, atomically)."""
+    path = Path(data_dir) / ADDRESS_FILE
+    spare = path.with_suffix(".json.tmp")
+    spare.write_text(json.dumps({"host": host, "port": port}) + "\n")
+    spare.replace(path)
+
+
+def recorded_address(data_dir: Path) -> tuple[str, int] | None:
+    """The address the sandbox server last started on, if it recorded one that can be read."""
+    try:
+        recorded = json.loads((Path(data_dir) / ADDRESS_FILE).read_text())
+        host, port = recorded["host"], recorded["port"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return (host, port) if isinstance(host, str) and isinstance(port, int) else None
+
+
 def _registry_entries(path: Path) -> list[dict[str, Any]]:
     if not path.exists():
         return []

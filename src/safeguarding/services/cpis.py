@@ -29,7 +29,7 @@ from ..domain.cpis import (
     Provenance,
     RecordCode,
 )
-from ..domain.errors import DomainError, InvalidNhsNumber
+from ..domain.errors import AlertNotFound, DomainError, InvalidNhsNumber, PlanNotFound
 from ..domain.patients import Demographics, Patient
 from ..store.interface import Store, Transaction
 from .auditing import Auditor
@@ -156,6 +156,41 @@ class CpisService:
             return active
 
         return self._auditor.run(ctx, lambda: _require_valid(nhs_number), work)
+
+    def care_team(self, ctx: RequestContext, plan_id: str, declared_unscheduled: bool | None) -> Plan:
+        """One active plan by its id (a CareTeam read), recorded as the search for the child is: an
+        unscheduled access, with a notification for each responsible authority. A plan that is not shared
+        (ended, withdrawn, unknown) is not found, and nothing is recorded."""
+        user = self._user(ctx)
+        recording = cpis.records_access(declared_unscheduled, user)
+
+        def work(tx: Transaction, _: None) -> Plan:
+            found = tx.plan_by_id(plan_id)
+            if found is None:
+                raise PlanNotFound()
+            nhs_number = ctx.nhs_number = found.key.nhs_number
+            plans = tx.plans_for(nhs_number, lock=recording)
+            shared = next((plan for plan in cpis.active_plans(plans, self.today()) if plan.id == plan_id), None)
+            if shared is None:
+                raise PlanNotFound()
+            if recording:
+                self._record_access(tx, ctx, nhs_number, user, plans)
+            return shared
+
+        return self._auditor.run(ctx, lambda: None, work)
+
+    def alert(self, ctx: RequestContext, alert_id: str) -> tuple[Alert, list[str]]:
+        """An alert read back by the clinician who raised it (same SDS user id), with its recipients."""
+        user = self._user(ctx)
+
+        def work(tx: Transaction, _: None) -> tuple[Alert, list[str]]:
+            found = tx.alert_by_id(alert_id)
+            if found is None or found[0].author.user_id != user.user_id:
+                raise AlertNotFound()
+            ctx.nhs_number, ctx.resource_id = found[0].nhs_number, alert_id
+            return found
+
+        return self._auditor.run(ctx, lambda: None, work, writes=False)
 
     def _record_access(self, tx: Transaction, ctx: RequestContext, nhs_number: str, user: User,
                        plans: list[Plan]) -> Access:

@@ -9,7 +9,7 @@ from typing import TypeVar
 
 from ..domain import fgm
 from ..domain.clock import Clock, iso_instant, uk_today
-from ..domain.errors import IndicatorAlreadyRemoved, IndicatorNotFound
+from ..domain.errors import IndicatorAlreadyRemoved, IndicatorNotFound, IndicatorVersionMismatch
 from ..domain.fgm import Actor, Indicator, IndicatorStatus, RemovalReason
 from ..domain.patients import Demographics, Patient
 from ..store.interface import Store, Transaction
@@ -51,18 +51,20 @@ class FgmService:
 
         return self._run(ctx, lambda: self._traced(nhs_number), work, writes=False)
 
-    def _visible(self, ctx: RequestContext, indicator_id: str) -> Indicator:
-        """An indicator by id; one that stopped being shared at 18 counts as not found."""
+    def _visible(self, ctx: RequestContext, indicator_id: str, version: int | None = None) -> Indicator:
+        """An indicator by id (at ``version``, when given: only the current one is held); one that stopped
+        being shared at 18 counts as not found."""
         found = self._store.read_indicator(indicator_id)
-        if found is None:
+        if found is None or version is not None and found.version != version:
             raise IndicatorNotFound()
         ctx.nhs_number, ctx.resource_id = found.nhs_number, found.id
         if found.active and not fgm.is_shown(found, self._demographics.lookup(found.nhs_number), self._today()):
             raise IndicatorNotFound()
         return found
 
-    def read(self, ctx: RequestContext, indicator_id: str) -> Indicator:
-        return self._run(ctx, lambda: self._visible(ctx, indicator_id), lambda tx, found: found, writes=False)
+    def read(self, ctx: RequestContext, indicator_id: str, version: int | None = None) -> Indicator:
+        return self._run(ctx, lambda: self._visible(ctx, indicator_id, version), lambda tx, found: found,
+                         writes=False)
 
     def create(self, ctx: RequestContext, nhs_number: str, assessment_date: date | None) -> Indicator:
         ctx.nhs_number = nhs_number
@@ -89,19 +91,24 @@ class FgmService:
 
     def _remove(
         self, tx: Transaction, ctx: RequestContext, found: Indicator, reason: RemovalReason | None,
-        status: IndicatorStatus,
+        status: IndicatorStatus, expected_version: int | None = None,
     ) -> Indicator:
+        if expected_version is not None and found.version != expected_version:
+            raise IndicatorVersionMismatch()
         checked = fgm.check_remove(found, reason, status)
         removed = found.removed(iso_instant(self._clock.now()), Actor.of(ctx.caller), checked, status)
         if not tx.save_removal(removed):
-            raise IndicatorAlreadyRemoved()  # someone else removed it since we read it
+            # Someone else removed it since we read it: for a caller who named the version it read, that is
+            # the version check failing; for anyone else, the indicator is already removed.
+            raise IndicatorVersionMismatch() if expected_version is not None else IndicatorAlreadyRemoved()
         return removed
 
     def remove(self, ctx: RequestContext, indicator_id: str, status: IndicatorStatus,
-               reason: RemovalReason | None) -> Indicator:
-        """Remove by indicator id (R4 PUT)."""
+               reason: RemovalReason | None, expected_version: int | None = None) -> Indicator:
+        """Remove by indicator id (R4 PUT); with ``expected_version`` (If-Match) only if it is still that
+        version, checked in the same transaction as the change."""
         def work(tx: Transaction, found: Indicator) -> Indicator:
-            return self._remove(tx, ctx, found, reason, status)
+            return self._remove(tx, ctx, found, reason, status, expected_version)
 
         return self._run(ctx, lambda: self._visible(ctx, indicator_id), work)
 

@@ -61,6 +61,10 @@ class Transaction(Protocol):
         """The plan with this key, locked until the transaction ends."""
         ...
 
+    def plan_by_id(self, plan_id: str) -> Plan | None:
+        """The plan with this id (a CareTeam's), whatever its state."""
+        ...
+
     def insert_plan(self, plan: Plan) -> bool:
         """Store a new plan; False (and the transaction still usable) if its key is already taken,
         e.g. by a concurrent upload. The unique key is the database's own."""
@@ -81,6 +85,10 @@ class Transaction(Protocol):
         ...
 
     def record_alert(self, alert: Alert) -> None: ...
+    def alert_by_id(self, alert_id: str) -> tuple[Alert, list[str]] | None:
+        """The alert with this id and the ODS codes of the authorities it was queued for."""
+        ...
+
     def queue_notification(self, notification: Notification) -> None: ...
     def pending_notifications(self, authority_ods: str, limit: int) -> list[Notification]:
         """The authority's unacknowledged notifications, oldest first."""

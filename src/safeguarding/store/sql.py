@@ -460,6 +460,11 @@ class SqlTransaction:
         ).first()
         return _plan_row(tuple(row)) if row else None
 
+    def plan_by_id(self, plan_id: str) -> Plan | None:
+        row = self._conn.execute(
+            select(*_columns(t.cpis_plans, _PLAN_FIELDS)).where(t.cpis_plans.c.id == plan_id)).first()
+        return _plan_row(tuple(row)) if row else None
+
     def insert_plan(self, plan: Plan) -> bool:
         values = {
             "id": plan.id,
@@ -511,6 +516,15 @@ class SqlTransaction:
             id=alert.id, nhs_number=alert.nhs_number, recorded_at=alert.at, author=_flat_json(alert.author),
             note=alert.note,
         ))
+
+    def alert_by_id(self, alert_id: str) -> tuple[Alert, list[str]] | None:
+        row = self._conn.execute(select(t.cpis_alerts).where(t.cpis_alerts.c.id == alert_id)).first()
+        if row is None:
+            return None
+        c = t.cpis_notifications.c
+        recipients = self._conn.execute(
+            select(c.authority_ods).where(c.event_id == alert_id, c.kind == _ALERT_KIND).order_by(c.authority_ods))
+        return _alert(row), [ods for (ods,) in recipients]
 
     def queue_notification(self, notification: Notification) -> None:
         self._execute(_QUEUE_NOTIFICATION, {

@@ -431,6 +431,22 @@ def _identifiers(node: Node, path: str, systems: tuple[str, ...]) -> dict[str, s
     return found
 
 
+def _nhs_number_identifier(patient: Node) -> str:
+    """The Patient's NHS number: its one identifier whose system names the NHS number by the rule every API
+    shares (``nhs_number.is_system``: a published form in any case, or no system)."""
+    numbers = []
+    for identifier in _children(patient, "identifier", "Patient.identifier"):
+        system = _optional_text(identifier, "system", "Patient.identifier.system")
+        value = _optional_text(identifier, "value", "Patient.identifier.value")
+        if value is not None and nhs_number.is_system(system):
+            numbers.append(value)
+    if not numbers:
+        raise _Invalid(INVALID_PARAMETER, "The Patient has no NHS number identifier")
+    if len(numbers) > 1:
+        raise _Invalid(MESSAGE_NOT_WELL_FORMED, "Patient.identifier repeats an identifier system")
+    return numbers[0]
+
+
 _PRACTITIONER_SYSTEMS: Final = (
     codes.SDS_USER_ID_SYSTEM,
     codes.SDS_ROLE_PROFILE_ID_SYSTEM,
@@ -605,10 +621,7 @@ def _parse_create(
     subject = _child(flag, "subject", "Flag.subject")
     patient = _resolve_contained(contained, _text(subject, "reference", "Flag.subject.reference"), "Patient",
                                  "Flag.subject")
-    numbers = _identifiers(patient, "Patient.identifier", (codes.NHS_NUMBER_SYSTEM,))
-    if codes.NHS_NUMBER_SYSTEM not in numbers:
-        raise _Invalid(INVALID_PARAMETER, "The Patient has no NHS number identifier")
-    number = _checked_nhs_number(numbers[codes.NHS_NUMBER_SYSTEM])
+    number = _checked_nhs_number(_nhs_number_identifier(patient))
     birth_date = _date(_text(patient, "birthDate", "Patient.birthDate", INVALID_PARAMETER), "Patient.birthDate")
 
     care_provider = _child(patient, "careProvider", "Patient.careProvider", INVALID_PARAMETER)
@@ -622,6 +635,8 @@ def _parse_create(
 
     period = _child(flag, "period", "Flag.period", INVALID_PARAMETER)
     assessment_date = _date(_text(period, "start", "Flag.period.start", INVALID_PARAMETER), "Flag.period.start")
+    if "end" in period:  # spine-ris-flag-1-0 fixes period.end to 0..0: an indicator has no end date
+        raise _Invalid(INVALID_PARAMETER, "Flag.period.end is not allowed: an FGM risk indicator has no end date")
     return CreateRequest(header, practitioner, organization, number, birth_date, gp_ods_code, assessment_date)
 
 

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Final
 
+from ...domain import nhs_number
+
 FHIR_NS: Final = "http://hl7.org/fhir"
 XHTML_NS: Final = "http://www.w3.org/1999/xhtml"
 
@@ -52,7 +54,7 @@ def _nhs(path: str) -> str:
 
 
 # Identifier systems (DIGEST §1.10).
-NHS_NUMBER_SYSTEM: Final = _nhs("Id/nhs-number")
+NHS_NUMBER_SYSTEM: Final = nhs_number.DSTU2_SYSTEM  # what the profiles fix; read by nhs_number.is_system
 SDS_USER_ID_SYSTEM: Final = _nhs("Id/sds-user-id")
 SDS_ROLE_PROFILE_ID_SYSTEM: Final = _nhs("Id/sds-role-profile-id")
 LOCAL_IDENTIFIER_SYSTEM: Final = _nhs("Id/local-identifier")

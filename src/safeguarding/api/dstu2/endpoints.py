@@ -26,6 +26,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Final, TypeVar
 
+from starlette.datastructures import Headers
 from starlette.routing import Route
 
 from ...domain import errors as d
@@ -194,14 +195,21 @@ class FgmDstu2:
 
     def authenticate(self, request: ApiRequest) -> Caller:
         if request.client_cert is None:
-            raise answering(NO_CERTIFICATE, None)
+            raise answering(NO_CERTIFICATE, _header_of(request))
         registry = self.registry.current()
         if registry.is_revoked(request.client_cert):  # the operator's deny list (systems.json "revoked")
-            raise answering(REVOKED, None)
+            raise answering(REVOKED, _header_of(request))
         system = registry.system_for_certificate(request.client_cert)
         if system is None:
-            raise answering(UNREGISTERED, None)
+            raise answering(UNREGISTERED, _header_of(request))
         return Caller(system=system)
+
+    def system_of(self, certificate: bytes | None) -> System | None:
+        """The registered system a verified client certificate belongs to (None: none, or revoked)."""
+        registry = self.registry.current()
+        if certificate is None or registry.is_revoked(certificate):
+            return None
+        return registry.system_for_certificate(certificate)
 
     def _check_asids(self, system: System, header: RequestHeader) -> None:
         if header.source_asid != system.asid:
@@ -305,16 +313,75 @@ class FgmDstu2:
 
         return render
 
+    def refuse_method(self, interaction: Interaction, headers: Headers, certificate: bytes | None) -> ApiResponse:
+        """The 405 for ``interaction``'s path (no message to read: GET, PUT, ...), as a DSTU2 response message
+        addressed to the system of the client certificate when there is one."""
+        system = self.system_of(certificate)
+        fmt = response_format(headers)
+        body = render_response(
+            interaction, None, outcome=method_not_allowed(), diagnostics=METHOD_NOT_ALLOWED_TEXT,
+            service_asid=self.service_asid, message_id=str(uuid.uuid4()), timestamp=datetime.now(timezone.utc),
+            fmt=fmt, requester_asid=system.asid if system else None,
+        )
+        return ApiResponse(405, body=body, content_type=CONTENT_TYPES[fmt], headers={"Allow": "POST"})
+
     def handler(self, interaction: Interaction) -> Handler:
         return {Interaction.QUERY: self.query, Interaction.CREATE: self.create,
                 Interaction.DELETE: self.delete}[interaction]
 
 
+def _header_of(request: ApiRequest) -> RequestHeader | None:
+    """The MessageHeader of a message refused before its sender was identified (no, a revoked or an unknown
+    certificate), so that the refusal still answers it: ``response.identifier`` the message's id and
+    ``destination`` its source ASID, as the response profile requires. None when it cannot be read."""
+    try:
+        return parse_request(request.body, media_type(request.headers.get("content-type"))).header
+    except MessageError as exc:
+        return exc.request_header
+
+
 def _response_format(request: ApiRequest | None) -> Format:
-    """The request's own format (DIGEST A10): JSON for a JSON message, XML otherwise."""
     if request is None:
         return "xml"
-    return media_format(media_type(request.headers.get("content-type"))) or "xml"
+    return response_format(request.headers)
+
+
+def response_format(headers: Headers) -> Format:
+    """XML or JSON: what ``Accept`` asks for explicitly, else the request's own format (DIGEST A10), else XML.
+
+    ``Accept`` counts when its most preferred media type (by ``q``, then order) is one of the DSTU2 XML or JSON
+    types; ``*/*``, anything else, or no ``Accept`` leave the choice to the request's ``Content-Type``."""
+    explicit = _accepted(headers.get("accept"))
+    if explicit is not None:
+        return explicit
+    return media_format(media_type(headers.get("content-type"))) or "xml"
+
+
+def _accepted(accept: str | None) -> Format | None:
+    best: tuple[float, Format | None] = (0.0, None)
+    for item in (accept or "").split(","):
+        kind, *params = (part.strip() for part in item.split(";"))
+        quality = 1.0
+        for param in params:
+            name, _, value = param.partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    quality = float(value)
+                except ValueError:
+                    quality = 0.0
+        if quality > best[0]:
+            best = (quality, media_format(kind.lower()))
+    return best[1]
+
+
+# A request to a DSTU2 interaction's path with another method than POST (the router's 405), answered as the
+# interaction's response message. The spine-response-code-2-0 table has no row for it: INVALID_PARAMETER, as
+# for a path that does not match the event (what the transport names is wrong), with HTTP's own status.
+def method_not_allowed() -> SpineCode:
+    return dataclasses.replace(INVALID_PARAMETER, http_status=405, issue_type="not-supported")
+
+
+METHOD_NOT_ALLOWED_TEXT: Final = "Only POST is allowed: FGM-IS messages are posted to /fhir/fgm/query, create or delete"
 
 
 def dstu2_routes(settings: Settings, services: Services) -> list[Route]:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Final
 
+from ...domain import nhs_number
 from . import codes
 from .codec import (
     MessageError,
@@ -141,7 +142,7 @@ def _found_flag(flag: Node) -> FoundFlag:
     nhs_numbers = [
         _text(identifier, "value", "Patient.identifier.value")
         for identifier in _children(patient, "identifier", "Patient.identifier")
-        if _optional_text(identifier, "system", "Patient.identifier.system") == codes.NHS_NUMBER_SYSTEM
+        if nhs_number.is_system(_optional_text(identifier, "system", "Patient.identifier.system"))
     ]
     if len(nhs_numbers) != 1:
         raise _Invalid(RESPONSE_MESSAGE_VALIDATION_ERROR, "The Flag's Patient has no single NHS number")

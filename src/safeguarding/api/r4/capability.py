@@ -50,9 +50,12 @@ def fgm_capability_statement(base_url: str, published: str) -> dict[str, Any]:
                         "entered-in-error and the England-FlagRemovalReason extension.",
                         "interaction": [
                             {"code": "read"},
+                            {"code": "vread", "documentation": "The current version only (readHistory false)."},
                             {"code": "search-type"},
                             {"code": "create"},
-                            {"code": "update", "documentation": "Removal only: status and removal reason."},
+                            {"code": "update", "documentation": "Removal only: status and removal reason. If-Match "
+                             "(W/\"<versionId>\") makes it conditional on the version: 412 when it is not the "
+                             "current one."},
                         ],
                         "versioning": "versioned-update",
                         "readHistory": False,
@@ -80,18 +83,21 @@ CPIS_PRODUCER = "https://fhir.nhs.uk/CapabilityStatement/CPIS-FHIR-API-Producer"
 _OAUTH = {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/restful-security-service", "code": "OAuth"}]}
 _MUTUAL_TLS = {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/restful-security-service",
                            "code": "Certificates"}]}
+# clinical-patient is a reference parameter (the producer statement calls it a token): searched by the
+# :identifier modifier, or by the NHS number as the Patient's id (the design overview's patient=<NHS number>).
 _PATIENT = {
     "name": "patient",
     "definition": "http://hl7.org/fhir/SearchParameter/clinical-patient",
-    "type": "token",
+    "type": "reference",
     "documentation": "patient:identifier=https://fhir.nhs.uk/Id/nhs-number|<NHS number>, or patient=<NHS number>; "
     "given once. An unborn child's plan is found by the mother's NHS number.",
 }
 
 
 def cpis_capability_statement(base_url: str, published: str) -> dict[str, Any]:
-    """The CP-IS producer CapabilityStatement's CareTeam and AuditEvent searches, as the IG declares them
-    (its "read" is served as search: there is no read by id), plus the local authority interactions."""
+    """The CP-IS producer CapabilityStatement's CareTeam and AuditEvent interactions (CareTeam read by id and
+    search; AuditEvent search: the producer's AuditEvent "read" is the access-history search, there is no read
+    of one access by id), the alert, and the local authority interactions."""
     return {
         "resourceType": "CapabilityStatement",
         "id": "safeguarding-cp-is-r4",
@@ -113,7 +119,8 @@ def cpis_capability_statement(base_url: str, published: str) -> dict[str, Any]:
                 "mode": "server",
                 "documentation": "Clinicians (bearer tokens, national RBAC B0107 or B0170) search CareTeam and "
                 "AuditEvent and raise missed-appointment alerts (POST Communication). Header "
-                "IsUnscheduledAccessEvent: true (or absent) records an unscheduled access for callers holding "
+                "IsUnscheduledAccessEvent (or its alias IsUnscheduledEvent): true (or absent) records an unscheduled "
+                "access for callers holding "
                 "B0107; false, or a caller with only B0170, is a scheduled (silent) read. "
                 "Local authority systems (client certificates registered as local-authority) upload plans as a "
                 "batch Bundle of CarePlans (POST [base]), read their notification feed (GET [base]/notifications, "
@@ -132,7 +139,11 @@ def cpis_capability_statement(base_url: str, published: str) -> dict[str, Any]:
                         "documentation": "One CareTeam per active plan (no end date, or an end date today or later): "
                         "category from England-ChildProtectionPlan, the responsible authority's name and phones, "
                         "the plan's period. No plan: an empty searchset.",
-                        "interaction": [{"code": "search-type"}],
+                        "interaction": [
+                            {"code": "read", "documentation": "One shared plan by its id, with the search's access "
+                             "rules and recording (an unscheduled access is recorded and notified)."},
+                            {"code": "search-type"},
+                        ],
                         "searchParam": [_PATIENT],
                     },
                     {
@@ -151,15 +162,19 @@ def cpis_capability_statement(base_url: str, published: str) -> dict[str, Any]:
                         "profile": "http://hl7.org/fhir/StructureDefinition/CarePlan",
                         "documentation": "Only inside a local authority's batch upload (POST [base], Bundle type "
                         "batch, entries POST CarePlan): an upsert keyed by (authority, NHS number, plan type). "
-                        "Status active, completed (ended) or entered-in-error (withdrawn).",
-                        "interaction": [{"code": "create", "documentation": "In a batch only; an upsert."}],
+                        "Status active, completed (ended) or entered-in-error (withdrawn). There is no POST "
+                        "[base]/CarePlan and no read: a plan is shared as CareTeam.",
                     },
                     {
                         "type": "Communication",
                         "profile": "http://hl7.org/fhir/StructureDefinition/Communication",
                         "documentation": "A missed-appointment alert for a child on a plan, delivered to the "
                         "responsible authorities' notification feeds.",
-                        "interaction": [{"code": "create"}],
+                        "interaction": [
+                            {"code": "create"},
+                            {"code": "read", "documentation": "By the clinician who raised it (same SDS user id)."},
+                            {"code": "vread", "documentation": "Version 1, its only version."},
+                        ],
                     },
                 ],
                 "interaction": [{"code": "batch", "documentation": "Local authority plan upload."}],

@@ -21,6 +21,7 @@ from fhir.resources.R4B.careteam import CareTeam
 from lxml import etree
 from pydantic import ValidationError
 
+from ...domain import nhs_number
 from ...domain.cpis import (
     Applied,
     AuthorityContact,
@@ -33,7 +34,7 @@ from ...domain.cpis import (
 )
 from ..errors import ApiError, Coding
 from ..formats import XML_MODEL_ERRORS, hardened_xml_parser, parse_xml
-from .systems import CPIS_FILE_RESPONSE_SYSTEM, CPIS_RECORD_RESPONSE_SYSTEM, NHS_NUMBER_SYSTEM, ODS_SYSTEM, SNOMED
+from .systems import CPIS_FILE_RESPONSE_SYSTEM, CPIS_RECORD_RESPONSE_SYSTEM, ODS_SYSTEM, SNOMED
 
 FHIR_NS = "http://hl7.org/fhir"
 _F = {"f": FHIR_NS}
@@ -259,7 +260,7 @@ def plan_record(plan: CarePlan) -> PlanRecord:
     if action is None:
         raise ENTRY_STATUS
     identifier = plan.subject.identifier if plan.subject else None
-    if identifier is None or (identifier.system or "").lower() != NHS_NUMBER_SYSTEM.lower() or not identifier.value:
+    if identifier is None or not nhs_number.is_system(identifier.system) or not identifier.value:
         raise ENTRY_SUBJECT
     kind = _plan_type(plan)
     start = _full_date(plan.period.start if plan.period else None)
@@ -301,6 +302,9 @@ def success(applied: Applied) -> ApiError:
 def response_entry(outcome: dict[str, Any], status: int, applied: Applied | None) -> dict[str, Any]:
     response: dict[str, Any] = {"status": f"{status} {_REASON.get(status, '')}".strip(), "outcome": outcome}
     if applied is not None:
+        # The plan the entry created or updated, in FHIR's form (relative: [type]/[id]/_history/[vid]). Its id is
+        # the id of the CareTeam that shares it; a plan is read as that CareTeam, not as a CarePlan.
+        response["location"] = f"CarePlan/{applied.plan.id}/_history/{applied.plan.version}"
         response["etag"] = f'W/"{applied.plan.version}"'
         response["lastModified"] = applied.plan.changed.at
     return {"response": response}

@@ -10,6 +10,7 @@ from typing import Any
 
 from fhir.resources.R4B.communication import Communication
 
+from ...domain import nhs_number
 from ...domain.cpis import Alert
 from .auditevent import practitioner_role
 from .systems import NHS_NUMBER_SYSTEM, ODS_SYSTEM
@@ -22,7 +23,7 @@ NOTE_LIMIT = 1000
 
 def subject_nhs_number(communication: Communication) -> str | None:
     identifier = communication.subject.identifier if communication.subject else None
-    if identifier is None or (identifier.system or "").lower() != NHS_NUMBER_SYSTEM.lower():
+    if identifier is None or not nhs_number.is_system(identifier.system):
         return None
     return identifier.value
 

@@ -41,6 +41,8 @@ from . import careplan, communication
 from .auditevent import audit_event, practitioner_role, practitioner_role_id
 from .capability import cpis_capability_statement
 from .careteam import care_team
+from .flag import FHIR_ID
+from .search import nhs_number_parameter
 from .systems import NHS_NUMBER_SYSTEM
 
 if TYPE_CHECKING:
@@ -79,6 +81,10 @@ PDS_UNAVAILABLE = e.ApiError(503, "SERVICE_UNAVAILABLE", "The service is tempora
                              issue_type="transient", also=(careplan.file_coding(FileCode.PDS_UNAVAILABLE),))
 
 SEARCH_ERRORS: Mapping[type[DomainError], e.ApiError] = {d.InvalidNhsNumber: INVALID_NHS_SEARCH}
+# Reads by id, where the IG is silent: what is not shared (or not the caller's alert) is not found.
+NOT_FOUND_READ = e.ApiError(404, "RESOURCE_NOT_FOUND", "Resource not found", issue_type="not-found")
+CARETEAM_READ_ERRORS: Mapping[type[DomainError], e.ApiError] = {d.PlanNotFound: NOT_FOUND_READ}
+ALERT_READ_ERRORS: Mapping[type[DomainError], e.ApiError] = {d.AlertNotFound: NOT_FOUND_READ}
 ALERT_ERRORS: Mapping[type[DomainError], e.ApiError] = {d.InvalidNhsNumber: INVALID_NHS_VALUE,
                                                         d.NoActivePlan: NO_PLAN}
 
@@ -107,32 +113,49 @@ ENTRY_ERRORS: Mapping[type[DomainError], e.ApiError] = {
 # "AuditEvent/<id>" or "Communication/<id>", relative or as the feed's fullUrl.
 _ACK_REFERENCE = re.compile(
     r"^(?:https?://[^\s]*/)?(AuditEvent|Communication)/([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$")
-_NHS_SYSTEMS = frozenset({NHS_NUMBER_SYSTEM.lower(), NHS_NUMBER_SYSTEM.lower().replace("https://", "http://")})
 
 
 def search_nhs_number(request: ApiRequest) -> str:
-    """``patient:identifier=[system|]N`` or ``patient=[system|]N``, exactly once (DIGEST A12: the system is
-    compared case-insensitively, https or http)."""
-    values = request.query.getlist("patient:identifier") + request.query.getlist("patient")
-    if len(values) != 1:
-        raise SEARCH_PARAMETER
-    system, bar, value = values[0].rpartition("|")
-    if bar and system.lower() not in _NHS_SYSTEMS:
-        raise INVALID_NHS_SEARCH
-    if not nhs.is_valid(value):
-        raise INVALID_NHS_SEARCH
-    return value
+    """``patient:identifier=[system|]N`` or ``patient=[system|]N`` (DIGEST A12), exactly once."""
+    return nhs_number_parameter(request, ("patient:identifier", "patient"),
+                                lambda: dataclasses.replace(SEARCH_PARAMETER))
+
+
+def invalid_head_parameter() -> e.ApiError:
+    return e.ApiError(400, "PRECONDITION_FAILED", "Missing or invalid head parameter")
+
+
+# The IG's header page names the header once as IsUnscheduledEvent: read as the same header.
+UNSCHEDULED_HEADERS = ("isunscheduledaccessevent", "isunscheduledevent")
 
 
 def declared_unscheduled(request: ApiRequest) -> bool | None:
-    """``IsUnscheduledAccessEvent``: true or false in any case; absent is None (treated as unscheduled)."""
-    values = request.headers.getlist("isunscheduledaccessevent")
-    if not values:
-        return None
-    value = values[0].strip().lower()
-    if len(values) > 1 or value not in ("true", "false"):
-        raise PRECONDITION_FAILED
-    return value == "true"
+    """``IsUnscheduledAccessEvent`` (or its alias ``IsUnscheduledEvent``): true or false in any case; absent is
+    None (treated as unscheduled). Each given at most once; both given, they must say the same."""
+    declared: set[bool] = set()
+    for name in UNSCHEDULED_HEADERS:
+        values = request.headers.getlist(name)
+        if not values:
+            continue
+        value = values[0].strip().lower()
+        if len(values) > 1 or value not in ("true", "false"):
+            raise invalid_head_parameter()
+        declared.add(value == "true")
+    if len(declared) > 1:
+        raise invalid_head_parameter()
+    return declared.pop() if declared else None
+
+
+def not_found() -> e.ApiError:
+    return e.ApiError(404, "RESOURCE_NOT_FOUND", "Resource not found", issue_type="not-found")
+
+
+def path_id(request: ApiRequest) -> str:
+    """The ``{id}`` of a read; one that is not a FHIR id names nothing (never reaches the store)."""
+    resource_id = request.path_params["id"]
+    if not FHIR_ID.fullmatch(resource_id):
+        raise not_found()
+    return resource_id
 
 
 def _entry_outcome(result: RecordResult, refusal: e.ApiError | None) -> tuple[e.ApiError, Applied | None]:
@@ -168,6 +191,21 @@ class CpisR4:
         return ApiResponse(200, searchset(request, self_url, [audit_event(a) for a in accesses], len(accesses),
                                           _roles(accesses)))
 
+    def care_team(self, request: ApiRequest, ctx: RequestContext) -> ApiResponse:
+        """``GET /CareTeam/{id}``: one shared plan, with the access rules and recording of the search."""
+        declared = declared_unscheduled(request)
+        plan = self.service.care_team(ctx, path_id(request), declared)
+        return ApiResponse(200, care_team(plan, self.service.today()), headers={"ETag": f'W/"{plan.version}"'})
+
+    def read_alert(self, request: ApiRequest, ctx: RequestContext) -> ApiResponse:
+        """``GET /Communication/{id}`` (and ``/_history/1``, its only version): an alert, for the clinician
+        who raised it."""
+        alert_id = path_id(request)
+        if request.path_params.get("vid", "1") != "1":
+            raise not_found()
+        alert, recipients = self.service.alert(ctx, alert_id)
+        return ApiResponse(200, communication.communication(alert, recipients), headers={"ETag": 'W/"1"'})
+
     def raise_alert(self, request: ApiRequest, ctx: RequestContext) -> ApiResponse:
         resource = parse_resource(request.body, request_format(request.headers.get("content-type")), Communication)
         nhs_number = communication.subject_nhs_number(resource)
@@ -183,7 +221,8 @@ class CpisR4:
             raise BAD_NOTE
         alert, recipients = self.service.raise_alert(ctx, nhs_number, note)
         return ApiResponse(201, communication.communication(alert, recipients),
-                           headers={"Location": f"{request.base_url}/Communication/{alert.id}"})
+                           headers={"Location": f"{request.base_url}/Communication/{alert.id}/_history/1",
+                                    "ETag": 'W/"1"'})
 
     # --- local authority systems ---
 
@@ -322,6 +361,14 @@ def cpis_routes(settings: Settings, services: Services, bearer: Authenticator) -
         Route(f"{BASE_PATH}/metadata", endpoint("metadata", metadata, None, None), methods=["GET"]),
         Route(f"{BASE_PATH}/CareTeam", endpoint("careteam-search", adapter.care_teams, bearer,
                                                 Operation.CPIS_CARETEAM_SEARCH, SEARCH_ERRORS), methods=["GET"]),
+        Route(f"{BASE_PATH}/CareTeam/{{id}}", endpoint("careteam-read", adapter.care_team, bearer,
+                                                     Operation.CPIS_CARETEAM_SEARCH, CARETEAM_READ_ERRORS),
+              methods=["GET"]),
+        Route(f"{BASE_PATH}/Communication/{{id}}", endpoint("missed-appointment-read", adapter.read_alert, bearer,
+                                                          Operation.CPIS_ALERT, ALERT_READ_ERRORS), methods=["GET"]),
+        Route(f"{BASE_PATH}/Communication/{{id}}/_history/{{vid}}",
+              endpoint("missed-appointment-vread", adapter.read_alert, bearer, Operation.CPIS_ALERT,
+                       ALERT_READ_ERRORS), methods=["GET"]),
         Route(f"{BASE_PATH}/AuditEvent", endpoint("auditevent-search", adapter.access_history, bearer,
                                                   Operation.CPIS_HISTORY_SEARCH, SEARCH_ERRORS), methods=["GET"]),
         Route(f"{BASE_PATH}/Communication", endpoint("missed-appointment", adapter.raise_alert, bearer,

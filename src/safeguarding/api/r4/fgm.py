@@ -6,6 +6,8 @@ documented in docs/api-r4.md.
 
 from __future__ import annotations
 
+import dataclasses
+import re
 from typing import Any
 
 from fhir.resources.R4B.flag import Flag
@@ -18,6 +20,7 @@ from ..errors import ApiError
 from ..formats import read_resource, request_format
 from ..pipeline import ApiRequest, ApiResponse
 from . import flag as mapping
+from .search import nhs_number_parameter
 
 INVALID_NHS_SEARCH = ApiError(400, "INVALID_SEARCH_DATA", "Invalid NHS number")
 INVALID_NHS_VALUE = ApiError(400, "INVALID_VALUE", "Invalid NHS number")
@@ -40,6 +43,15 @@ ID_MISMATCH = ApiError(400, "INVALID_VALUE", "ID specified in the URL does not m
 REASON_REQUIRED = ApiError(400, "VALIDATION_ERROR", "Removal reason must be supplied")
 REASON_INVALID = ApiError(400, "VALIDATION_ERROR", "Removal reason must be code 0 or 2 of England-FGMRemovalReason")
 ALREADY_REMOVED = ApiError(400, "VALIDATION_ERROR", "Flag has already been removed")
+# Versioned update (If-Match), where the IG is silent: FHIR's 412 for a version that is not the current one.
+VERSION_MISMATCH = ApiError(412, "PRECONDITION_FAILED",
+                            "If-Match does not name the Flag's current version (its ETag): read it again",
+                            issue_type="conflict")
+
+
+def bad_if_match() -> ApiError:
+    """An If-Match that is not a list of entity tags: the IG's row for an invalid header."""
+    return ApiError(400, "PRECONDITION_FAILED", "Missing or invalid head parameter")
 
 SEARCH_ERRORS = {d.InvalidNhsNumber: INVALID_NHS_SEARCH, d.PatientNotTraced: INVALID_NHS_SEARCH}
 READ_ERRORS = {d.IndicatorNotFound: NOT_FOUND_READ}
@@ -55,7 +67,11 @@ REMOVE_ERRORS = {
     d.IndicatorNotFound: NOT_FOUND_PUT,
     d.IndicatorAlreadyRemoved: ALREADY_REMOVED,
     d.RemovalReasonInvalid: REASON_REQUIRED,
+    d.IndicatorVersionMismatch: VERSION_MISMATCH,
 }
+
+# One entity tag of If-Match: W/"<version>" as ETag sends it, or the strong form; "*" is any version.
+_ENTITY_TAG = re.compile(r'\s*(?:(?:W/)?"([^"]*)"|(\*))\s*')
 
 
 def path_id(request: ApiRequest, not_found: ApiError) -> str:
@@ -74,16 +90,30 @@ def read_flag(request: ApiRequest) -> mapping.FlagFacts:
 
 
 def search_nhs_number(request: ApiRequest) -> str:
-    """``patient:identifier=https://fhir.nhs.uk/Id/nhs-number|N`` (or a bare N), exactly once."""
-    values = request.query.getlist("patient:identifier")
-    if len(values) != 1:
-        raise SEARCH_PARAMETER
-    system, bar, value = values[0].rpartition("|")
-    if bar and system != mapping.NHS_NUMBER_SYSTEM:
-        raise INVALID_NHS_SEARCH
-    if not nhs.is_valid(value):
-        raise INVALID_NHS_SEARCH
-    return value
+    """``patient:identifier=[system|]N``, exactly once (the system: ``nhs_number.is_system``)."""
+    return nhs_number_parameter(request, ("patient:identifier",), lambda: dataclasses.replace(SEARCH_PARAMETER))
+
+
+def if_match_version(request: ApiRequest) -> int | None:
+    """The version an ``If-Match`` header names (None: no header, or ``*``). A version this server never
+    issued (not a whole number) matches nothing: it is refused as a mismatch, like a stale one."""
+    values = request.headers.getlist("if-match")
+    if not values:
+        return None
+    tags = [_ENTITY_TAG.fullmatch(tag) for value in values for tag in value.split(",")]
+    if not tags or any(tag is None for tag in tags):
+        raise bad_if_match()
+    versions = [tag.group(1) for tag in tags if tag is not None and tag.group(2) is None]
+    if len(versions) < len(tags):  # "*": any current version
+        return None
+    if len(set(versions)) > 1:
+        raise bad_if_match()  # several versions: at most one can be current, so the request is ambiguous
+    return int(versions[0]) if versions[0].isdigit() and len(versions[0]) <= 9 else 0
+
+
+def etag(version: int) -> str:
+    """The weak entity tag of a version (``W/"2"``), as FHIR servers send it and ``meta.versionId`` says."""
+    return f'W/"{version}"'
 
 
 class FgmR4:
@@ -112,7 +142,15 @@ class FgmR4:
 
     def read(self, request: ApiRequest, ctx: RequestContext) -> ApiResponse:
         indicator = self.service.read(ctx, path_id(request, NOT_FOUND_READ))
-        return ApiResponse(200, mapping.to_fhir(indicator), headers={"ETag": f'W/"{indicator.version}"'})
+        return ApiResponse(200, mapping.to_fhir(indicator), headers={"ETag": etag(indicator.version)})
+
+    def vread(self, request: ApiRequest, ctx: RequestContext) -> ApiResponse:
+        """``GET /Flag/{id}/_history/{vid}``: the current version only (``readHistory`` is false)."""
+        flag_id = path_id(request, NOT_FOUND_READ)
+        vid = request.path_params["vid"]
+        version = int(vid) if vid.isdigit() and len(vid) <= 9 else 0  # a version never issued: not found
+        indicator = self.service.read(ctx, flag_id, version)
+        return ApiResponse(200, mapping.to_fhir(indicator), headers={"ETag": etag(indicator.version)})
 
     def create(self, request: ApiRequest, ctx: RequestContext) -> ApiResponse:
         flag = read_flag(request)
@@ -130,12 +168,14 @@ class FgmR4:
         return ApiResponse(
             201,
             mapping.to_fhir(indicator),
-            headers={"Location": f"{request.base_url}/Flag/{indicator.id}", "ETag": f'W/"{indicator.version}"'},
+            headers={"Location": f"{request.base_url}/Flag/{indicator.id}/_history/{indicator.version}",
+                     "ETag": etag(indicator.version)},
         )
 
     def remove(self, request: ApiRequest, ctx: RequestContext) -> ApiResponse:
         flag_id = path_id(request, NOT_FOUND_PUT)
         ctx.resource_id = flag_id
+        expected_version = if_match_version(request)
         flag = read_flag(request)
         if flag.id != flag_id:
             raise ID_MISMATCH
@@ -147,5 +187,5 @@ class FgmR4:
         reason = flag.removal_reason
         if reason is None:
             raise REASON_INVALID
-        indicator = self.service.remove(ctx, flag_id, status, reason)
-        return ApiResponse(200, mapping.to_fhir(indicator), headers={"ETag": f'W/"{indicator.version}"'})
+        indicator = self.service.remove(ctx, flag_id, status, reason, expected_version)
+        return ApiResponse(200, mapping.to_fhir(indicator), headers={"ETag": etag(indicator.version)})

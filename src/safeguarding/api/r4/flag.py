@@ -9,6 +9,7 @@ from typing import Any
 
 from fhir.resources.R4B.flag import Flag
 
+from ...domain import nhs_number
 from ...domain.fgm import Indicator, IndicatorStatus, RemovalReason
 from .systems import NHS_NUMBER_SYSTEM as NHS_NUMBER_SYSTEM  # re-exported: fgm.py names it through here
 from .systems import SNOMED
@@ -84,7 +85,7 @@ def facts(flag: Flag) -> FlagFacts:
     return FlagFacts(
         id=flag.id,
         status=flag.status,
-        nhs_number=identifier.value if identifier is not None and identifier.system == NHS_NUMBER_SYSTEM else None,
+        nhs_number=identifier.value if identifier is not None and nhs_number.is_system(identifier.system) else None,
         fgm_code=any(c.system == SNOMED and c.code == FGM_CODE for c in codings),
         assessment_date=_calendar_date(None if start is None else str(start)),
         removal_extensions=len(extensions),
@@ -173,7 +174,7 @@ def _plain(data: dict[str, Any]) -> FlagFacts:
     return FlagFacts(
         id=flag_id,
         status=status,
-        nhs_number=value if system == NHS_NUMBER_SYSTEM else None,
+        nhs_number=value if nhs_number.is_system(system) else None,
         fgm_code=any(c == (SNOMED, FGM_CODE) for c in codings),
         assessment_date=_calendar_date(start),
         removal_extensions=len(removals),

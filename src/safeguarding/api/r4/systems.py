@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-NHS_NUMBER_SYSTEM = "https://fhir.nhs.uk/Id/nhs-number"
+from typing import Final
+
+from ...domain import nhs_number
+
+NHS_NUMBER_SYSTEM: Final = nhs_number.SYSTEM  # defined in domain/nhs_number.py, with the rule that reads it
 SNOMED = "http://snomed.info/sct"
 ODS_SYSTEM = "https://fhir.nhs.uk/Id/ods-organization-code"
 SDS_USER_SYSTEM = "https://fhir.nhs.uk/Id/sds-user-id"
