@@ -113,6 +113,11 @@ class _BannerServer(uvicorn.Server):
     async def startup(self, sockets: Any = None) -> None:
         await super().startup(sockets)
         if self.started:
+            # The banner lists the sandbox's test patients and a token command: it is for a person at a
+            # terminal (console logs), never for a log collector (JSON lines hold no NHS number at all).
+            if not logs.console_wanted(self._settings.log_format):
+                log.info("sandbox ready", extra={"event": "SANDBOX_READY"})
+                return
             from .banner import sandbox_banner
 
             for handler in logging.getLogger().handlers:
