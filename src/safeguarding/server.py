@@ -23,6 +23,7 @@ from .app import create_app
 from .domain.clock import Clock
 from .protocol import listen_options, uvicorn_config
 from .proxy import ProxyHeaders
+from .retry_after import RetryAfter
 from .sandbox.scenarios import with_scenarios
 from .settings import Settings, file_settings, sandbox_settings
 
@@ -79,6 +80,7 @@ def service_app(settings: Settings, clock: Clock | None = None) -> Any:
     if settings.sandbox:
         explain_refusals(app.routes)
     served = with_scenarios(app, settings.sandbox)  # the sandbox's error simulation (nothing outside it)
+    served = RetryAfter(served)  # an unreachable store, PDS or identity provider: every 503 says when to retry
     return ProxyHeaders(served, settings.proxy) if settings.proxy.trusted else served
 
 

@@ -160,7 +160,9 @@ def file_settings(path: Path | None, *, host: str | None = None, port: int | Non
     try:
         data_dir = resolve(config.data_dir) or base
         issuers = tuple(TrustedIssuer(i.issuer, i.audience, jwks_file=str(resolve(i.jwks_file)) if i.jwks_file
-                                      else None, jwks_url=i.jwks_url) for i in config.trusted_issuers)
+                                      else None, jwks_url=i.jwks_url,
+                                      ca_file=str(resolve(i.ca_file)) if i.ca_file else None, roles=i.roles,
+                                      userinfo_url=i.userinfo_url) for i in config.trusted_issuers)
         audit_key_file = resolve(config.audit_key_file) or base
         try:
             audit_key = Secret(audit_key_file.read_bytes())
