@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs
 
 import jwt
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -105,7 +106,7 @@ class OidcProvider:
 
         async def token(request: Request) -> Response:
             provider.hits["token"] += 1
-            form = await request.form()
+            form = {k: v[0] for k, v in parse_qs((await request.body()).decode()).items()}
             if form.get("grant_type") != "client_credentials":
                 return JSONResponse({"error": "unsupported_grant_type"}, 400)
             access = provider.token(roles=False)

@@ -78,6 +78,26 @@ def _secure_url(url: str) -> bool:
         parts.scheme == "http" and parts.hostname in ("127.0.0.1", "::1", "localhost")))
 
 
+class PdsConfig(_Strict):
+    """The Personal Demographics Service (docs/operations.md "PDS"); without this table, the local table."""
+
+    url: str
+    token_url: str
+    client_id: str
+    key_file: str
+    kid: str
+    timeout_seconds: float = Field(5.0, gt=0, le=60)
+    cache_seconds: float = Field(0.0, ge=0, le=3600)
+    ca_file: str | None = None
+
+    @model_validator(mode="after")
+    def _secure(self) -> PdsConfig:
+        for name, url in (("url", self.url), ("token_url", self.token_url)):
+            if not _secure_url(url):
+                raise ValueError(f"{name} must be an https URL (http only on a loopback address)")
+        return self
+
+
 class ProxyConfig(_Strict):
     trusted: tuple[IPvAnyNetwork, ...] = ()
     client_cert_header: str = "x-ssl-client-cert"
@@ -103,6 +123,7 @@ class ConfigFile(BaseSettings):
     log_format: Literal["auto", "json", "console"] = "auto"
     tls: TlsConfig = TlsConfig()
     proxy: ProxyConfig = ProxyConfig()
+    pds: PdsConfig | None = None
     web: dict[str, Any] = {}
 
     @model_validator(mode="after")

@@ -15,6 +15,7 @@ from pathlib import Path
 from .api.errors import DEFAULT_ERROR_SYSTEM
 from .config_file import SettingsError as SettingsError
 from .config_file import load, read_toml, where
+from .pds.settings import PdsSettings
 from .proxy import ProxySettings, proxy_settings
 from .security.tokens import TrustedIssuer
 from .store.sql import sqlite_url
@@ -92,6 +93,7 @@ class Settings:
     log_format: str = "auto"
     proxy: ProxySettings = field(default_factory=ProxySettings)
     web: WebSettings = field(default_factory=WebSettings)
+    pds: PdsSettings | None = None  # None: demographics from the local table
 
     @property
     def layout(self) -> Layout:
@@ -187,6 +189,9 @@ def file_settings(path: Path | None, *, host: str | None = None, port: int | Non
             log_format=config.log_format,
             proxy=proxy_settings(config.proxy),
             web=web_settings(effective.get("web"), resolve),
+            pds=PdsSettings(config.pds.url, config.pds.token_url, config.pds.client_id,
+                            resolve(config.pds.key_file) or base, config.pds.kid, config.pds.timeout_seconds,
+                            config.pds.cache_seconds, resolve(config.pds.ca_file)) if config.pds else None,
         )
     except SettingsError:
         raise
@@ -196,7 +201,9 @@ def file_settings(path: Path | None, *, host: str | None = None, port: int | Non
         raise SettingsError(f"{source}: the audit key in {audit_key_file} is shorter than 32 bytes: "
                             "make a longer one (e.g. head -c 32 /dev/urandom)")
     for name, file in (("tls.cert", settings.tls_cert), ("tls.key", settings.tls_key),
-                       ("tls.client_ca", settings.client_ca)):
+                       ("tls.client_ca", settings.client_ca),
+                       ("pds.key_file", settings.pds.key_file if settings.pds else None),
+                       ("pds.ca_file", settings.pds.ca_file if settings.pds else None)):
         if file is not None and not file.is_file():
             raise SettingsError(f"{source}: the setting {name} names {file}, which does not exist: "
                                 "correct the path or create the file")
