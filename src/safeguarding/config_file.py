@@ -98,6 +98,13 @@ class PdsConfig(_Strict):
         return self
 
 
+class GatewayConfig(_Strict):
+    """An API gateway passing the user's selected role in a header (docs/operations.md)."""
+
+    addresses: tuple[IPvAnyNetwork, ...] = Field(min_length=1)
+    role_header: str = Field("NHSD-Session-URID", pattern=r"^[A-Za-z0-9-]+$")
+
+
 class ProxyConfig(_Strict):
     trusted: tuple[IPvAnyNetwork, ...] = ()
     client_cert_header: str = "x-ssl-client-cert"
@@ -124,6 +131,7 @@ class ConfigFile(BaseSettings):
     tls: TlsConfig = TlsConfig()
     proxy: ProxyConfig = ProxyConfig()
     pds: PdsConfig | None = None
+    gateway: GatewayConfig | None = None
     web: dict[str, Any] = {}
 
     @model_validator(mode="after")

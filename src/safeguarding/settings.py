@@ -8,6 +8,7 @@ web/config.py's ``WebSettings`` and ``web_settings(raw, resolve)``): a field of 
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +18,7 @@ from .config_file import SettingsError as SettingsError
 from .config_file import load, read_toml, where
 from .pds.settings import PdsSettings
 from .proxy import ProxySettings, proxy_settings
+from .security.gateway import GatewaySettings
 from .security.tokens import TrustedIssuer
 from .store.sql import sqlite_url
 from .web.config import WebSettings, web_settings
@@ -94,6 +96,7 @@ class Settings:
     proxy: ProxySettings = field(default_factory=ProxySettings)
     web: WebSettings = field(default_factory=WebSettings)
     pds: PdsSettings | None = None  # None: demographics from the local table
+    gateway: GatewaySettings | None = None  # None: the role header from anyone, as a choice among the user's
 
     @property
     def layout(self) -> Layout:
@@ -192,6 +195,8 @@ def file_settings(path: Path | None, *, host: str | None = None, port: int | Non
             pds=PdsSettings(config.pds.url, config.pds.token_url, config.pds.client_id,
                             resolve(config.pds.key_file) or base, config.pds.kid, config.pds.timeout_seconds,
                             config.pds.cache_seconds, resolve(config.pds.ca_file)) if config.pds else None,
+            gateway=GatewaySettings(tuple(ipaddress.ip_network(str(n), strict=False) for n in config.gateway.addresses),
+                                    config.gateway.role_header) if config.gateway else None,
         )
     except SettingsError:
         raise
