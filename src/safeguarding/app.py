@@ -21,6 +21,7 @@ from .api.r4.cpis import cpis_routes
 from .api.routing import SafeguardingApp
 from .demographics import LocalDemographics
 from .domain.clock import Clock, SystemClock
+from .domain.patients import Demographics
 from .pds.client import PdsDemographics
 from .sandbox.docs_page import docs_routes
 from .sandbox.scenarios import scenario_demographics
@@ -42,6 +43,7 @@ class Services:
     fgm: FgmService
     auditor: Auditor
     cpis: CpisService
+    demographics: Demographics | None = None  # the configured source ([pds] or the local table)
 
 
 def build_services(settings: Settings, clock: Clock | None = None) -> Services:
@@ -50,7 +52,7 @@ def build_services(settings: Settings, clock: Clock | None = None) -> Services:
     source = PdsDemographics(settings.pds) if settings.pds else LocalDemographics(store)  # [pds], else the table
     demographics = scenario_demographics(source, settings.sandbox)  # sandbox: error simulation
     return Services(store=store, fgm=FgmService(store, demographics, clock), auditor=Auditor(store, clock),
-                    cpis=CpisService(store, demographics, clock))
+                    cpis=CpisService(store, demographics, clock), demographics=demographics)
 
 
 def create_app(settings: Settings, clock: Clock | None = None, services: Services | None = None) -> Starlette:

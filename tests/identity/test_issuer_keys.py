@@ -164,3 +164,17 @@ def test_userinfo_down_is_unavailable(provider: OidcProvider) -> None:
     provider.mode = "down"
     with pytest.raises(KeySetUnavailable):
         verifier.verify(provider.token(roles=False, jti="other"))
+
+
+def test_an_access_token_from_the_token_endpoint_with_roles_from_userinfo(provider: OidcProvider) -> None:
+    import httpx
+
+    from safeguarding.security.jwks import tls_context
+    with httpx.Client(verify=tls_context(provider.ca)) as http:
+        answer = http.post(f"{provider.base}/token", data={"grant_type": "client_credentials"})
+    assert answer.status_code == 200
+    access = answer.json()["access_token"]
+    with pytest.raises(AuthenticationFailed, match="lacks nhsid_useruid or nhsid_nrbac_roles"):
+        _verifier(provider).verify(access)  # roles = "token": this token carries none
+    user = _verifier(provider, roles="userinfo").verify(access)
+    assert (user.user_id, sorted(user.activities)) == ("700000000001", ["B0370", "B0380"])
