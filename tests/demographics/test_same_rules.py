@@ -144,3 +144,11 @@ def test_pds_slow_is_service_unavailable_within_the_deadline(deployments: Deploy
     finally:
         deployments.pds.mode = None
     assert response.status_code == 503  # timeout_seconds = 2, well before the client's 7 s
+
+
+def test_neither_log_holds_an_nhs_number_or_a_token(deployments: Deployments) -> None:
+    for server in (deployments.local, deployments.remote):
+        text = server.log.read_text()
+        assert "REQUEST_COMPLETED" in text
+        assert [p.nhs_number for p in KINDS.values() if p.nhs_number in text] == []
+        assert MISSING not in text and "eyJ" not in text
