@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, IPvAnyNetwork, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, IPvAnyNetwork, ValidationError, field_validator, model_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
@@ -90,12 +90,12 @@ class PdsConfig(_Strict):
     cache_seconds: float = Field(0.0, ge=0, le=3600)
     ca_file: str | None = None
 
-    @model_validator(mode="after")
-    def _secure(self) -> PdsConfig:
-        for name, url in (("url", self.url), ("token_url", self.token_url)):
-            if not _secure_url(url):
-                raise ValueError(f"{name} must be an https URL (http only on a loopback address)")
-        return self
+    @field_validator("url", "token_url")
+    @classmethod
+    def _secure(cls, url: str) -> str:
+        if not _secure_url(url):
+            raise ValueError("must be an https URL (http only on a loopback address)")
+        return url
 
 
 class GatewayConfig(_Strict):
