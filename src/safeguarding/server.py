@@ -23,7 +23,9 @@ from .app import create_app
 from .domain.clock import Clock
 from .protocol import listen_options, uvicorn_config
 from .proxy import ProxyHeaders
+from .retry_after import RetryAfter
 from .sandbox.scenarios import with_scenarios
+from .security.gateway import GatewayRole
 from .settings import Settings, file_settings, sandbox_settings
 
 log = logging.getLogger(__name__)
@@ -79,7 +81,9 @@ def service_app(settings: Settings, clock: Clock | None = None) -> Any:
     if settings.sandbox:
         explain_refusals(app.routes)
     served = with_scenarios(app, settings.sandbox)  # the sandbox's error simulation (nothing outside it)
-    return ProxyHeaders(served, settings.proxy) if settings.proxy.trusted else served
+    served = RetryAfter(served)  # an unreachable store, PDS or identity provider: every 503 says when to retry
+    served = ProxyHeaders(served, settings.proxy) if settings.proxy.trusted else served
+    return GatewayRole(served, settings.gateway) if settings.gateway else served  # the peer as connected
 
 
 def explain_refusals(routes: Iterable[Any]) -> None:
