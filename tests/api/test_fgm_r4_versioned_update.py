@@ -4,6 +4,7 @@ ETag / meta.versionId every Flag answer carries."""
 from __future__ import annotations
 
 import json
+import uuid
 from typing import Any
 
 import httpx
@@ -56,7 +57,7 @@ def test_if_match_naming_the_current_version_removes(server: Server, client: htt
 def test_if_match_naming_another_version_is_412_and_changes_nothing(server: Server, client: httpx.Client,
                                                                      if_match: str) -> None:
     child, flag, _ = _created(server, client)
-    rid = f"if-match-{child}"
+    rid = f"if-match-{uuid.uuid4()}"  # never the NHS number: request ids are logged
     headers = {**server.headers(**{"X-Request-ID": rid}), "Content-Type": JSON, "If-Match": if_match}
     response = client.put(f"{server.fgm}/Flag/{flag['id']}", content=json.dumps(removal_body(flag)), headers=headers)
     assert_outcome(response, 412, "PRECONDITION_FAILED", MISMATCH, issue_type="conflict")
