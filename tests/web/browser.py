@@ -72,7 +72,12 @@ class Web:
         self.page.goto("/web/")
         self.page.fill("#nhs-number", typed)
         self.submit("Find patient")
-        self.page.wait_for_url("**/web/patient")
+        self.page.wait_for_url("**/web/patient/*")
+
+    @property
+    def path(self) -> str:
+        """The current page's path (a patient's pages carry its opaque reference)."""
+        return "/" + self.page.url.split("/", 3)[3]
 
     def check(self, name: str) -> list[dict[str, Any]]:
         """Screenshot the page and run axe-core on it: no serious or critical violation."""

@@ -16,7 +16,7 @@ KEY = b"k" * 32
 def signed_in(now: int = 1_000_000) -> Session:
     session = Session.new(now)
     session.user = User("u1", "r1", "RR8", frozenset({"B0370"}), name="Dr A")
-    session.nhs_number = "9990000018"
+    session.indicators["9990000018"] = "indicator-1"
     return session
 
 
@@ -27,7 +27,8 @@ def test_a_session_round_trips_and_its_cookie_hides_the_patient() -> None:
     assert "9990000018" not in value  # ciphertext only
     loaded, expired = codec.load(value, now=1_000_060)
     assert loaded is not None and not expired
-    assert (loaded.user, loaded.nhs_number, loaded.csrf) == (session.user, "9990000018", session.csrf)
+    assert (loaded.user, loaded.indicators, loaded.csrf) == (session.user, {"9990000018": "indicator-1"},
+                                                             session.csrf)
     assert loaded.seen == 1_000_060
 
 

@@ -68,8 +68,11 @@ class Visit:
     """One web request as handlers see it."""
 
     def __init__(self, request_id: str, session: Session, form: dict[str, str], query: dict[str, str],
-                 cookies: dict[str, str], expired: bool) -> None:
+                 cookies: dict[str, str], expired: bool, path: dict[str, str] | None = None,
+                 method: str = "GET") -> None:
         self.request_id = request_id
+        self.path = path or {}
+        self.method = method
         self.session: Session | None = session
         self.form = form
         self.query = query
@@ -111,9 +114,9 @@ class Renderer:
         flash = None
         if session is not None and session.flash:
             flash, session.flash = session.flash, None
-        body = self.env.get_template(template).render(
-            **self.common, **context, session=session, user=session.user if session else None,
-            csrf_token=session.csrf if session else "", flash=context.get("flash", flash))
+        values = {**self.common, "session": session, "user": session.user if session else None,
+                  "csrf_token": session.csrf if session else "", "flash": flash, **context}
+        body = self.env.get_template(template).render(**values)
         return HTMLResponse(body, status_code=status)
 
 
@@ -135,7 +138,7 @@ class WebEndpoint:
         request_id = supplied if supplied and _REQUEST_ID.match(supplied) else str(uuid.uuid4())
         session, expired = self.codec.load(request.cookies.get(SESSION_COOKIE))
         visit = Visit(request_id, session or Session.new(), {}, dict(request.query_params), dict(request.cookies),
-                      expired)
+                      expired, {k: str(v) for k, v in request.path_params.items()}, request.method)
         if expired and visit.session is not None:
             visit.session.notice = "You were signed out because you did nothing for a while. Sign in again."
         page = await self._admit(request, visit)
@@ -234,13 +237,17 @@ class WebEndpoint:
         return response
 
 
-def refused(status: int, outcome: str, message: str, reason: str) -> Page:
-    return Page(template="error.html", context={"title": _TITLES.get(status, "There is a problem"),
-                                               "message": message},
+def refused(status: int, outcome: str, message: str, reason: str, link: tuple[str, str] | None = None,
+            title: str | None = None) -> Page:
+    """An error page; ``link`` is (href, text) of where to go next, the start page when None."""
+    return Page(template="error.html", context={"title": title or _TITLES.get(status, "There is a problem"),
+                                               "message": message,
+                                               "link": {"href": link[0], "text": link[1]} if link else None},
                 status=status, outcome=outcome, reason=reason)
 
 
 _TITLES = {400: "There is a problem", 403: "You cannot do this", 404: "Page not found",
+           409: "This was for another patient or is out of date",
            500: "Sorry, there is a problem with the service", 503: "Sorry, the service is unavailable"}
 
 
