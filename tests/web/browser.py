@@ -66,7 +66,7 @@ class Web:
 
     def sign_out(self) -> None:
         self.submit("Sign out")
-        self.page.wait_for_selector("h1#sign-in")
+        self.page.wait_for_selector("[data-testid=signed-out]")
 
     def find(self, typed: str) -> None:
         self.page.goto("/web/")

@@ -108,3 +108,15 @@ def test_oidc_configuration_is_read_and_checked(tmp_path: Path) -> None:
         file_settings(_config(tmp_path, endpoints.replace("https://idp.example/token", "http://idp.example/token")))
     with pytest.raises(SettingsError, match="token_endpoint"):
         file_settings(_config(tmp_path, endpoints.replace('token_endpoint = "https://idp.example/token"\n', "")))
+
+
+def test_the_session_cookie_is_persistent_only_when_configured(tmp_path: Path) -> None:
+    endpoints = ('authorization_endpoint = "https://idp.example/authorize"\n'
+                 'token_endpoint = "https://idp.example/token"\njwks_uri = "https://idp.example/jwks"\n')
+    assert file_settings(_config(tmp_path, endpoints)).web.persistent_cookie is False
+    path = _config(tmp_path, endpoints)
+    path.write_text(path.read_text().replace("[web.oidc]", "[web]\npersistent_cookie = true\n[web.oidc]"))
+    assert file_settings(path).web.persistent_cookie is True
+    path.write_text(path.read_text().replace("persistent_cookie = true", 'persistent_cookie = "yes"'))
+    with pytest.raises(SettingsError, match="persistent_cookie"):
+        file_settings(path)

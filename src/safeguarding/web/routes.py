@@ -74,12 +74,14 @@ def web_routes(settings: Settings, services: Services, clock: Clock | None = Non
     env.filters["nhs_number"] = views.nhs_number
     env.filters["phone"] = views.phone
     renderer = Renderer(env, {"base": PREFIX, "service_name": SERVICE_NAME, "sandbox": settings.sandbox,
-                              "styled": (STATIC / "nhsuk" / "nhsuk-frontend.min.css").exists()}, csp)
+                              "styled": (STATIC / "nhsuk" / "nhsuk-frontend.min.css").exists(),
+                              "idle_seconds": settings.web.session_idle_minutes * 60}, csp)
     own_origin = origin_of(settings.public_base_url) if settings.public_base_url else None
 
     def page(path: str, interaction: str, handler: Handler, method: str = "GET", signed_in: bool = True) -> Route:
         endpoint = WebEndpoint(interaction, handler, codec=ui.codec, auditor=services.auditor, renderer=renderer,
-                               own_origin=own_origin, signed_in=signed_in)
+                               own_origin=own_origin, signed_out=ui.signed_out,
+                               persistent_cookie=settings.web.persistent_cookie, signed_in=signed_in)
         return Route(path, endpoint, methods=[method])
 
     patient = "/patient/{ref}"
@@ -90,6 +92,7 @@ def web_routes(settings: Settings, services: Services, clock: Clock | None = Non
         page("/oidc/callback", "sign-in-oidc", ui.oidc_callback, signed_in=False),
         page("/role", "sign-in-role", ui.choose_role, "POST", signed_in=False),
         page("/sign-out", "sign-out", ui.sign_out, "POST"),
+        page("/signed-out", "signed-out", ui.signed_out_page, signed_in=False),
         page("/setting", "care-setting", ui.care_setting, "POST"),
         page("/find", "find-patient", ui.find, "POST"),
         page(patient, "patient", ui.patient),

@@ -65,9 +65,16 @@ class SignInPages(UiBase):
         return Page(redirect=f"{PREFIX}/")
 
     def sign_out(self, visit: Visit) -> Page:
+        session = self._session(visit)
         visit.audit_caller = visit.caller
+        self.signed_out.record(session.id, session.created + self.codec.lifetime)  # everywhere, not only here
         visit.session = None
-        return Page(redirect=f"{PREFIX}/")
+        return Page(redirect=f"{PREFIX}/signed-out")
+
+    def signed_out_page(self, visit: Visit) -> Page:
+        if self._session(visit).user is not None:
+            return Page(redirect=f"{PREFIX}/")
+        return Page("signed_out.html", {"title": "You have signed out"})
 
     def start_oidc(self, visit: Visit) -> Page:
         if self.oidc is None:

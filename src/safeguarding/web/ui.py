@@ -17,6 +17,7 @@ from .config import OidcSettings
 from .endpoint import PREFIX, Page, Visit, refused
 from .oidc import OidcClient
 from .session import Session, SessionCodec
+from .signed_out import SignedOut
 
 if TYPE_CHECKING:
     from ..app import Services
@@ -42,6 +43,7 @@ class UiBase:
         self.oidc = OidcClient(oidc, settings.base_url) if oidc else None
         self.codec = SessionCodec(settings.audit_key.value, idle=settings.web.session_idle_minutes * 60,
                                   lifetime=settings.web.session_hours * 3600)
+        self.signed_out = SignedOut(settings.database_url)
         self.sandbox_users: list[dict[str, Any]] = []
         if settings.sandbox:
             from ..sandbox.setup import USERS
