@@ -21,9 +21,12 @@ def web_events(server: Server, nhs_number: str, interaction: str | None = None) 
 def test_sign_in_page_offers_every_sandbox_user(web: Web) -> None:
     web.page.goto("/web/")
     labels = web.page.locator(".nhsuk-radios__label").all_inner_texts()
-    assert any("Dr Amy Sandbox (B0370, B0380)" in label for label in labels)
-    assert any("Dr Erin Sandbox (B0107)" in label for label in labels)
-    assert any("Dr Gus Sandbox (B0170)" in label for label in labels)
+    assert "Dr Amy Sandbox, Clinical Practitioner Access Role, Sandbox City Hospital NHS Trust" in labels
+    assert "Nurse Ben Sandbox, Nurse Access Role, Sandbox City Hospital NHS Trust" in labels
+    assert "Clerk Cal Sandbox, Clerical Access Role, Sandbox City Hospital NHS Trust" in labels
+    assert "Dr Gus Sandbox, General Medical Practitioner, Sandbox Medical Practice" in labels
+    hint = web.page.locator("#user-555021935107-hint").inner_text()
+    assert "View FGM information (B0370), Record and remove FGM indicators (B0380)" in hint
     assert "Unscheduled care" in labels and "Scheduled care" in labels
     web.check("01-sign-in")
 
@@ -149,7 +152,9 @@ def test_a_rule_refusal_is_shown_and_audited(web: Web, sqlite_server: Server) ->
     woman = sqlite_server.add_patient(age=19)
     web.sign_in(AMY)
     web.find(woman)
-    web.submit("[data-testid=record-indicator]")
+    assert web.page.locator("[data-testid=record-indicator]").count() == 0  # not offered: the rules refuse it
+    assert "they are 18 or over" in web.texts("record-refused")[0]
+    web.page.goto(f"{web.path}/indicator/record")  # the form, asked for directly: the service still refuses
     _date_fields(web, date.today() - timedelta(days=1))
     web.submit("Continue")
     web.submit("Record FGM indicator")

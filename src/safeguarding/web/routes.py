@@ -73,6 +73,7 @@ def web_routes(settings: Settings, services: Services, clock: Clock | None = Non
                       trim_blocks=True, lstrip_blocks=True)
     env.filters["nhs_number"] = views.nhs_number
     env.filters["phone"] = views.phone
+    env.filters["user_label"] = views.user_label
     renderer = Renderer(env, {"base": PREFIX, "service_name": SERVICE_NAME, "sandbox": settings.sandbox,
                               "styled": (STATIC / "nhsuk" / "nhsuk-frontend.min.css").exists(),
                               "idle_seconds": settings.web.session_idle_minutes * 60}, csp)

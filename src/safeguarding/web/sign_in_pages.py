@@ -31,8 +31,11 @@ class SignInPages(UiBase):
     def _sign_in_page(self, session: Session, status: int = 200, error: str | None = None,
                       outcome: str = "OK") -> Page:
         notice, session.notice = session.notice, None
+        users = [{**u, "role": views.role_name(u.get("role_name")),
+                  "org_label": views.organisation(u["org"], u.get("org_name")),
+                  "activity_text": views.activity_names(u["activities"])} for u in self.sandbox_users]
         return Page("sign_in.html", {
-            "title": ("Error: " if error else "") + "Sign in", "users": self.sandbox_users,
+            "title": ("Error: " if error else "") + "Sign in", "users": users,
             "oidc": self.oidc is not None, "notice": notice, "error": error}, status=status, outcome=outcome)
 
     def sign_in_sandbox(self, visit: Visit) -> Page:

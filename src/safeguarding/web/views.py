@@ -84,7 +84,16 @@ def banner(number: str, patient: Patient | None, today: date) -> Banner | None:
 
 
 def indicator(found: Indicator) -> dict[str, Any]:
-    return {"id": found.id, "assessed": long_date(found.assessment_date), "recorded": instant(found.created_at)}
+    by = found.created_by
+    return {"id": found.id, "assessed": long_date(found.assessment_date), "recorded": instant(found.created_at),
+            "organisation": organisation(by.org_code), "org_code": by.org_code}
+
+
+def user_label(user: Any) -> str:
+    """Who is signed in, as a person reads it: name, job role, organisation."""
+    parts = [user.name or user.user_id, role_name(user.role_name) if user.role_name else None,
+             organisation(user.org_code, user.org_name)]
+    return ", ".join(p for p in parts if p)
 
 
 def plan(found: Plan) -> dict[str, Any]:
