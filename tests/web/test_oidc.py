@@ -188,7 +188,9 @@ def test_several_roles_and_none_selected_the_person_chooses(browser_like: httpx.
     token = csrf(choose)
     wrong = browser_like.post(f"{deployment.base}/web/role", data={"csrf_token": token, "role": "999999999999",
                                                                    "care_setting": "unscheduled"})
-    assert wrong.status_code == 400 and "Choose a role" in wrong.text
+    assert wrong.status_code == 303 and wrong.headers["location"] == "/web/"  # post/redirect/get
+    again = browser_like.get(f"{deployment.base}/web/")
+    assert "<title>Error: Choose your role" in again.text and "Choose a role and a care setting" in again.text
     chosen = browser_like.post(f"{deployment.base}/web/role",
                                data={"csrf_token": token, "role": ROLE_B["person_roleid"], "care_setting": "scheduled"})
     assert chosen.status_code == 303

@@ -112,7 +112,7 @@ def test_a_check_replaced_in_another_tab_is_refused_not_applied(web: Web, sqlite
     tab2.submit("Continue")
 
     web.submit("Record FGM indicator")  # tab 1's check is out of date
-    assert web.page.title().startswith("This was for another patient or is out of date")
+    assert web.page.title().startswith("Error: This was for another patient or is out of date")
     message = web.texts("error-message")[0]
     assert "Nothing was recorded" in message and _spaced(girl_a) in message
     web.check("21-stale-confirmation-refused")

@@ -255,7 +255,7 @@ def refused(status: int, outcome: str, message: str, reason: str, link: tuple[st
             title: str | None = None) -> Page:
     """An error page; ``link`` is (href, text) of where to go next, the start page when None."""
     return Page(template="error.html", context={"title": title or _TITLES.get(status, "There is a problem"),
-                                               "message": message,
+                                               "message": message, "error_page": True,
                                                "link": {"href": link[0], "text": link[1]} if link else None},
                 status=status, outcome=outcome, reason=reason)
 

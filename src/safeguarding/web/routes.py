@@ -25,6 +25,7 @@ from ..domain.clock import Clock, SystemClock
 from . import views
 from .endpoint import PREFIX, Handler, Renderer, WebEndpoint, origin_of
 from .indicator_pages import IndicatorPages
+from .info_pages import InfoPages
 from .patient_pages import PatientPages
 from .sign_in_pages import SignInPages
 
@@ -39,7 +40,7 @@ TEMPLATES = HERE / "templates"
 SERVICE_NAME = "Safeguarding information"
 
 
-class WebUi(SignInPages, PatientPages, IndicatorPages):
+class WebUi(SignInPages, PatientPages, IndicatorPages, InfoPages):
     """Every page handler, in one object sharing the settings, services and session codec."""
 
 
@@ -94,6 +95,9 @@ def web_routes(settings: Settings, services: Services, clock: Clock | None = Non
         page("/role", "sign-in-role", ui.choose_role, "POST", signed_in=False),
         page("/sign-out", "sign-out", ui.sign_out, "POST"),
         page("/signed-out", "signed-out", ui.signed_out_page, signed_in=False),
+        page("/accessibility", "accessibility-statement", ui.accessibility, signed_in=False),
+        page("/privacy", "privacy", ui.privacy, signed_in=False),
+        page("/contact", "contact", ui.contact, signed_in=False),
         page("/setting", "care-setting", ui.care_setting, "POST"),
         page("/find", "find-patient", ui.find, "POST"),
         page(patient, "patient", ui.patient),
@@ -118,7 +122,8 @@ def _not_found(renderer: Renderer) -> Any:
         status = getattr(exc, "status_code", 404)
         response: HTMLResponse = renderer.html("error.html", {
             "title": "Page not found", "message": "If you typed the web address, check it is correct. If you "
-            "pasted the web address, check you copied the entire address.", "link": None}, None, status)
+            "pasted the web address, check you copied the entire address.", "link": None, "error_page": True},
+            None, status)
         response.headers["Cache-Control"] = "no-store"
         response.headers["Content-Security-Policy"] = renderer.csp
         return response

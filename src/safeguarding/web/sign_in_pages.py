@@ -19,10 +19,11 @@ class SignInPages(UiBase):
     def home(self, visit: Visit) -> Page:
         session = self._session(visit)
         if session.user is None:
+            signing_in = session.drafts.pop("sign-in", {})
             if session.claims:
-                return self._choose_role_page(session)
-            return self._sign_in_page(session)
-        draft = session.drafts.pop("find", None) or {}
+                return self._choose_role_page(session, error=signing_in.get("error"))
+            return self._sign_in_page(session, error=signing_in.get("error"))
+        draft = session.drafts.pop("find", {})
         title = "Error: Find a patient" if draft.get("error") else "Find a patient"
         return Page("find.html", {"title": title, "care_setting": care_setting(session),
                                   "nhs_error": draft.get("error"), "typed": draft.get("typed", ""),
@@ -45,7 +46,8 @@ class SignInPages(UiBase):
         chosen = next((u for u in self.sandbox_users if u["user_id"] == visit.form.get("user")), None)
         setting = visit.form.get("care_setting")
         if chosen is None or setting not in ("unscheduled", "scheduled"):
-            return self._sign_in_page(session, 400, "Choose a test user and a care setting.", "INVALID_FORM")
+            session.drafts["sign-in"] = {"error": "Choose a test user and a care setting."}
+            return Page(redirect=f"{PREFIX}/", outcome="INVALID_FORM")
         from ..security.dev_tokens import issue_dev_token
         from ..settings import SANDBOX_AUDIENCE, SANDBOX_ISSUER
 
@@ -144,7 +146,8 @@ class SignInPages(UiBase):
                 raise RoleSelectionFailed("no care setting")
             user = user_from_claims(session.claims, visit.form.get("role") or "")
         except SecurityError:
-            return self._choose_role_page(session, 400, "Choose a role and a care setting.", "INVALID_FORM")
+            session.drafts["sign-in"] = {"error": "Choose a role and a care setting."}
+            return Page(redirect=f"{PREFIX}/", outcome="INVALID_FORM")
         return self._signed_in(visit, user, setting == "unscheduled")
 
     def care_setting(self, visit: Visit) -> Page:
