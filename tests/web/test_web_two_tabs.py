@@ -87,6 +87,7 @@ def test_recording_in_tab_one_acts_on_girl_a_never_on_girl_b(web: Web, sqlite_se
     b_ref = tab2.path.split("/")[3]
     swapped = web.post(confirm_path, {**stale_form, "patient": b_ref})
     assert swapped.status == 409 and _spaced(girl_a) in swapped.text()
+    assert "<title>Error: This form was for another patient" in swapped.text()
     assert sqlite_server.history(girl_b) == []
 
     # Tab 2's own confirmation still records for girl B.
@@ -112,7 +113,7 @@ def test_a_check_replaced_in_another_tab_is_refused_not_applied(web: Web, sqlite
     tab2.submit("Continue")
 
     web.submit("Record FGM indicator")  # tab 1's check is out of date
-    assert web.page.title().startswith("Error: This was for another patient or is out of date")
+    assert web.page.title().startswith("Error: This confirmation is out of date")
     message = web.texts("error-message")[0]
     assert "Nothing was recorded" in message and _spaced(girl_a) in message
     web.check("21-stale-confirmation-refused")

@@ -261,7 +261,7 @@ def refused(status: int, outcome: str, message: str, reason: str, link: tuple[st
 
 
 _TITLES = {400: "There is a problem", 403: "You cannot do this", 404: "Page not found",
-           409: "This was for another patient or is out of date",
+           409: "This could not be done",
            500: "Sorry, there is a problem with the service", 503: "Sorry, the service is unavailable"}
 
 

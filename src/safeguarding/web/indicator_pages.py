@@ -30,7 +30,8 @@ class IndicatorPages(UiBase):
                        f"number {views.nhs_number(number)} is out of date: it was already used or cancelled, or a "
                        "newer check replaced it. Go to this patient's page to see what is recorded.",
                        "stale confirmation", link=(self.patient_url(visit, number),
-                                                   f"Go to the patient with NHS number {views.nhs_number(number)}"))
+                                                   f"Go to the patient with NHS number {views.nhs_number(number)}"),
+                       title="This confirmation is out of date")
 
     def _awaiting(self, visit: Visit, key: str) -> dict[str, str] | None:
         """The action awaiting confirmation under ``key``, if the form's token is its token (used up now)."""

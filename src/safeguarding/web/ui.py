@@ -93,7 +93,8 @@ class UiBase:
                                f"NHS number {views.nhs_number(number)}, so nothing was changed. Go back to that "
                                "patient's page and try again.", "patient mismatch",
                                link=(self.patient_url(visit, number),
-                                     f"Go to the patient with NHS number {views.nhs_number(number)}"))
+                                     f"Go to the patient with NHS number {views.nhs_number(number)}"),
+                               title="This form was for another patient")
         return number
 
     def patient_context(self, visit: Visit, number: str) -> dict[str, Any]:
