@@ -1,14 +1,15 @@
 """Web sessions: state kept in an encrypted, authenticated cookie.
 
-The browser holds only ciphertext (AES-256-GCM); the selected patient's NHS number, the signed-in user
-and the CSRF secret are inside it and never appear in a URL. The key is derived with HKDF from the
-audit key (a different key for a different purpose), so every worker and every host that shares the
-configuration reads the same sessions and nothing is held in a process. Each cookie name is bound into
-the ciphertext (associated data), so one cookie cannot stand in for another.
+The browser holds only ciphertext (AES-256-GCM); the signed-in user, the CSRF secret and, per
+patient, what awaits confirmation are inside it. There is no "current patient": each page names its
+patient itself (``patient_ref``). The key is derived with HKDF from the audit key (a different key
+for a different purpose), so every worker and every host that shares the configuration reads the
+same sessions. Each cookie name is bound into the ciphertext (associated data), so one cookie cannot
+stand in for another.
 
-A session ends after ``idle`` seconds without a request, or ``lifetime`` seconds after sign-in.
-Signing out deletes the cookie; because no state is held on the server, a copy of the cookie taken
-before sign-out stays usable until its idle or absolute limit (docs/web.md).
+A session ends after ``idle`` seconds without a request, or ``lifetime`` seconds after sign-in, or
+when it is signed out: sign-out is recorded on the server (``signed_out``), so a copy of the cookie
+taken before then no longer works anywhere (docs/web.md).
 """
 
 from __future__ import annotations
