@@ -120,3 +120,28 @@ def test_the_session_cookie_is_persistent_only_when_configured(tmp_path: Path) -
     path.write_text(path.read_text().replace("persistent_cookie = true", 'persistent_cookie = "yes"'))
     with pytest.raises(SettingsError, match="persistent_cookie"):
         file_settings(path)
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_signed_out_sessions_are_shared_through_the_database(backend: str, tmp_path: Path) -> None:
+    from safeguarding.web.signed_out import SignedOut
+
+    from ..pg import create_database, drop_database
+
+    url = create_database() if backend == "postgresql" else f"sqlite:///{tmp_path / 'safeguarding.sqlite'}"
+    one, other = SignedOut(url), SignedOut(url)  # two workers, or two hosts
+    try:
+        assert not one.holds("session-a")
+        one.record("session-a", until=2_000_000_000)
+        assert other.holds("session-a") and not other.holds("session-b")
+        one.record("session-a", until=2_000_000_000)  # signing out twice is harmless
+        one.record("session-old", until=1)  # past its lifetime: forgotten at the next sign-out
+        other.record("session-b", until=2_000_000_000)
+        assert not one.holds("session-old") and one.holds("session-b")
+        if backend == "sqlite":
+            assert (tmp_path / "safeguarding-web-signed-out.sqlite").exists()
+    finally:
+        one.close()
+        other.close()
+        if backend == "postgresql":
+            drop_database(url)
