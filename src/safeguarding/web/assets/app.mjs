@@ -70,7 +70,7 @@ if (idleSeconds > 0) {
     for (const hidden of document.querySelectorAll("[data-patient-data], .nhsuk-header__account, .nhsuk-back-link")) {
       hidden.remove();
     }
-    document.title = `You have been signed out - ${document.title.split(" - ").slice(1).join(" - ")}`;
+    document.title = `You have been signed out - ${document.title.split(" - ").at(-1)}`;
     main.innerHTML = `<div class="nhsuk-grid-row"><div class="nhsuk-grid-column-two-thirds">
       <h1 data-testid="idle-signed-out">You have been signed out</h1>
       <p>You did nothing for ${minutes(idleSeconds)}, so the information on this page has been hidden and your
