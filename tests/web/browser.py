@@ -17,6 +17,7 @@ REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
 AXE = REPO / "web" / "node_modules" / "axe-core" / "axe.min.js"
 SHOTS = REPO / "test-artifacts" / "web"
+WIDTHS = (1280, 375)  # a desktop and a phone
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
 
@@ -66,26 +67,46 @@ class Web:
 
     def sign_out(self) -> None:
         self.submit("Sign out")
-        self.page.wait_for_selector("h1#sign-in")
+        self.page.wait_for_selector("[data-testid=signed-out]")
 
     def find(self, typed: str) -> None:
         self.page.goto("/web/")
         self.page.fill("#nhs-number", typed)
         self.submit("Find patient")
-        self.page.wait_for_url("**/web/patient")
+        self.page.wait_for_url("**/web/patient/*")
+
+    @property
+    def path(self) -> str:
+        """The current page's path (a patient's pages carry its opaque reference)."""
+        return "/" + self.page.url.split("/", 3)[3]
 
     def check(self, name: str) -> list[dict[str, Any]]:
-        """Screenshot the page and run axe-core on it: no serious or critical violation."""
+        """Screenshot the page at 1280 and 375 px wide and run axe-core on it at each: no serious or critical
+        violation, and nothing wider than the screen on a phone."""
         SHOTS.mkdir(parents=True, exist_ok=True)
-        self.page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
-        violations: list[dict[str, Any]] = self.page.evaluate(
-            """async () => (await axe.run(document, {resultTypes: ["violations"]})).violations.map(v => ({
-                id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.map(n => n.target.join(" "))}))""")
-        (SHOTS / f"{name}.axe.json").write_text(json.dumps(violations, indent=2))
-        bad = [v for v in violations if v["impact"] in ("serious", "critical")]
-        assert bad == [], f"{name}: {json.dumps(bad, indent=2)}"
+        size = self.page.viewport_size
+        found: list[dict[str, Any]] = []
+        try:
+            for width in WIDTHS:
+                self.page.set_viewport_size({"width": width, "height": 900})
+                self.page.screenshot(path=str(SHOTS / f"{name}-{width}.png"), full_page=True)
+                violations: list[dict[str, Any]] = self.page.evaluate(
+                    """async () => (await axe.run(document, {resultTypes: ["violations"]})).violations.map(v => ({
+                        id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.map(n => n.target.join(" "))}))""")
+                (SHOTS / f"{name}-{width}.axe.json").write_text(json.dumps(violations, indent=2))
+                bad = [v for v in violations if v["impact"] in ("serious", "critical")]
+                assert bad == [], f"{name} at {width} px: {json.dumps(bad, indent=2)}"
+                assert self.overflow() <= width, f"{name} is wider than {width} px"
+                found.extend(violations)
+        finally:
+            if size:
+                self.page.set_viewport_size(size)
         assert self.csp_violations == [], self.csp_violations
-        return violations
+        return found
+
+    def overflow(self) -> int:
+        """How wide the page's content is (more than the viewport: the page scrolls sideways)."""
+        return int(self.page.evaluate("() => document.documentElement.scrollWidth"))
 
     def texts(self, test_id: str) -> list[str]:
         return [t.strip() for t in self.page.locator(f"[data-testid={test_id}]").all_inner_texts()]

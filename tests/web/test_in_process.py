@@ -38,8 +38,8 @@ async def _browse(app: Starlette) -> None:
         assert signed_in.status_code == 303
         home = await client.get("/web/")
         token = CSRF.search(home.text).group(1)  # type: ignore[union-attr]
-        await client.post("/web/find", data={"csrf_token": token, "nhs_number": "9990000123"})
-        page = await client.get("/web/patient")
+        found = await client.post("/web/find", data={"csrf_token": token, "nhs_number": "9990000123"})
+        page = await client.get(found.headers["location"])
         assert page.status_code == 200 and "999 000 0123" in page.text
         assert "Child protection (CP-IS)" not in page.text
         assert page.headers["cache-control"] == "no-store"

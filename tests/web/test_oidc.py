@@ -153,8 +153,9 @@ def sign_in(client: httpx.Client, deployment: Deployment) -> httpx.Response:
 def find_child(client: httpx.Client, deployment: Deployment) -> httpx.Response:
     home = client.get(f"{deployment.base}/web/")
     found = client.post(f"{deployment.base}/web/find", data={"csrf_token": csrf(home), "nhs_number": deployment.child})
-    assert found.status_code == 303 and found.headers["location"] == "/web/patient"
-    return client.get(f"{deployment.base}/web/patient")
+    assert found.status_code == 303 and found.headers["location"].startswith("/web/patient/")
+    assert deployment.child not in found.headers["location"]
+    return client.get(f"{deployment.base}{found.headers['location']}")
 
 
 def test_sign_in_with_the_provider_then_use_the_service(browser_like: httpx.Client, deployment: Deployment) -> None:
@@ -187,7 +188,9 @@ def test_several_roles_and_none_selected_the_person_chooses(browser_like: httpx.
     token = csrf(choose)
     wrong = browser_like.post(f"{deployment.base}/web/role", data={"csrf_token": token, "role": "999999999999",
                                                                    "care_setting": "unscheduled"})
-    assert wrong.status_code == 400 and "Choose a role" in wrong.text
+    assert wrong.status_code == 303 and wrong.headers["location"] == "/web/"  # post/redirect/get
+    again = browser_like.get(f"{deployment.base}/web/")
+    assert "<title>Error: Choose your role" in again.text and "Choose a role and a care setting" in again.text
     chosen = browser_like.post(f"{deployment.base}/web/role",
                                data={"csrf_token": token, "role": ROLE_B["person_roleid"], "care_setting": "scheduled"})
     assert chosen.status_code == 303
@@ -204,7 +207,8 @@ def test_a_sign_in_that_does_not_verify_is_refused(tamper: str, browser_like: ht
     deployment.idp.tamper = tamper
     callback = sign_in(browser_like, deployment)
     assert callback.status_code == 401 and "Sign-in did not complete" in callback.text
-    assert browser_like.get(f"{deployment.base}/web/patient").headers["location"] == "/web/"  # not signed in
+    not_signed_in = browser_like.get(f"{deployment.base}/web/patient/any-reference")
+    assert not_signed_in.headers["location"] == "/web/"
     refused = [e for e in deployment.audit() if e["interaction"] == "sign-in-oidc"][-1]
     assert (refused["status"], refused["outcome"], refused["user_id"]) == (401, "SIGN_IN_FAILED", None)
 
@@ -218,7 +222,7 @@ def test_a_callback_with_another_state_is_refused(browser_like: httpx.Client, de
     assert forged.status_code == 401
     with httpx.Client(verify=deployment.tls, follow_redirects=False) as stranger:  # no sign-in cookie at all
         assert stranger.get(back.headers["location"]).status_code == 401
-    assert browser_like.get(f"{deployment.base}/web/patient").status_code == 303
+    assert browser_like.get(f"{deployment.base}/web/patient/any-reference").status_code == 303
 
 
 def test_the_log_holds_no_patient_data_or_tokens(deployment: Deployment) -> None:

@@ -16,7 +16,7 @@ KEY = b"k" * 32
 def signed_in(now: int = 1_000_000) -> Session:
     session = Session.new(now)
     session.user = User("u1", "r1", "RR8", frozenset({"B0370"}), name="Dr A")
-    session.nhs_number = "9990000018"
+    session.indicators["9990000018"] = "indicator-1"
     return session
 
 
@@ -27,7 +27,8 @@ def test_a_session_round_trips_and_its_cookie_hides_the_patient() -> None:
     assert "9990000018" not in value  # ciphertext only
     loaded, expired = codec.load(value, now=1_000_060)
     assert loaded is not None and not expired
-    assert (loaded.user, loaded.nhs_number, loaded.csrf) == (session.user, "9990000018", session.csrf)
+    assert (loaded.user, loaded.indicators, loaded.csrf) == (session.user, {"9990000018": "indicator-1"},
+                                                             session.csrf)
     assert loaded.seen == 1_000_060
 
 
@@ -107,3 +108,40 @@ def test_oidc_configuration_is_read_and_checked(tmp_path: Path) -> None:
         file_settings(_config(tmp_path, endpoints.replace("https://idp.example/token", "http://idp.example/token")))
     with pytest.raises(SettingsError, match="token_endpoint"):
         file_settings(_config(tmp_path, endpoints.replace('token_endpoint = "https://idp.example/token"\n', "")))
+
+
+def test_the_session_cookie_is_persistent_only_when_configured(tmp_path: Path) -> None:
+    endpoints = ('authorization_endpoint = "https://idp.example/authorize"\n'
+                 'token_endpoint = "https://idp.example/token"\njwks_uri = "https://idp.example/jwks"\n')
+    assert file_settings(_config(tmp_path, endpoints)).web.persistent_cookie is False
+    path = _config(tmp_path, endpoints)
+    path.write_text(path.read_text().replace("[web.oidc]", "[web]\npersistent_cookie = true\n[web.oidc]"))
+    assert file_settings(path).web.persistent_cookie is True
+    path.write_text(path.read_text().replace("persistent_cookie = true", 'persistent_cookie = "yes"'))
+    with pytest.raises(SettingsError, match="persistent_cookie"):
+        file_settings(path)
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_signed_out_sessions_are_shared_through_the_database(backend: str, tmp_path: Path) -> None:
+    from safeguarding.web.signed_out import SignedOut
+
+    from ..pg import create_database, drop_database
+
+    url = create_database() if backend == "postgresql" else f"sqlite:///{tmp_path / 'safeguarding.sqlite'}"
+    one, other = SignedOut(url), SignedOut(url)  # two workers, or two hosts
+    try:
+        assert not one.holds("session-a")
+        one.record("session-a", until=2_000_000_000)
+        assert other.holds("session-a") and not other.holds("session-b")
+        one.record("session-a", until=2_000_000_000)  # signing out twice is harmless
+        one.record("session-old", until=1)  # past its lifetime: forgotten at the next sign-out
+        other.record("session-b", until=2_000_000_000)
+        assert not one.holds("session-old") and one.holds("session-b")
+        if backend == "sqlite":
+            assert (tmp_path / "safeguarding-web-signed-out.sqlite").exists()
+    finally:
+        one.close()
+        other.close()
+        if backend == "postgresql":
+            drop_database(url)

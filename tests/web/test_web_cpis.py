@@ -43,7 +43,7 @@ def test_a_childs_plan_and_the_access_history(web: Web, sqlite_server: Server) -
     view_as(web, ERIN, child)  # the emergency department, unscheduled: one more
     rows = history_rows(web)
     assert len(rows) == 2
-    assert "Dr Erin Sandbox" in rows[0] and "RR8" in rows[0]
+    assert "Dr Erin Sandbox" in rows[0] and "Sandbox City Hospital NHS Trust" in rows[0]
     assert "Viewed as unscheduled care" in web.texts("cpis-setting")[0]
     web.check("13-patient-cpis-plan-and-history")
 

@@ -21,9 +21,12 @@ def web_events(server: Server, nhs_number: str, interaction: str | None = None) 
 def test_sign_in_page_offers_every_sandbox_user(web: Web) -> None:
     web.page.goto("/web/")
     labels = web.page.locator(".nhsuk-radios__label").all_inner_texts()
-    assert any("Dr Amy Sandbox (B0370, B0380)" in label for label in labels)
-    assert any("Dr Erin Sandbox (B0107)" in label for label in labels)
-    assert any("Dr Gus Sandbox (B0170)" in label for label in labels)
+    assert "Dr Amy Sandbox, Clinical Practitioner Access Role, Sandbox City Hospital NHS Trust" in labels
+    assert "Nurse Ben Sandbox, Nurse Access Role, Sandbox City Hospital NHS Trust" in labels
+    assert "Clerk Cal Sandbox, Clerical Access Role, Sandbox City Hospital NHS Trust" in labels
+    assert "Dr Gus Sandbox, General Medical Practitioner, Sandbox Medical Practice" in labels
+    hint = web.page.locator("#user-555021935107-hint").inner_text()
+    assert "View FGM information (B0370), Record and remove FGM indicators (B0380)" in hint
     assert "Unscheduled care" in labels and "Scheduled care" in labels
     web.check("01-sign-in")
 
@@ -41,11 +44,12 @@ def test_the_sandbox_girl_shows_the_fgm_alert(web: Web, sqlite_server: Server) -
     assert web.page.locator("[data-testid=remove-indicator]").is_visible()
     web.check("03-patient-fgm-alert")
 
-    response = web.page.goto("/web/patient")  # the page again: patient data is never stored by the browser
+    patient_page = web.path
+    response = web.page.goto(patient_page)  # the page again: patient data is never stored by the browser
     assert response is not None and response.status == 200
     assert response.headers["cache-control"] == "no-store"
     assert "script-src 'self'" in response.headers["content-security-policy"]
-    assert web.page.url.endswith("/web/patient")
+    assert web.path == patient_page
 
     searches = web_events(sqlite_server, GIRL_WITH_INDICATOR, "fgm-search")
     assert len(searches) >= 2
@@ -71,13 +75,16 @@ def test_the_nhs_number_is_checked_as_it_is_typed(web: Web, sqlite_server: Serve
 
     # The server checks again: a script-less browser (or a bypassed script) gets the same answer.
     refused = web.post("/web/find", {"csrf_token": web.csrf_token(), "nhs_number": "999 000 0019"})
-    assert refused.status == 400 and "check digit is wrong" in refused.text()
+    assert refused.status == 303 and refused.headers["location"] == "/web/"  # post/redirect/get
+    web.page.goto("/web/")
+    assert web.page.title().startswith("Error: ")
+    assert web.page.locator(".nhsuk-error-summary").inner_text().endswith("check digit is wrong")
     web.page.fill("#nhs-number", "999 000 0115")  # valid, but no such patient
     web.submit("Find patient")
     assert web.page.locator(".nhsuk-error-summary").inner_text().endswith("No patient with this NHS number was found")
     web.check("02c-find-not-found")
     [not_found] = web_events(sqlite_server, "9990000115", "find-patient")
-    assert (not_found["status"], not_found["outcome"]) == (404, "PATIENT_NOT_FOUND")
+    assert (not_found["status"], not_found["outcome"]) == (303, "PATIENT_NOT_FOUND")
 
 
 def _date_fields(web: Web, day: date) -> None:
@@ -109,7 +116,7 @@ def test_record_then_remove_an_indicator_with_confirmation(web: Web, sqlite_serv
     web.check("06-record-confirm")
 
     web.submit("Record FGM indicator")
-    web.page.wait_for_url("**/web/patient")
+    web.page.wait_for_url("**/web/patient/*")
     assert web.flash() == "FGM indicator recorded."
     assert web.page.locator("[data-testid=fgm-alert]").is_visible()
     [created] = sqlite_server.history(child)
@@ -130,7 +137,7 @@ def test_record_then_remove_an_indicator_with_confirmation(web: Web, sqlite_serv
     web.check("09-remove-confirm")
 
     web.submit("Remove FGM indicator")
-    web.page.wait_for_url("**/web/patient")
+    web.page.wait_for_url("**/web/patient/*")
     assert web.flash() == "FGM indicator removed."
     assert web.page.locator("[data-testid=fgm-alert]").count() == 0
     assert web.page.locator("[data-testid=fgm-none]").is_visible()
@@ -145,14 +152,16 @@ def test_a_rule_refusal_is_shown_and_audited(web: Web, sqlite_server: Server) ->
     woman = sqlite_server.add_patient(age=19)
     web.sign_in(AMY)
     web.find(woman)
-    web.submit("[data-testid=record-indicator]")
+    assert web.page.locator("[data-testid=record-indicator]").count() == 0  # not offered: the rules refuse it
+    assert "they are 18 or over" in web.texts("record-refused")[0]
+    web.page.goto(f"{web.path}/indicator/record")  # the form, asked for directly: the service still refuses
     _date_fields(web, date.today() - timedelta(days=1))
     web.submit("Continue")
     web.submit("Record FGM indicator")
     assert "the patient is 18 or over" in web.page.locator(".nhsuk-error-summary").inner_text()
     assert sqlite_server.history(woman) == []
     [event] = web_events(sqlite_server, woman, "fgm-create")
-    assert (event["status"], event["outcome"]) == (400, "PATIENT_OVER_18")
+    assert (event["status"], event["outcome"]) == (303, "PATIENT_OVER_18")
 
 
 def test_a_query_only_role_sees_the_alert_but_no_record_or_remove_controls(web: Web, sqlite_server: Server) -> None:
@@ -166,13 +175,16 @@ def test_a_query_only_role_sees_the_alert_but_no_record_or_remove_controls(web: 
     web.find(child)
     assert web.page.locator("[data-testid=fgm-none]").is_visible()
     assert web.page.locator("[data-testid=record-indicator]").count() == 0
-    response = web.page.goto("/web/indicator/record")  # the form, asked for directly
+    patient_page = web.path
+    response = web.page.goto(f"{patient_page}/indicator/record")  # the form, asked for directly
     assert response is not None and response.status == 403
     web.check("11-refused-role")
     # A well-formed POST with a valid CSRF token is still refused: the role lacks B0380.
     token = web.csrf_token()
-    for path in ("/web/indicator/record", "/web/indicator/record/confirm"):
-        refused = web.post(path, {"csrf_token": token, "day": "1", "month": "1", "year": "2026"})
+    ref = patient_page.rsplit("/", 1)[1]
+    for path in ("/indicator/record", "/indicator/record/confirm"):
+        refused = web.post(patient_page + path, {"csrf_token": token, "patient": ref, "day": "1", "month": "1",
+                                                 "year": "2026"})
         assert refused.status == 403
     assert sqlite_server.history(child) == []
     denied = [e for e in web_events(sqlite_server, child) if e["outcome"] == "ACCESS_DENIED"]
@@ -195,7 +207,8 @@ def test_forged_posts_are_refused(web: Web, sqlite_server: Server) -> None:
     _date_fields(web, date.today())
     web.submit("Continue")  # a confirmation is now pending
     token = web.csrf_token()
-    confirm = "/web/indicator/record/confirm"
+    patient_page = web.path.removesuffix("/indicator/record/check")
+    confirm = f"{patient_page}/indicator/record/confirm"
     assert web.post(confirm, {}).status == 403  # no token
     assert web.post(confirm, {"csrf_token": token[:-2] + "xx"}).status == 403  # the wrong token
     assert web.post(confirm, {"csrf_token": token}, origin="https://attacker.example").status == 403
@@ -203,7 +216,7 @@ def test_forged_posts_are_refused(web: Web, sqlite_server: Server) -> None:
 
     # In the browser, a form without the token (as a page on another site would build it) is refused.
     web.page.evaluate("""() => { const f = document.createElement("form"); f.method = "post";
-        f.action = "/web/indicator/record/confirm"; document.body.append(f); f.submit(); }""")
+        f.action = location.pathname.replace(/check$/, "confirm"); document.body.append(f); f.submit(); }""")
     web.page.wait_for_selector("[data-testid=error-message]")
     assert "refused" in web.texts("error-message")[0]
     web.check("12-forged-post-refused")
@@ -213,12 +226,12 @@ def test_forged_posts_are_refused(web: Web, sqlite_server: Server) -> None:
     assert len(refused) >= 4 and {e.status for e in refused} == {403}
 
     # The real page, with its token, still works: the refusals changed nothing.
-    web.page.goto("/web/patient")
+    web.page.goto(patient_page)
     web.submit("[data-testid=record-indicator]")
     _date_fields(web, date.today())
     web.submit("Continue")
     web.submit("Record FGM indicator")
-    web.page.wait_for_url("**/web/patient")
+    web.page.wait_for_url("**/web/patient/*")
     assert [i.status for i in sqlite_server.history(child)] == [IndicatorStatus.ACTIVE]
 
 
@@ -237,12 +250,13 @@ def test_a_cross_site_form_carries_no_session(web: Web, sqlite_server: Server) -
 def test_session_cookie_and_sign_out(web: Web) -> None:
     web.sign_in(AMY)
     web.find(GIRL_WITH_INDICATOR)
+    patient_page = web.path
     [cookie] = [c for c in web.context.cookies() if c["name"].startswith("__Host-")]
     assert cookie["name"] == "__Host-safeguarding-session"
     assert cookie["secure"] and cookie["httpOnly"] and cookie["sameSite"] == "Strict" and cookie["path"] == "/"
     assert GIRL_WITH_INDICATOR not in cookie["value"]  # encrypted: the browser cannot read the selection
     web.sign_out()
-    response = web.page.goto("/web/patient")
+    response = web.page.goto(patient_page)
     assert response is not None and web.page.url.endswith("/web/")
     assert web.page.locator("h1#sign-in").is_visible()
 

@@ -43,21 +43,28 @@ SYSTEMS: list[dict[str, Any]] = [
     for authority in AUTHORITIES
 ]
 
+# The sandbox users' national RBAC job roles (role_name as CIS2 writes it) and organisations.
+_ROLE = '"Clinical":"Clinical Provision":'
+_HOSPITAL = "Sandbox City Hospital NHS Trust"
 USERS: list[dict[str, Any]] = [
     {"purpose": "clinician who may query, create and remove FGM indicators", "user_id": "555021935107",
      "role_profile_id": "555021936108", "org": "RR8", "activities": ["B0370", "B0380"], "role_code": "R8000",
-     "name": "Dr Amy Sandbox"},
+     "name": "Dr Amy Sandbox", "role_name": _ROLE + '"Clinical Practitioner Access Role"', "org_name": _HOSPITAL},
     {"purpose": "clinician who may query only", "user_id": "555021937109", "role_profile_id": "555021938100",
-     "org": "RR8", "activities": ["B0370"], "role_code": "R8001", "name": "Nurse Ben Sandbox"},
+     "org": "RR8", "activities": ["B0370"], "role_code": "R8001", "name": "Nurse Ben Sandbox",
+     "role_name": _ROLE + '"Nurse Access Role"', "org_name": _HOSPITAL},
     {"purpose": "user with no FGM activity (refused)", "user_id": "555021939101",
-     "role_profile_id": "555021940102", "org": "RR8", "activities": ["B0107"], "role_code": "R8003",
-     "name": "Clerk Cal Sandbox"},
+     "role_profile_id": "555021940102", "org": "RR8", "activities": ["B0107"], "role_code": "R8010",
+     "name": "Clerk Cal Sandbox", "role_name": '"Admin & Clerical":"Admin & Clerical":"Clerical Access Role"',
+     "org_name": _HOSPITAL},
     {"purpose": "CP-IS: emergency department clinician (unscheduled care, B0107: accesses are recorded and "
                 "notified)", "user_id": "555021941103", "role_profile_id": "555021942104", "org": "RR8",
-     "activities": ["B0107"], "role_code": "R8000", "name": "Dr Erin Sandbox"},
+     "activities": ["B0107"], "role_code": "R8000", "name": "Dr Erin Sandbox",
+     "role_name": _ROLE + '"Clinical Practitioner Access Role"', "org_name": _HOSPITAL},
     {"purpose": "CP-IS: GP (scheduled care, B0170 only: a silent read, never recorded)", "user_id": "555021943105",
      "role_profile_id": "555021944106", "org": "B86022", "activities": ["B0170"], "role_code": "R0260",
-     "name": "Dr Gus Sandbox"},
+     "name": "Dr Gus Sandbox", "role_name": _ROLE + '"General Medical Practitioner"',
+     "org_name": "Sandbox Medical Practice"},
 ]
 
 

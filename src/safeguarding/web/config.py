@@ -3,6 +3,7 @@
     [web]
     session_idle_minutes = 15            # optional
     session_hours = 12                   # optional, absolute lifetime
+    persistent_cookie = false            # optional: true gives the session cookie a Max-Age
 
     [web.oidc]                           # the organisation's OpenID Connect provider (CIS2-shaped)
     issuer = "https://am.nhsidentity.spineservices.nhs.uk:443/openam/oauth2/realms/root/realms/oidc"
@@ -57,6 +58,7 @@ class WebSettings:
     oidc: OidcSettings | None = None
     session_idle_minutes: int = 15
     session_hours: int = 12
+    persistent_cookie: bool = False  # a Max-Age on the session cookie (kept across browser restarts)
 
 
 def _is_loopback(host: str | None) -> bool:
@@ -112,4 +114,7 @@ def web_settings(raw: Mapping[str, Any] | None, resolve: Callable[[str | None], 
     hours = int(raw.get("session_hours", 12))
     if not 1 <= idle <= 120 or not 1 <= hours <= 24:
         raise ValueError("web.session_idle_minutes must be 1-120 and web.session_hours 1-24")
-    return WebSettings(oidc=oidc, session_idle_minutes=idle, session_hours=hours)
+    persistent = raw.get("persistent_cookie", False)
+    if not isinstance(persistent, bool):
+        raise ValueError("web.persistent_cookie must be true or false")
+    return WebSettings(oidc=oidc, session_idle_minutes=idle, session_hours=hours, persistent_cookie=persistent)

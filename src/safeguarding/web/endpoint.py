@@ -42,6 +42,7 @@ from .session import OIDC_COOKIE, SESSION_COOKIE, Session, SessionCodec
 
 if TYPE_CHECKING:
     from ..services.auditing import Auditor
+    from .signed_out import SignedOut
 
 log = logging.getLogger("safeguarding.request")
 
@@ -68,8 +69,11 @@ class Visit:
     """One web request as handlers see it."""
 
     def __init__(self, request_id: str, session: Session, form: dict[str, str], query: dict[str, str],
-                 cookies: dict[str, str], expired: bool) -> None:
+                 cookies: dict[str, str], expired: bool, path: dict[str, str] | None = None,
+                 method: str = "GET") -> None:
         self.request_id = request_id
+        self.path = path or {}
+        self.method = method
         self.session: Session | None = session
         self.form = form
         self.query = query
@@ -111,15 +115,18 @@ class Renderer:
         flash = None
         if session is not None and session.flash:
             flash, session.flash = session.flash, None
-        body = self.env.get_template(template).render(
-            **self.common, **context, session=session, user=session.user if session else None,
-            csrf_token=session.csrf if session else "", flash=context.get("flash", flash))
+        values = {**self.common, "session": session, "user": session.user if session else None,
+                  "csrf_token": session.csrf if session else "", "flash": flash, **context}
+        body = self.env.get_template(template).render(**values)
         return HTMLResponse(body, status_code=status)
 
 
 class WebEndpoint:
     def __init__(self, interaction: str, handler: Handler, *, codec: SessionCodec, auditor: Auditor,
-                 renderer: Renderer, own_origin: str | None, signed_in: bool = True) -> None:
+                 renderer: Renderer, own_origin: str | None, signed_out: SignedOut, persistent_cookie: bool = False,
+                 signed_in: bool = True) -> None:
+        self.signed_out = signed_out
+        self.persistent_cookie = persistent_cookie
         self.interaction = interaction
         self.handler = handler
         self.codec = codec
@@ -134,11 +141,20 @@ class WebEndpoint:
         supplied = request.headers.get("x-request-id")
         request_id = supplied if supplied and _REQUEST_ID.match(supplied) else str(uuid.uuid4())
         session, expired = self.codec.load(request.cookies.get(SESSION_COOKIE))
+        unknown = False  # whether the session was signed out could not be checked: refuse (503), keep the cookie
+        if session is not None and session.user is not None:
+            try:
+                if await to_thread.run_sync(self.signed_out.holds, session.id):
+                    session = None  # signed out elsewhere: a copy of the cookie is no session at all
+            except Exception:  # noqa: BLE001
+                unknown = True
         visit = Visit(request_id, session or Session.new(), {}, dict(request.query_params), dict(request.cookies),
-                      expired)
+                      expired, {k: str(v) for k, v in request.path_params.items()}, request.method)
         if expired and visit.session is not None:
             visit.session.notice = "You were signed out because you did nothing for a while. Sign in again."
-        page = await self._admit(request, visit)
+        page = self._failure(StoreUnavailable("signed-out sessions"), visit) if unknown else None
+        if page is None:
+            page = await self._admit(request, visit)
         if page is None:
             try:
                 page = await to_thread.run_sync(self.handler, visit)
@@ -223,8 +239,9 @@ class WebEndpoint:
         if session is None:
             response.delete_cookie(SESSION_COOKIE, path="/", secure=True, httponly=True, samesite="strict")
         else:
-            lifetime = self.codec.lifetime - (session.seen - session.created)
-            response.set_cookie(SESSION_COOKIE, self.codec.dump(session), max_age=max(lifetime, 0), path="/",
+            lifetime = self.codec.lifetime - (session.seen - session.created)  # only when the operator asks
+            response.set_cookie(SESSION_COOKIE, self.codec.dump(session),
+                                max_age=max(lifetime, 0) if self.persistent_cookie else None, path="/",
                                 secure=True, httponly=True, samesite="strict")
         if page.oidc_cookie == "":
             response.delete_cookie(OIDC_COOKIE, path="/", secure=True, httponly=True, samesite="lax")
@@ -234,13 +251,17 @@ class WebEndpoint:
         return response
 
 
-def refused(status: int, outcome: str, message: str, reason: str) -> Page:
-    return Page(template="error.html", context={"title": _TITLES.get(status, "There is a problem"),
-                                               "message": message},
+def refused(status: int, outcome: str, message: str, reason: str, link: tuple[str, str] | None = None,
+            title: str | None = None) -> Page:
+    """An error page; ``link`` is (href, text) of where to go next, the start page when None."""
+    return Page(template="error.html", context={"title": title or _TITLES.get(status, "There is a problem"),
+                                               "message": message, "error_page": True,
+                                               "link": {"href": link[0], "text": link[1]} if link else None},
                 status=status, outcome=outcome, reason=reason)
 
 
 _TITLES = {400: "There is a problem", 403: "You cannot do this", 404: "Page not found",
+           409: "This could not be done",
            500: "Sorry, there is a problem with the service", 503: "Sorry, the service is unavailable"}
 
 

@@ -1,14 +1,15 @@
 """Web sessions: state kept in an encrypted, authenticated cookie.
 
-The browser holds only ciphertext (AES-256-GCM); the selected patient's NHS number, the signed-in user
-and the CSRF secret are inside it and never appear in a URL. The key is derived with HKDF from the
-audit key (a different key for a different purpose), so every worker and every host that shares the
-configuration reads the same sessions and nothing is held in a process. Each cookie name is bound into
-the ciphertext (associated data), so one cookie cannot stand in for another.
+The browser holds only ciphertext (AES-256-GCM); the signed-in user, the CSRF secret and, per
+patient, what awaits confirmation are inside it. There is no "current patient": each page names its
+patient itself (``patient_ref``). The key is derived with HKDF from the audit key (a different key
+for a different purpose), so every worker and every host that shares the configuration reads the
+same sessions. Each cookie name is bound into the ciphertext (associated data), so one cookie cannot
+stand in for another.
 
-A session ends after ``idle`` seconds without a request, or ``lifetime`` seconds after sign-in.
-Signing out deletes the cookie; because no state is held on the server, a copy of the cookie taken
-before sign-out stays usable until its idle or absolute limit (docs/web.md).
+A session ends after ``idle`` seconds without a request, or ``lifetime`` seconds after sign-in, or
+when it is signed out: sign-out is recorded on the server (``signed_out``), so a copy of the cookie
+taken before then no longer works anywhere (docs/web.md).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ SESSION_COOKIE = "__Host-safeguarding-session"
 OIDC_COOKIE = "__Host-safeguarding-oidc"
 _INFO = b"safeguarding web session cookie v1"
 _MAX_COOKIE = 4000  # browsers keep cookies up to 4096 bytes
+_PER_PATIENT = 8  # patients open at once in one session (tabs) whose state is kept
 
 
 def _user_to_dict(user: User) -> dict[str, Any]:
@@ -57,12 +59,19 @@ class Session:
     seen: int
     user: User | None = None
     unscheduled: bool = True
-    nhs_number: str | None = None
-    indicator_id: str | None = None
-    pending: dict[str, str] | None = None
+    indicators: dict[str, str] = field(default_factory=dict)  # NHS number -> the active indicator shown
+    pending: dict[str, dict[str, str]] = field(default_factory=dict)  # "action:NHS number" -> awaiting confirmation
+    drafts: dict[str, dict[str, Any]] = field(default_factory=dict)  # a form's fields and error, after a redirect
     flash: str | None = None
     claims: dict[str, Any] | None = None
     notice: str | None = None
+
+    def remember(self, table: dict[str, Any], key: str, value: Any) -> None:
+        """Keep ``value`` under ``key`` in one of the per-patient tables, the newest few only."""
+        table.pop(key, None)
+        table[key] = value
+        while len(table) > _PER_PATIENT:
+            table.pop(next(iter(table)))
 
     @classmethod
     def new(cls, now: int | None = None) -> Session:
@@ -78,16 +87,16 @@ class Session:
     def to_dict(self) -> dict[str, Any]:
         return {"id": self.id, "csrf": self.csrf, "created": self.created, "seen": self.seen,
                 "user": _user_to_dict(self.user) if self.user else None, "unscheduled": self.unscheduled,
-                "nhs_number": self.nhs_number, "indicator_id": self.indicator_id, "pending": self.pending,
+                "indicators": self.indicators, "pending": self.pending, "drafts": self.drafts,
                 "flash": self.flash, "claims": self.claims, "notice": self.notice}
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> Session:
         return cls(id=raw["id"], csrf=raw["csrf"], created=int(raw["created"]), seen=int(raw["seen"]),
                    user=_user_from_dict(raw["user"]) if raw.get("user") else None,
-                   unscheduled=bool(raw.get("unscheduled", True)), nhs_number=raw.get("nhs_number"),
-                   indicator_id=raw.get("indicator_id"),
-                   pending=raw.get("pending"), flash=raw.get("flash"), claims=raw.get("claims"),
+                   unscheduled=bool(raw.get("unscheduled", True)), indicators=dict(raw.get("indicators") or {}),
+                   pending=dict(raw.get("pending") or {}), drafts=dict(raw.get("drafts") or {}),
+                   flash=raw.get("flash"), claims=raw.get("claims"),
                    notice=raw.get("notice"))
 
 

@@ -84,7 +84,16 @@ def banner(number: str, patient: Patient | None, today: date) -> Banner | None:
 
 
 def indicator(found: Indicator) -> dict[str, Any]:
-    return {"id": found.id, "assessed": long_date(found.assessment_date), "recorded": instant(found.created_at)}
+    by = found.created_by
+    return {"id": found.id, "assessed": long_date(found.assessment_date), "recorded": instant(found.created_at),
+            "organisation": organisation(by.org_code), "org_code": by.org_code}
+
+
+def user_label(user: Any) -> str:
+    """Who is signed in, as a person reads it: name, job role, organisation."""
+    parts = [user.name or user.user_id, role_name(user.role_name) if user.role_name else None,
+             organisation(user.org_code, user.org_name)]
+    return ", ".join(p for p in parts if p)
 
 
 def plan(found: Plan) -> dict[str, Any]:
@@ -108,8 +117,7 @@ def access(found: Access) -> dict[str, Any]:
         "who": author.name or author.user_id,
         "role": " ".join(part for part in (role, f"({author.role_code})" if author.role_code else None) if part)
         or "Not known",
-        "organisation": author.org_name if author.org_name and author.org_name != author.org_code
-        else author.org_code,
+        "organisation": organisation(author.org_code, author.org_name),
         "org_code": author.org_code,
     }
 
@@ -131,3 +139,28 @@ def role_name(value: object) -> str:
     if not isinstance(value, str) or not value:
         return "Role"
     return value.rsplit(":", 1)[-1].strip('"') or value
+
+
+# Organisation names by ODS code, for where a person reads (the sandbox's own organisations; a live
+# deployment gets names from the CIS2 token or the record itself, and shows the code when it has none).
+ORGANISATIONS = {"RR8": "Sandbox City Hospital NHS Trust", "B86022": "Sandbox Medical Practice",
+                 "SANDBOXLA": "Sandbox City Council"}
+
+# National RBAC activities these services use, by what they let a person do.
+ACTIVITIES = {"B0370": "View FGM information", "B0380": "Record and remove FGM indicators",
+              "B0107": "View child protection information in unscheduled care",
+              "B0170": "View child protection information in scheduled care"}
+
+
+def organisation(code: object, name: object = None) -> str:
+    """An organisation's name for a reader: the name given, else the directory's, else the code."""
+    if isinstance(name, str) and name and name != code:
+        return name
+    if isinstance(code, str) and code:
+        return ORGANISATIONS.get(code, code)
+    return "Not known"
+
+
+def activity_names(codes: list[str]) -> str:
+    named = [f"{ACTIVITIES[c]} ({c})" if c in ACTIVITIES else c for c in codes]
+    return ", ".join(named) or "none"

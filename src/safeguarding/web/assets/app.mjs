@@ -52,3 +52,56 @@ for (const input of document.querySelectorAll("[data-nhs-number]")) {
     }
   });
 }
+
+// The idle time-out. The server ends a session after this many seconds without a request; the page
+// warns two minutes before (or half-way, for short limits), and when the time has passed it hides
+// everything on the page (patient information included) and says the person has been signed out.
+const idleSeconds = Number(document.body.dataset.idleSeconds || 0);
+if (idleSeconds > 0) {
+  const base = document.body.dataset.base;
+  const main = document.querySelector("main");
+  const minutes = (seconds) => `${Math.round(seconds / 60)} minute${Math.round(seconds / 60) === 1 ? "" : "s"}`;
+  const warnAfter = Math.max(idleSeconds - 120, idleSeconds / 2);
+  let timers = [];
+  let warning = null;
+
+  const signedOut = () => {
+    warning = null;
+    for (const hidden of document.querySelectorAll("[data-patient-data], .nhsuk-header__account, .nhsuk-back-link")) {
+      hidden.remove();
+    }
+    document.title = `You have been signed out - ${document.title.split(" - ").at(-1)}`;
+    main.innerHTML = `<div class="nhsuk-grid-row"><div class="nhsuk-grid-column-two-thirds">
+      <h1 data-testid="idle-signed-out">You have been signed out</h1>
+      <p>You did nothing for ${minutes(idleSeconds)}, so the information on this page has been hidden and your
+      session has ended. Sign in again to continue.</p>
+      <a class="nhsuk-button" href="${base}/">Sign in again</a></div></div>`;
+  };
+
+  const warn = () => {
+    warning = document.createElement("div");
+    warning.className = "nhsuk-warning-callout";
+    warning.dataset.testid = "idle-warning";
+    warning.setAttribute("role", "alert");
+    warning.innerHTML = `<h2 class="nhsuk-warning-callout__label"><span role="text"><span
+      class="nhsuk-u-visually-hidden">Important: </span>You will be signed out soon</span></h2>
+      <p>You have not done anything for a while. To protect patient information you will be signed out in
+      ${minutes(idleSeconds - warnAfter)}.</p>
+      <button class="nhsuk-button nhsuk-button--secondary" type="button">Stay signed in</button>`;
+    warning.querySelector("button").addEventListener("click", async () => {
+      const answer = await fetch(`${base}/`, { credentials: "same-origin", cache: "no-store" });
+      if (answer.ok && (await answer.text()).includes("data-testid=\"signed-in-user\"")) start();
+      else signedOut();
+    });
+    main.prepend(warning);
+    warning.querySelector("button").focus();
+  };
+
+  const start = () => {
+    for (const timer of timers) clearTimeout(timer);
+    warning?.remove();
+    warning = null;
+    timers = [setTimeout(warn, warnAfter * 1000), setTimeout(signedOut, idleSeconds * 1000)];
+  };
+  start();
+}
