@@ -45,7 +45,7 @@ class Services:
 
 def build_services(settings: Settings, clock: Clock | None = None) -> Services:
     clock = clock or SystemClock()
-    store = SqlStore.open(settings.database_url, settings.audit_key.value)
+    store = SqlStore.open(settings.database_url, settings.audit_key.value, spool_dir=settings.layout.audit_spool)
     demographics = scenario_demographics(LocalDemographics(store), settings.sandbox)  # sandbox: error simulation
     return Services(store=store, fgm=FgmService(store, demographics, clock), auditor=Auditor(store, clock),
                     cpis=CpisService(store, demographics, clock))

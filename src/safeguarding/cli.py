@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 import uuid
 from pathlib import Path
@@ -18,6 +19,7 @@ from .cli_smsp import smsp
 from .cli_supplier import assure_command, collection_command
 from .cli_systems import systems
 from .config_file import env_only
+from .fileutil import PRIVATE_UMASK
 from .settings import Layout, Settings, file_settings, sandbox_settings
 
 
@@ -42,6 +44,7 @@ def main() -> None:
     # A one-off command answers on stdout, and in one sentence on stderr when it fails (cli_errors.py): its
     # log lines would only repeat that. A server configures its logs again from its settings.
     logs.configure("CRITICAL")
+    os.umask(PRIVATE_UMASK)  # every file a command or server creates is its user's alone (fileutil.py)
 
 
 @main.command()

@@ -52,6 +52,10 @@ class Layout:
         return self.root / "audit.key"
 
     @property
+    def audit_spool(self) -> Path:
+        return self.root / "audit-spool"
+
+    @property
     def signing_key(self) -> Path:
         return self.root / "keys" / "token-signing.pem"
 

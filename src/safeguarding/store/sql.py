@@ -25,6 +25,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 
 from .. import inline
 from ..audit.chain import link_hash
+from ..audit.spool import AuditSpool
 from ..domain.audit import AuditEvent, AuditRecord
 from ..domain.clock import iso_instant
 from ..domain.cpis import (
@@ -42,6 +43,7 @@ from ..domain.cpis import (
 from ..domain.errors import IndicatorAlreadySet
 from ..domain.fgm import Actor, Indicator, IndicatorStatus, Removal, RemovalReason
 from ..domain.patients import Gender, Patient, SecurityLabel
+from ..fileutil import private_file
 from ..metrics import STORE_ERRORS
 from . import schema as t
 from .checkpointer import WalCheckpointer
@@ -67,6 +69,11 @@ def make_engine(url: str, *, read_only: bool = False) -> Engine:
     taking the write lock; every other transaction takes it up front."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
+        database = parsed.database
+        if database and database != ":memory:" and not database.startswith("file:"):
+            # The file holds patient data: 0600 in a 0700 directory (SQLite gives its WAL and shared-memory
+            # files the database file's permissions).
+            private_file(Path(database))
         # Enough pooled connections for every request thread, so none waits on the pool itself.
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, pool_size=8,
                                max_overflow=40)
@@ -642,7 +649,8 @@ class _SqlBatch:
 
 
 class SqlStore:
-    def __init__(self, engine: Engine, audit_key: bytes, reader: Engine | None = None) -> None:
+    def __init__(self, engine: Engine, audit_key: bytes, reader: Engine | None = None,
+                 spool_dir: Path | None = None) -> None:
         self.engine = engine
         self._reader = reader or engine
         self._audit_key = audit_key
@@ -660,12 +668,25 @@ class SqlStore:
         self._checkpointer: WalCheckpointer | None = None
         self._writer_lock = threading.Lock()
         self._exclusive = _writer_lock_for(engine)
+        self._spool = AuditSpool(spool_dir, self._append_spooled) if spool_dir is not None else None
 
     @classmethod
-    def open(cls, url: str, audit_key: bytes) -> SqlStore:
+    def open(cls, url: str, audit_key: bytes, spool_dir: Path | None = None) -> SqlStore:
+        """``spool_dir``: where audit events wait while the database cannot be reached (audit/spool.py);
+        without one, such an event's ``StoreUnavailable`` reaches the caller."""
         engine = make_engine(url)
         reader = make_engine(url, read_only=True) if engine.dialect.name == "sqlite" else engine
-        return cls(engine, audit_key, reader)
+        return cls(engine, audit_key, reader, spool_dir)
+
+    def spool_audit(self, event: AuditEvent) -> None:
+        if self._spool is None:
+            raise StoreUnavailable("no audit spool")
+        self._spool.keep(event)
+
+    def _append_spooled(self, events: list[AuditEvent]) -> None:
+        with self.transaction() as tx:
+            for event in events:
+                tx.append_audit(event)
 
     @contextmanager
     def _read(self) -> Iterator[SqlTransaction]:
@@ -775,6 +796,8 @@ class SqlStore:
             conn.exec_driver_sql("SELECT 1")
 
     def close(self) -> None:
+        if self._spool is not None:
+            self._spool.close()  # its last flush needs the store
         with self._writer_lock:
             writers: list[LoopWriter[SqlTransaction] | ThreadWriter[SqlTransaction]] = list(self._loop_writers.values())
             if self._thread_writer is not None:
