@@ -28,6 +28,7 @@ from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
 from .api import errors as e
 from .api.hardening import SECURITY_HEADERS
+from .security.tls_policy import policy_context_factory
 
 log = logging.getLogger(__name__)
 
@@ -211,7 +212,10 @@ def uvicorn_config(settings: Listening, app: Any, **extra: Any) -> uvicorn.Confi
 
 
 def config_for(listen: dict[str, Any], app: Any, **extra: Any) -> uvicorn.Config:
-    """The uvicorn configuration of every server of the service, listening as ``listen`` says."""
+    """The uvicorn configuration of every server of the service, listening as ``listen`` says (over TLS: under
+    the service's TLS policy, security/tls_policy.py)."""
+    if listen.get("ssl_certfile"):
+        extra.setdefault("ssl_context_factory", policy_context_factory)
     return uvicorn.Config(
         app,
         http=TlsHttpToolsProtocol,

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from safeguarding.fileutil import private_dir
 from safeguarding.store.sql import SqlStore, make_engine, upgrade_schema
 
 from ..support import Server
@@ -30,7 +31,8 @@ def open_umask() -> Iterator[None]:
 
 @pytest.mark.usefixtures("open_umask")
 def test_a_new_sqlite_database_and_its_directory_are_private(tmp_path: Path) -> None:
-    path = tmp_path / "new" / "deeper" / "smsp.db"  # as the SMSP's default database path, in a directory to make
+    private_dir(tmp_path / "new" / "deeper")
+    path = tmp_path / "new" / "deeper" / "smsp.db"  # as the SMSP's default database path (the SMSP opens it so)
     engine = make_engine(f"sqlite:///{path}")
     try:
         upgrade_schema(engine)

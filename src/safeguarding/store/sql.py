@@ -70,9 +70,10 @@ def make_engine(url: str, *, read_only: bool = False) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         database = parsed.database
-        if database and database != ":memory:" and not database.startswith("file:"):
-            # The file holds patient data: 0600 in a 0700 directory (SQLite gives its WAL and shared-memory
-            # files the database file's permissions).
+        if database and database != ":memory:" and not database.startswith("file:") and Path(database).parent.is_dir():
+            # The file holds patient data: created 0600 (or narrowed to it) before SQLite opens it, which gives
+            # its WAL and shared-memory files the same permissions. A missing directory stays missing: the
+            # store is then unavailable, as configured.
             private_file(Path(database))
         # Enough pooled connections for every request thread, so none waits on the pool itself.
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, pool_size=8,
