@@ -56,6 +56,10 @@ class Layout:
         return self.root / "audit-spool"
 
     @property
+    def audit_checkpoints(self) -> Path:
+        return self.root / "audit-checkpoints.log"
+
+    @property
     def signing_key(self) -> Path:
         return self.root / "keys" / "token-signing.pem"
 
@@ -96,10 +100,16 @@ class Settings:
     log_format: str = "auto"
     proxy: ProxySettings = field(default_factory=ProxySettings)
     web: WebSettings = field(default_factory=WebSettings)
+    audit_checkpoint_file: Path | None = None  # None: audit-checkpoints.log in the data dir
 
     @property
     def layout(self) -> Layout:
         return Layout(self.data_dir)
+
+    @property
+    def audit_checkpoints(self) -> Path:
+        """Where the audit chain's checkpoints are appended (audit/checkpoints.py)."""
+        return self.audit_checkpoint_file or self.layout.audit_checkpoints
 
     @property
     def scheme(self) -> str:
@@ -189,6 +199,7 @@ def file_settings(path: Path | None, *, host: str | None = None, port: int | Non
             log_format=config.log_format,
             proxy=proxy_settings(config.proxy),
             web=web_settings(effective.get("web"), resolve),
+            audit_checkpoint_file=resolve(config.audit_checkpoint_file),
         )
     except SettingsError:
         raise

@@ -25,6 +25,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 
 from .. import inline
 from ..audit.chain import link_hash
+from ..audit.checkpoints import Checkpointer
 from ..audit.spool import AuditSpool
 from ..domain.audit import AuditEvent, AuditRecord
 from ..domain.clock import iso_instant
@@ -651,7 +652,7 @@ class _SqlBatch:
 
 class SqlStore:
     def __init__(self, engine: Engine, audit_key: bytes, reader: Engine | None = None,
-                 spool_dir: Path | None = None) -> None:
+                 spool_dir: Path | None = None, checkpoints: Path | None = None) -> None:
         self.engine = engine
         self._reader = reader or engine
         self._audit_key = audit_key
@@ -670,14 +671,18 @@ class SqlStore:
         self._writer_lock = threading.Lock()
         self._exclusive = _writer_lock_for(engine)
         self._spool = AuditSpool(spool_dir, self._append_spooled) if spool_dir is not None else None
+        self._anchor = Checkpointer(checkpoints, audit_key, self.audit_head) if checkpoints is not None else None
 
     @classmethod
-    def open(cls, url: str, audit_key: bytes, spool_dir: Path | None = None) -> SqlStore:
-        """``spool_dir``: where audit events wait while the database cannot be reached (audit/spool.py);
-        without one, such an event's ``StoreUnavailable`` reaches the caller."""
+    def open(cls, url: str, audit_key: bytes, spool_dir: Path | None = None,
+             checkpoints: Path | None = None) -> SqlStore:
+        """A server's store. ``spool_dir``: where audit events wait while the database cannot be reached
+        (audit/spool.py); without one, such an event's ``StoreUnavailable`` reaches the caller.
+        ``checkpoints``: the file the chain head is appended to, MACed, every few seconds and at ``close``
+        (audit/checkpoints.py)."""
         engine = make_engine(url)
         reader = make_engine(url, read_only=True) if engine.dialect.name == "sqlite" else engine
-        return cls(engine, audit_key, reader, spool_dir)
+        return cls(engine, audit_key, reader, spool_dir, checkpoints)
 
     def spool_audit(self, event: AuditEvent) -> None:
         if self._spool is None:
@@ -799,6 +804,8 @@ class SqlStore:
     def close(self) -> None:
         if self._spool is not None:
             self._spool.close()  # its last flush needs the store
+        if self._anchor is not None:
+            self._anchor.close()  # the head at shutdown, after the spool's events
         with self._writer_lock:
             writers: list[LoopWriter[SqlTransaction] | ThreadWriter[SqlTransaction]] = list(self._loop_writers.values())
             if self._thread_writer is not None:
