@@ -63,7 +63,7 @@ def allowed_methods(request: Request) -> str:
 
 def router_errors(settings: Settings, services: Services) -> dict[int, Handler]:
     """The exception handlers for the router's 404 and 405."""
-    dstu2 = FgmDstu2(services.fgm, settings.service_asid, RegistryFile(settings.registry_file))
+    dstu2 = FgmDstu2(services.fgm, settings.service_asid, RegistryFile(settings.registry_file, settings.database_url))
 
     def r4(error: e.ApiError, headers: dict[str, str]) -> Response:
         return Response(orjson.dumps(e.operation_outcome(error, settings.error_system)), status_code=error.status,

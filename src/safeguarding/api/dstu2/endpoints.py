@@ -386,7 +386,7 @@ METHOD_NOT_ALLOWED_TEXT: Final = "Only POST is allowed: FGM-IS messages are post
 
 def dstu2_routes(settings: Settings, services: Services) -> list[Route]:
     """``POST /fhir/fgm/{query,create,delete}``, each through the shared pipeline."""
-    adapter = FgmDstu2(services.fgm, settings.service_asid, RegistryFile(settings.registry_file))
+    adapter = FgmDstu2(services.fgm, settings.service_asid, RegistryFile(settings.registry_file, settings.database_url))
     routes = []
     for interaction in Interaction:
         endpoint = Endpoint(

@@ -343,7 +343,7 @@ def _authoriser(operation: Operation | None) -> Authoriser | None:
 def cpis_routes(settings: Settings, services: Services, bearer: Authenticator) -> list[Route]:
     """Every CP-IS route, each through the shared pipeline."""
     adapter = CpisR4(services.cpis)
-    certificate = client_certificate(RegistryFile(settings.registry_file))
+    certificate = client_certificate(RegistryFile(settings.registry_file, settings.database_url))
     published = datetime.now(timezone.utc).date().isoformat()
 
     def endpoint(interaction: str, handler: Handler, authenticate: Authenticator | None,
