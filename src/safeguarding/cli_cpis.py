@@ -19,9 +19,9 @@ def load_csv(settings: Settings, file: Path, authority: str) -> dict[str, Any]:
     A file that cannot be used at all is refused before anything is loaded (CPF01)."""
     from .app import build_services
     from .cpis_csv import CsvFileError, authority_system, load, read_rows
-    from .security.registry import RegistryFile
+    from .security.registry import configured_registry
 
-    registry = RegistryFile(settings.registry_file, settings.database_url).current()  # PostgreSQL: the shared one
+    registry = configured_registry(settings).current()  # on PostgreSQL: the shared one
     system = authority_system(registry.systems(), authority)
     if system is None:
         raise click.ClickException(f"{authority} is not the ODS code of one registered local-authority system "

@@ -22,6 +22,7 @@ import click
 from cryptography import x509
 
 from .cli_options import config_option, data_dir_option, database_option
+from .config_file import env_only
 from .security.certs import pem_fingerprint
 from .security.registry import normalise_fingerprint, parse_serial, shared
 from .settings import Layout, SettingsError, file_settings
@@ -43,7 +44,7 @@ _EVENT = re.compile(r"urn:[A-Za-z0-9:._\-]+")
 
 
 def registry_path(data_dir: Path, config: Path | None) -> Path:
-    if config is not None:
+    if config is not None or env_only():
         try:
             return file_settings(config).registry_file
         except SettingsError as exc:
@@ -98,13 +99,16 @@ class Registry:
 
 
 def registry_for(data_dir: Path, config: Path | None, database_url: str | None) -> Registry:
+    """The registry a command edits: with explicit configuration on PostgreSQL, the database's shared copy;
+    otherwise (SQLite, or the sandbox, which keeps its file) the file."""
     path = registry_path(data_dir, config)
-    if config is not None:
-        try:
-            database_url = database_url or file_settings(config, database_url=database_url).database_url
-        except SettingsError as exc:
-            raise click.ClickException(str(exc)) from exc
-    return Registry(path, database_url)
+    if config is None and not env_only():
+        return Registry(path, None)
+    try:
+        settings = file_settings(config, database_url=database_url)
+    except SettingsError as exc:
+        raise click.ClickException(str(exc)) from exc
+    return Registry(settings.registry_file, settings.shared_registry_url)
 
 
 def read_entries(path: Path) -> list[dict[str, Any]]:

@@ -107,6 +107,12 @@ class Settings:
         return Layout(self.data_dir)
 
     @property
+    def shared_registry_url(self) -> str | None:
+        """The database that holds the system registry, shared by every node: PostgreSQL outside the sandbox
+        (security/registry.py). The sandbox keeps its file (it rewrites its own systems at every start)."""
+        return self.database_url if not self.sandbox and self.database_url.startswith("postgresql") else None
+
+    @property
     def audit_checkpoints(self) -> Path:
         """Where the audit chain's checkpoints are appended (audit/checkpoints.py)."""
         return self.audit_checkpoint_file or self.layout.audit_checkpoints

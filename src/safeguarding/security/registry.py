@@ -22,7 +22,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from cryptography import x509
 
@@ -149,6 +149,18 @@ def save_registry(path: Path, entries: list[dict[str, object]]) -> None:
 
 
 SHARED_CHECK_SECONDS = 1.0  # how often a node looks whether the database's registry has changed
+
+
+class _Configured(Protocol):
+    @property
+    def registry_file(self) -> Path: ...
+    @property
+    def shared_registry_url(self) -> str | None: ...
+
+
+def configured_registry(settings: _Configured) -> RegistryFile:
+    """The registry a server uses: its file, or on PostgreSQL outside the sandbox the database's shared copy."""
+    return RegistryFile(settings.registry_file, settings.shared_registry_url)
 
 
 def shared(database_url: str | None) -> bool:

@@ -29,7 +29,7 @@ from ...domain.caller import Caller, System
 from ...domain.cpis import Access, Alert, Applied, Event, FileCode, RecordCode
 from ...domain.errors import DomainError
 from ...security.rbac import Operation, authorise
-from ...security.registry import RegistryFile
+from ...security.registry import configured_registry
 from ...services.context import RequestContext
 from ...services.cpis import FEED_LIMIT, CpisService, RecordResult
 from ...store.interface import StoreUnavailable
@@ -343,7 +343,7 @@ def _authoriser(operation: Operation | None) -> Authoriser | None:
 def cpis_routes(settings: Settings, services: Services, bearer: Authenticator) -> list[Route]:
     """Every CP-IS route, each through the shared pipeline."""
     adapter = CpisR4(services.cpis)
-    certificate = client_certificate(RegistryFile(settings.registry_file, settings.database_url))
+    certificate = client_certificate(configured_registry(settings))
     published = datetime.now(timezone.utc).date().isoformat()
 
     def endpoint(interaction: str, handler: Handler, authenticate: Authenticator | None,
