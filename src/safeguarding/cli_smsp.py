@@ -27,5 +27,5 @@ def serve(config: Path) -> None:
         settings = load_smsp_settings(config)
     except SettingsError as exc:
         raise click.ClickException(str(exc)) from exc
-    check_port_free(settings.host, settings.port)
+    check_port_free(settings.host, settings.port, f"set another port in {config}")
     serve_smsp(settings)
