@@ -61,7 +61,10 @@ def make_engine(url: str, *, read_only: bool = False) -> Engine:
     if parsed.get_backend_name() == "postgresql":
         if parsed.drivername == "postgresql":
             parsed = parsed.set(drivername="postgresql+psycopg")
-        return create_engine(parsed, pool_size=10, max_overflow=10, pool_pre_ping=True)
+        # connect_timeout: a database host that does not answer at all (not even a refusal) fails a request in
+        # seconds, as a 503, rather than after the operating system's minutes of TCP retries. The URL may set it.
+        timeout = {} if "connect_timeout" in parsed.query else {"connect_timeout": 5}
+        return create_engine(parsed, pool_size=10, max_overflow=10, pool_pre_ping=True, connect_args=timeout)
     raise ValueError("database URL must be sqlite:/// or postgresql://")
 
 
