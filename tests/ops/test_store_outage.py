@@ -3,7 +3,9 @@ requests' audit events wait in the local spool and join the chain when the datab
 
 from __future__ import annotations
 
+import json
 import stat
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -17,10 +19,10 @@ from sqlalchemy.pool import NullPool
 from safeguarding.audit.chain import verify
 from safeguarding.settings import sandbox_settings
 
-from ..api.cpis_helpers import SBC_ASID, clinician
+from ..api.cpis_helpers import JSON, SBC_ASID, clinician
 from ..api.test_fgm_dstu2 import message
 from ..pg import ADMIN_URL, create_database, drop_database
-from ..support import NHS_SYSTEM, Server, free_port
+from ..support import NHS_SYSTEM, Server, flag_body, free_port
 
 GP_ASID = "047192794544"  # the sandbox's clinical system, registered for every FGM-IS DSTU2 interaction
 GIRL = "9990000018"
@@ -142,3 +144,58 @@ def test_an_outage_is_answered_503_audited_later_and_recovered_from(server: Serv
     assert not any(p.stat().st_size for p in (server.data_dir / "audit-spool").glob("*.jsonl"))
 
 
+
+
+def test_an_outage_under_write_load_loses_nothing(server: Server) -> None:
+    """Creates from several clients while the database goes away and comes back: every answer is 201 or 503 (never
+    a 500), every acknowledged create is stored, and every request, answered either way, is in the audit chain."""
+    assert server.database_url
+    children = [server.add_patient() for _ in range(150)]
+    token = server.token()
+    answers: dict[str, tuple[str, int, str | None]] = {}  # request id -> (child, status, indicator id)
+    lock = threading.Lock()
+    stop = threading.Event()
+
+    def writer(mine: list[str]) -> None:
+        with server.client() as client:
+            for child in mine:
+                if stop.is_set():
+                    return
+                rid = f"load-{uuid.uuid4()}"
+                response = client.post(f"{server.fgm}/Flag", content=json.dumps(flag_body(child)),
+                                       headers={"Authorization": f"Bearer {token}", "Content-Type": JSON,
+                                                "X-Request-ID": rid})
+                with lock:
+                    answers[rid] = (child, response.status_code,
+                                    response.json().get("id") if response.status_code == 201 else None)
+                time.sleep(0.02)
+
+    threads = [threading.Thread(target=writer, args=(children[i::6],)) for i in range(6)]
+    for thread in threads:
+        thread.start()
+    deadline = time.monotonic() + 60
+    while sum(status == 201 for _, status, _ in list(answers.values())) < 20 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    _allow_connections(server.database_url, False)
+    try:
+        time.sleep(3)
+    finally:
+        _allow_connections(server.database_url, True)
+    for thread in threads:
+        thread.join(timeout=120)
+    stop.set()
+
+    statuses = [status for _, status, _ in answers.values()]
+    assert set(statuses) <= {201, 503}, sorted(set(statuses))
+    assert statuses.count(503) > 0 and statuses.count(201) > 20
+    acknowledged = {child: ident for child, status, ident in answers.values() if status == 201}
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not set(answers) <= _audited(server):
+        time.sleep(0.5)
+    assert set(answers) <= _audited(server), "a request's audit event was lost"
+    store = server.store()
+    try:
+        stored = {child: [i.id for i in store.read_history(child)] for child in acknowledged}
+    finally:
+        store.close()
+    assert all(stored[child] == [ident] for child, ident in acknowledged.items())
