@@ -92,7 +92,7 @@ class AuditSpool:
             self._wake.wait(self._interval)
             if self._stop.is_set():
                 return
-            if not any(path.stat().st_size for path in self.directory.glob("*.jsonl") if path.exists()):
+            if not self._anything_waits():
                 self._wake.clear()
                 continue
             try:
@@ -103,6 +103,15 @@ class AuditSpool:
                 continue
             if count:
                 log.warning("audit spool flushed", extra={"event": "AUDIT_SPOOL_FLUSHED", "count": count})
+
+    def _anything_waits(self) -> bool:
+        for path in self.directory.glob("*.jsonl"):
+            try:
+                if path.stat().st_size:
+                    return True
+            except FileNotFoundError:
+                continue  # flushed and removed by another process meanwhile
+        return False
 
     def _flush_own(self) -> int:
         with self._lock:
