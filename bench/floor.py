@@ -80,11 +80,11 @@ NOT_FOUND_BODY = orjson.dumps({"resourceType": "OperationOutcome", "issue": [{"s
                                                                                "code": "not-found"}]})
 
 # The read: the patient and its active indicator in one indexed look-up (the service makes it two,
-# store/sql.py ``_PATIENT_BY_NUMBER`` and ``_ACTIVE_INDICATOR``).
+# store/rows.py ``_PATIENT_BY_NUMBER`` and ``_ACTIVE_INDICATOR``).
 SEARCH_SQL = ("SELECT p.verified, p.birth_date, i.id, i.assessment_date, i.version, i.created_at FROM patients p "
               "LEFT JOIN fgm_indicators i ON i.nhs_number = p.nhs_number AND i.status = 'active' "
               "WHERE p.nhs_number = ?")
-# The chain, as store/sql.py writes it (``_LOCK_AUDIT_HEAD``, ``_INSERT_AUDIT_EVENT``, ``_MOVE_AUDIT_HEAD``).
+# The chain, as store/transaction.py writes it (``_LOCK_AUDIT_HEAD``, ``_INSERT_AUDIT_EVENT``, ``_MOVE_AUDIT_HEAD``).
 EVENT_FIELDS = tuple(AuditEvent.__dataclass_fields__)
 AUDIT_COLUMNS = ("seq", "prev_hash", "hash", *EVENT_FIELDS)
 HEAD_SQL = "SELECT seq, hash FROM audit_head WHERE id = 1"
@@ -110,7 +110,7 @@ BAD_PARAMETER, BAD_NUMBER = refusal(SEARCH_PARAMETER), refusal(INVALID_NHS)
 
 
 def connect(database: Path, autocheckpoint: int = 10_000) -> sqlite3.Connection:
-    """A connection made as the service makes them (store/sql.py ``make_engine``), in autocommit: each
+    """A connection made as the service makes them (store/engine.py ``make_engine``), in autocommit: each
     read sees the latest commit, and transactions are begun explicitly."""
     conn = sqlite3.connect(database, isolation_level=None, check_same_thread=False, timeout=30)
     for pragma in ("journal_mode=WAL", "synchronous=FULL", "busy_timeout=30000",

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from typing import Any
 
+import anyio.to_thread
 from starlette.applications import Starlette
 from starlette.routing import Route
 
@@ -48,11 +52,23 @@ class Services:
 
 def build_services(settings: Settings, clock: Clock | None = None) -> Services:
     clock = clock or SystemClock()
-    store = SqlStore.open(settings.database_url, settings.audit_key.value)
+    store = SqlStore.open(settings.database_url, settings.audit_key.value, spool_dir=settings.layout.audit_spool,
+                          checkpoints=settings.audit_checkpoints)
     source = PdsDemographics(settings.pds) if settings.pds else LocalDemographics(store)  # [pds], else the table
     demographics = scenario_demographics(source, settings.sandbox)  # sandbox: error simulation
     return Services(store=store, fgm=FgmService(store, demographics, clock), auditor=Auditor(store, clock),
                     cpis=CpisService(store, demographics, clock), demographics=demographics)
+
+
+def _closing(store: SqlStore) -> Any:
+    """The app's lifespan: the store closed at shutdown (the audit spool flushed, a last checkpoint written)."""
+
+    @asynccontextmanager
+    async def lifespan(_app: Any) -> AsyncIterator[None]:
+        yield
+        await anyio.to_thread.run_sync(store.close)
+
+    return lifespan
 
 
 def create_app(settings: Settings, clock: Clock | None = None, services: Services | None = None) -> Starlette:
@@ -105,7 +121,8 @@ def create_app(settings: Settings, clock: Clock | None = None, services: Service
         *web_routes(settings, services, clock),  # the clinician web interface under /web, and / -> /web/
         *docs_routes(settings.sandbox),  # the API explorer at /_docs, sandbox only
     ]
-    app = SafeguardingApp(routes=routes, exception_handlers=router_errors(settings, services))
+    app = SafeguardingApp(routes=routes, exception_handlers=router_errors(settings, services),
+                          lifespan=_closing(services.store))
     app.add_middleware(SecurityHeaders)
     app.state.services = services
     return app

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 import uuid
 from pathlib import Path
@@ -18,6 +19,7 @@ from .cli_smsp import smsp
 from .cli_supplier import assure_command, collection_command
 from .cli_systems import systems
 from .config_file import env_only
+from .fileutil import PRIVATE_UMASK
 from .settings import Layout, Settings, file_settings, sandbox_settings
 
 
@@ -42,6 +44,7 @@ def main() -> None:
     # A one-off command answers on stdout, and in one sentence on stderr when it fails (cli_errors.py): its
     # log lines would only repeat that. A server configures its logs again from its settings.
     logs.configure("CRITICAL")
+    os.umask(PRIVATE_UMASK)  # every file a command or server creates is its user's alone (fileutil.py)
 
 
 @main.command()
@@ -215,18 +218,25 @@ def audit() -> None:
 def audit_verify(data_dir: Path, config: Path | None, database_url: str | None) -> None:
     """Check the whole audit hash chain; exit 1 if any record was edited, removed or reordered."""
     from .audit.chain import verify
+    from .audit.checkpoints import CheckpointError, anchors, read_checkpoints
     from .store.sql import SqlStore
 
     settings = _settings(data_dir, config, database_url)
+    try:  # read before the head: every checkpoint is then at or before the head read
+        checkpoints = read_checkpoints(settings.audit_checkpoints, settings.audit_key.value)
+    except CheckpointError as exc:
+        click.echo(json.dumps({"ok": False, "checked": 0, "problem": str(exc), "seq": None}))
+        sys.exit(1)
     store = SqlStore.open(settings.database_url, settings.audit_key.value)
     try:
         # The head first, then the chain up to it: events a running server appends meanwhile are after it.
         head_seq, head_hash = store.audit_head()
-        result = verify(settings.audit_key.value, store.audit_records(up_to=head_seq), head_seq, head_hash)
+        result = verify(settings.audit_key.value, store.audit_records(up_to=head_seq), head_seq, head_hash,
+                        anchors(checkpoints))
     finally:
         store.close()
     click.echo(json.dumps({"ok": result.ok, "checked": result.checked, "problem": result.problem,
-                           "seq": result.seq}))
+                           "seq": result.seq, "checkpoints": len(checkpoints)}))
     sys.exit(0 if result.ok else 1)
 
 

@@ -19,9 +19,10 @@ def load_csv(settings: Settings, file: Path, authority: str) -> dict[str, Any]:
     A file that cannot be used at all is refused before anything is loaded (CPF01)."""
     from .app import build_services
     from .cpis_csv import CsvFileError, authority_system, load, read_rows
-    from .security.registry import SystemRegistry
+    from .security.registry import configured_registry
 
-    system = authority_system(SystemRegistry.load(settings.registry_file).systems(), authority)
+    registry = configured_registry(settings).current()  # on PostgreSQL: the shared one
+    system = authority_system(registry.systems(), authority)
     if system is None:
         raise click.ClickException(f"{authority} is not the ODS code of one registered local-authority system "
                                    "(see 'safeguarding systems list')")

@@ -62,8 +62,9 @@ def readable(exc: BaseException, database_url: str | None = None) -> str | None:
     return None
 
 
-def check_port_free(host: str, port: int) -> None:
-    """Refuse, in a sentence, to start on a port another process already listens on."""
+def check_port_free(host: str, port: int, change: str = "give another --port") -> None:
+    """Refuse, in a sentence, to start on a port another process already listens on (``change``: how to
+    choose another)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
@@ -72,7 +73,7 @@ def check_port_free(host: str, port: int) -> None:
         except OSError as exc:
             if exc.errno == errno.EADDRINUSE:
                 raise click.ClickException(f"port {port} on {host} is already in use (is another server running?): "
-                                           "stop it, or give another --port") from None
+                                           f"stop it, or {change}") from None
             if exc.errno == errno.EADDRNOTAVAIL:
                 raise click.ClickException(f"{host} is not an address of this machine: give another --host") from None
             if exc.errno == errno.EACCES:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from .cli_errors import check_port_free
 from .settings import SettingsError
 
 
@@ -26,4 +27,5 @@ def serve(config: Path) -> None:
         settings = load_smsp_settings(config)
     except SettingsError as exc:
         raise click.ClickException(str(exc)) from exc
+    check_port_free(settings.host, settings.port, f"set another port in {config}")
     serve_smsp(settings)

@@ -4,6 +4,9 @@ The registry (``systems.json`` in the data dir, or ``systems_file`` of a ``--con
 verified client certificate to a system: ASID, ODS code, kind and the interactions it may use. The
 server re-reads the file when it changes, so a change applies to the next message without a restart.
 Writes replace the file atomically, so the server never reads half of one.
+
+On PostgreSQL the registry is the database's copy (security/registry.py), shared by every node: these
+commands edit it there, under a row lock, and the file is only imported from, once.
 """
 
 from __future__ import annotations
@@ -18,9 +21,10 @@ from typing import Any
 import click
 from cryptography import x509
 
-from .cli_options import config_option, data_dir_option
+from .cli_options import config_option, data_dir_option, database_option
+from .config_file import env_only
 from .security.certs import pem_fingerprint
-from .security.registry import normalise_fingerprint, parse_serial
+from .security.registry import normalise_fingerprint, parse_serial, shared
 from .settings import Layout, SettingsError, file_settings
 
 # Short names for the FGM-IS DSTU2 events (MessageHeader.event.code); any other event code may be given in full.
@@ -40,7 +44,7 @@ _EVENT = re.compile(r"urn:[A-Za-z0-9:._\-]+")
 
 
 def registry_path(data_dir: Path, config: Path | None) -> Path:
-    if config is not None:
+    if config is not None or env_only():
         try:
             return file_settings(config).registry_file
         except SettingsError as exc:
@@ -49,6 +53,62 @@ def registry_path(data_dir: Path, config: Path | None) -> Path:
         raise click.ClickException(f"{data_dir} is not a data dir (run 'safeguarding serve --sandbox' once, "
                                    "or give --config)")
     return Layout(data_dir).registry
+
+
+class Registry:
+    """Where these commands read and change the registry: the file, or the database's shared copy."""
+
+    def __init__(self, path: Path, database_url: str | None) -> None:
+        self.path, self.database_url = path, database_url if shared(database_url) else None
+
+    def read(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        if self.database_url is None:
+            return read_entries(self.path), read_revoked(self.path)
+        document = self._shared(self.database_url, lambda current: current)
+        return list(document.get("systems", [])), list(document.get("revoked", []))
+
+    def change(self, edit: Any) -> None:
+        """``edit(entries, revoked)`` returns the new (entries, revoked)."""
+        if self.database_url is None:
+            entries, revoked = edit(read_entries(self.path), read_revoked(self.path))
+            write_entries(self.path, entries, revoked)
+            return
+
+        def changed(current: dict[str, Any]) -> dict[str, Any]:
+            entries, revoked = edit(list(current.get("systems", [])), list(current.get("revoked", [])))
+            return {**current, "systems": entries, "revoked": revoked}
+
+        self._shared(self.database_url, changed)
+
+    def _shared(self, database_url: str, change: Any) -> dict[str, Any]:
+        from .store.registry_table import change_registry
+        from .store.sql import make_engine
+
+        engine = make_engine(database_url)
+        try:
+            # The first use imports the file, as a server does; ``change`` then sees the shared document.
+            def imported(current: dict[str, Any] | None) -> dict[str, Any] | None:
+                if current is not None:
+                    return change(current)  # type: ignore[no-any-return]
+                base = {"systems": read_entries(self.path), "revoked": read_revoked(self.path)}
+                return change(base)  # type: ignore[no-any-return]
+
+            return change_registry(engine, imported) or {}
+        finally:
+            engine.dispose()
+
+
+def registry_for(data_dir: Path, config: Path | None, database_url: str | None) -> Registry:
+    """The registry a command edits: with explicit configuration on PostgreSQL, the database's shared copy;
+    otherwise (SQLite, or the sandbox, which keeps its file) the file."""
+    path = registry_path(data_dir, config)
+    if config is None and not env_only():
+        return Registry(path, None)
+    try:
+        settings = file_settings(config, database_url=database_url)
+    except SettingsError as exc:
+        raise click.ClickException(str(exc)) from exc
+    return Registry(settings.registry_file, settings.shared_registry_url)
 
 
 def read_entries(path: Path) -> list[dict[str, Any]]:
@@ -127,8 +187,9 @@ def systems() -> None:
 @click.option("--replace", is_flag=True, help="Replace the registration if the ASID is already registered.")
 @data_dir_option
 @config_option
+@database_option
 def add(asid: str, ods: str, kind: str, interactions: tuple[str, ...], cert: Path | None, name: str | None,
-        replace: bool, data_dir: Path, config: Path | None) -> None:
+        replace: bool, data_dir: Path, config: Path | None, database_url: str | None) -> None:
     """Register a system (or, with --replace, change its registration)."""
     if not _ASID.fullmatch(asid):
         raise click.BadParameter("an ASID is 1-20 digits", param_hint="--asid")
@@ -149,16 +210,17 @@ def add(asid: str, ods: str, kind: str, interactions: tuple[str, ...], cert: Pat
         if common_names != [asid]:
             click.echo(f"warning: the certificate's subject CN is not {asid}; it is pinned by fingerprint", err=True)
         entry["cert_sha256"] = pem_fingerprint(cert)
-    path = registry_path(data_dir, config)
-    entries = read_entries(path)
-    existing = [i for i, e in enumerate(entries) if e.get("asid") == asid]
-    if existing and not replace:
-        raise click.ClickException(f"ASID {asid} is already registered (use --replace to change it)")
-    if existing:
-        entries[existing[0]] = entry
-    else:
-        entries.append(entry)
-    write_entries(path, entries)
+    def added(entries: list[dict[str, Any]], revoked: list[dict[str, Any]]) -> tuple[list[Any], list[Any]]:
+        existing = [i for i, e in enumerate(entries) if e.get("asid") == asid]
+        if existing and not replace:
+            raise click.ClickException(f"ASID {asid} is already registered (use --replace to change it)")
+        if existing:
+            entries[existing[0]] = entry
+        else:
+            entries.append(entry)
+        return entries, revoked
+
+    registry_for(data_dir, config, database_url).change(added)
     click.echo(json.dumps(entry))
 
 
@@ -166,10 +228,10 @@ def add(asid: str, ods: str, kind: str, interactions: tuple[str, ...], cert: Pat
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @data_dir_option
 @config_option
-def list_systems(as_json: bool, data_dir: Path, config: Path | None) -> None:
-    """List the registered systems."""
-    entries = read_entries(registry_path(data_dir, config))
-    revoked = read_revoked(registry_path(data_dir, config))
+@database_option
+def list_systems(as_json: bool, data_dir: Path, config: Path | None, database_url: str | None) -> None:
+    """List the registered systems (on PostgreSQL: the database's shared registry)."""
+    entries, revoked = registry_for(data_dir, config, database_url).read()
     if as_json:
         click.echo(json.dumps({"systems": entries, "revoked": revoked}, indent=2))
         return
@@ -190,8 +252,9 @@ def list_systems(as_json: bool, data_dir: Path, config: Path | None) -> None:
 @click.option("--reason", default=None, help="Why (kept in the file for operators).")
 @data_dir_option
 @config_option
+@database_option
 def revoke(cert: Path | None, sha256: str | None, serial: str | None, reason: str | None, data_dir: Path,
-           config: Path | None) -> None:
+           config: Path | None, database_url: str | None) -> None:
     """Revoke a client certificate: it is refused (403) from the next request on, whichever system it names."""
     if sum(x is not None for x in (cert, sha256, serial)) != 1:
         raise click.UsageError("give exactly one of --cert, --sha256 and --serial")
@@ -205,12 +268,14 @@ def revoke(cert: Path | None, sha256: str | None, serial: str | None, reason: st
         raise click.BadParameter(str(exc)) from exc
     if reason:
         entry["reason"] = reason
-    path = registry_path(data_dir, config)
-    entries, revoked = read_entries(path), read_revoked(path)
     key = "serial" if "serial" in entry else "cert_sha256"
-    if not any(item.get(key) == entry[key] for item in revoked):
-        revoked.append(entry)
-    write_entries(path, entries, revoked)
+
+    def revoked_too(entries: list[dict[str, Any]], revoked: list[dict[str, Any]]) -> tuple[list[Any], list[Any]]:
+        if not any(item.get(key) == entry[key] for item in revoked):
+            revoked.append(entry)
+        return entries, revoked
+
+    registry_for(data_dir, config, database_url).change(revoked_too)
     click.echo(json.dumps(entry))
 
 
@@ -218,12 +283,14 @@ def revoke(cert: Path | None, sha256: str | None, serial: str | None, reason: st
 @click.option("--asid", required=True, help="The ASID to remove.")
 @data_dir_option
 @config_option
-def remove(asid: str, data_dir: Path, config: Path | None) -> None:
+@database_option
+def remove(asid: str, data_dir: Path, config: Path | None, database_url: str | None) -> None:
     """Remove a system: its certificates are refused from the next message on."""
-    path = registry_path(data_dir, config)
-    entries = read_entries(path)
-    kept = [e for e in entries if e.get("asid") != asid]
-    if len(kept) == len(entries):
-        raise click.ClickException(f"ASID {asid} is not registered")
-    write_entries(path, kept)
+    def removed(entries: list[dict[str, Any]], revoked: list[dict[str, Any]]) -> tuple[list[Any], list[Any]]:
+        kept = [e for e in entries if e.get("asid") != asid]
+        if len(kept) == len(entries):
+            raise click.ClickException(f"ASID {asid} is not registered")
+        return kept, revoked
+
+    registry_for(data_dir, config, database_url).change(removed)
     click.echo(json.dumps({"removed": asid}))

@@ -119,6 +119,7 @@ class ConfigFile(BaseSettings):
     data_dir: str = "."
     database_url: str
     audit_key_file: str
+    audit_checkpoint_file: str | None = None
     service_asid: str = Field(pattern=r"^\d{12}$")
     trusted_issuers: tuple[IssuerConfig, ...] = Field(min_length=1)
     systems_file: str = "systems.json"

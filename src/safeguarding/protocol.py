@@ -28,6 +28,7 @@ from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
 from .api import errors as e
 from .api.hardening import SECURITY_HEADERS
+from .security.tls_policy import policy_context_factory
 
 log = logging.getLogger(__name__)
 
@@ -46,8 +47,15 @@ MAX_HEAD_FIELDS = 100
 HEAD_TIMEOUT = env_seconds("SAFEGUARDING_HEAD_TIMEOUT", 20.0)
 
 
-class _HeadTooLarge(Exception):
-    """Raised in a parser callback; httptools reports it as a parse error, answered with 431."""
+class _Refused(Exception):
+    """Raised in a parser callback; httptools reports it as a parse error, answered with ``_refusal``."""
+
+
+def _not_http_1_1(data: bytes) -> bool:
+    """Whether ``data``, the start of a request, has a complete request line that is not HTTP/1.1's: HTTP/1.0, or
+    HTTP/0.9's bare ``GET /path`` (which the parser would hold, waiting for headers that never come)."""
+    line, newline, _ = data.lstrip(b"\r\n").partition(b"\n")
+    return bool(newline) and not line.rstrip(b"\r").endswith(b" HTTP/1.1")
 
 
 class TlsHttpToolsProtocol(HttpToolsProtocol):
@@ -58,7 +66,7 @@ class TlsHttpToolsProtocol(HttpToolsProtocol):
     _head_bytes = 0
     _head_fields = 0
     _head_received = 0
-    _refusal: e.ApiError | None = None
+    _refusal: tuple[e.ApiError, str] | None = None  # why the parser was stopped: the answer and its log reason
 
     def connection_made(self, transport: Any) -> None:
         super().connection_made(transport)
@@ -73,14 +81,17 @@ class TlsHttpToolsProtocol(HttpToolsProtocol):
     def data_received(self, data: bytes) -> None:
         if self.transport.is_closing():
             return  # refused already
+        if self._message_done and _not_http_1_1(data):
+            self._refuse(e.NOT_HTTP, "not HTTP/1.1")
+            return
         super().data_received(data)
         if self._in_head and not self.transport.is_closing():
             # Still inside the head after all of this: httptools buffers an unfinished header line without
             # calling on_header, so the limit is on the bytes received too.
             self._head_received += len(data)
             if self._head_received > MAX_HEAD_BYTES:
-                self._refusal = e.HEAD_TOO_LARGE
-                self._refuse(e.HEAD_TOO_LARGE, "head too large")
+                self._refusal = (e.HEAD_TOO_LARGE, "head too large")
+                self._refuse(*self._refusal)
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
@@ -102,6 +113,10 @@ class TlsHttpToolsProtocol(HttpToolsProtocol):
     def on_headers_complete(self) -> None:
         self._in_head = False
         self._disarm()  # from here the body is the application's to time (pipeline.read_body)
+        if self.parser.get_http_version() != "1.1":
+            # HTTP/1.0 and a bare HTTP/0.9-style request line: Spine's messaging speaks HTTP/1.1 only.
+            self._refusal = (e.NOT_HTTP, "not HTTP/1.1")
+            raise _Refused()
         super().on_headers_complete()
 
     def on_message_complete(self) -> None:
@@ -117,14 +132,14 @@ class TlsHttpToolsProtocol(HttpToolsProtocol):
 
     def send_400_response(self, msg: str) -> None:
         # uvicorn calls this for any request httptools cannot parse, including a head over the limits.
-        self._refuse(self._refusal or e.NOT_HTTP, "head too large" if self._refusal else "not HTTP")
+        self._refuse(*(self._refusal or (e.NOT_HTTP, "not HTTP")))
 
     def _count(self, size: int, fields: int) -> None:
         self._head_bytes += size
         self._head_fields += fields
         if self._head_bytes > MAX_HEAD_BYTES or self._head_fields > MAX_HEAD_FIELDS:
-            self._refusal = e.HEAD_TOO_LARGE
-            raise _HeadTooLarge()
+            self._refusal = (e.HEAD_TOO_LARGE, "head too large")
+            raise _Refused()
 
     def _arm(self) -> None:
         self._disarm()
@@ -197,7 +212,10 @@ def uvicorn_config(settings: Listening, app: Any, **extra: Any) -> uvicorn.Confi
 
 
 def config_for(listen: dict[str, Any], app: Any, **extra: Any) -> uvicorn.Config:
-    """The uvicorn configuration of every server of the service, listening as ``listen`` says."""
+    """The uvicorn configuration of every server of the service, listening as ``listen`` says (over TLS: under
+    the service's TLS policy, security/tls_policy.py)."""
+    if listen.get("ssl_certfile"):
+        extra.setdefault("ssl_context_factory", policy_context_factory)
     return uvicorn.Config(
         app,
         http=TlsHttpToolsProtocol,

@@ -55,6 +55,14 @@ class Layout:
         return self.root / "audit.key"
 
     @property
+    def audit_spool(self) -> Path:
+        return self.root / "audit-spool"
+
+    @property
+    def audit_checkpoints(self) -> Path:
+        return self.root / "audit-checkpoints.log"
+
+    @property
     def signing_key(self) -> Path:
         return self.root / "keys" / "token-signing.pem"
 
@@ -97,10 +105,22 @@ class Settings:
     web: WebSettings = field(default_factory=WebSettings)
     pds: PdsSettings | None = None  # None: demographics from the local table
     gateway: GatewaySettings | None = None  # None: the role header from anyone, as a choice among the user's
+    audit_checkpoint_file: Path | None = None  # None: audit-checkpoints.log in the data dir
 
     @property
     def layout(self) -> Layout:
         return Layout(self.data_dir)
+
+    @property
+    def shared_registry_url(self) -> str | None:
+        """The database that holds the system registry, shared by every node: PostgreSQL outside the sandbox
+        (security/registry.py). The sandbox keeps its file (it rewrites its own systems at every start)."""
+        return self.database_url if not self.sandbox and self.database_url.startswith("postgresql") else None
+
+    @property
+    def audit_checkpoints(self) -> Path:
+        """Where the audit chain's checkpoints are appended (audit/checkpoints.py)."""
+        return self.audit_checkpoint_file or self.layout.audit_checkpoints
 
     @property
     def scheme(self) -> str:
@@ -197,6 +217,7 @@ def file_settings(path: Path | None, *, host: str | None = None, port: int | Non
                             config.pds.cache_seconds, resolve(config.pds.ca_file)) if config.pds else None,
             gateway=GatewaySettings(tuple(ipaddress.ip_network(str(n), strict=False) for n in config.gateway.addresses),
                                     config.gateway.role_header) if config.gateway else None,
+            audit_checkpoint_file=resolve(config.audit_checkpoint_file),
         )
     except SettingsError:
         raise

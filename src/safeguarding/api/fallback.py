@@ -22,7 +22,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Match, Route
 
-from ..security.registry import RegistryFile
+from ..security.registry import configured_registry
 from . import errors as e
 from .dstu2.endpoints import BASE_PATH as DSTU2_BASE
 from .dstu2.endpoints import FgmDstu2
@@ -63,7 +63,7 @@ def allowed_methods(request: Request) -> str:
 
 def router_errors(settings: Settings, services: Services) -> dict[int, Handler]:
     """The exception handlers for the router's 404 and 405."""
-    dstu2 = FgmDstu2(services.fgm, settings.service_asid, RegistryFile(settings.registry_file))
+    dstu2 = FgmDstu2(services.fgm, settings.service_asid, configured_registry(settings))
 
     def r4(error: e.ApiError, headers: dict[str, str]) -> Response:
         return Response(orjson.dumps(e.operation_outcome(error, settings.error_system)), status_code=error.status,

@@ -7,6 +7,11 @@ ASID), so a system can renew its certificate from the same CA without re-registe
 The file's ``revoked`` list is the operator's deny list (``safeguarding systems revoke``): a
 certificate named there by SHA-256 fingerprint or serial number belongs to no system, whatever the
 registrations say, so a stolen or compromised certificate is refused from the next request on.
+
+On PostgreSQL the same document lives in the database (store/registry_table.py), shared by every node: a
+node imports its ``systems.json`` once, when the database holds no registry yet; from then on
+``safeguarding systems`` edits the database's copy, and every node sees a change within
+``SHARED_CHECK_SECONDS``. The file stays the registry of a SQLite deployment, and the import format.
 """
 
 from __future__ import annotations
@@ -14,8 +19,10 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Protocol
 
 from cryptography import x509
 
@@ -64,7 +71,10 @@ class SystemRegistry:
     def load(cls, path: Path) -> SystemRegistry:
         if not path.exists():
             return cls([])
-        data = json.loads(path.read_text())
+        return cls.from_document(json.loads(path.read_text()))
+
+    @classmethod
+    def from_document(cls, data: dict[str, Any]) -> SystemRegistry:
         return cls(
             [
                 Registration(
@@ -138,19 +148,76 @@ def save_registry(path: Path, entries: list[dict[str, object]]) -> None:
     path.write_text(json.dumps(document, indent=2))
 
 
-class RegistryFile:
-    """The registry file operators manage (``safeguarding systems``), re-read when it changes, so a
-    registration applies to the next request without a restart.
+SHARED_CHECK_SECONDS = 1.0  # how often a node looks whether the database's registry has changed
 
-    A file that is broken at start-up stops the server starting; one that breaks later refuses every
-    system until it is fixed: failing closed, and logged.
+
+class _Configured(Protocol):
+    @property
+    def registry_file(self) -> Path: ...
+    @property
+    def shared_registry_url(self) -> str | None: ...
+
+
+def configured_registry(settings: _Configured) -> RegistryFile:
+    """The registry a server uses: its file, or on PostgreSQL outside the sandbox the database's shared copy."""
+    return RegistryFile(settings.registry_file, settings.shared_registry_url)
+
+
+def shared(database_url: str | None) -> bool:
+    """Whether a deployment on this database keeps its registry in the database (PostgreSQL)."""
+    return bool(database_url) and str(database_url).startswith("postgresql")
+
+
+class RegistryFile:
+    """The registry operators manage (``safeguarding systems``), re-read when it changes, so a
+    registration or revocation applies to the next request without a restart: the file, or on PostgreSQL
+    (``database_url``) the database's copy, which every node shares.
+
+    A registry that is broken at start-up stops the server starting; one that breaks later refuses every
+    system until it is fixed: failing closed, and logged. A database that cannot be reached leaves the last
+    registry read in force (its revocations included) until it answers again.
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, database_url: str | None = None) -> None:
         self._path = path
         self._lock = threading.Lock()
+        self._engine: Any = None
+        if shared(database_url):
+            self._init_shared(str(database_url))
+            return
         self._stamp = self._current_stamp()
         self._registry = SystemRegistry.load(path)
+
+    def _init_shared(self, database_url: str) -> None:
+        from ..store.registry_table import change_registry, read_registry
+        from ..store.sql import make_engine
+
+        self._engine = make_engine(database_url)
+        version, document = read_registry(self._engine)
+        if document is None:  # the first node: import this node's file
+            imported = json.loads(self._path.read_text()) if self._path.exists() else {"systems": [], "revoked": []}
+            SystemRegistry.from_document(imported)  # a broken file is not imported (and stops the start)
+            change_registry(self._engine, lambda current: current if current is not None else imported)
+            version, document = read_registry(self._engine)
+            log.info("system registry imported", extra={"event": "SYSTEM_REGISTRY_IMPORTED"})
+        self._version, self._checked = version, time.monotonic()
+        self._registry = SystemRegistry.from_document(document or {})
+
+    def _current_shared(self) -> SystemRegistry:
+        from ..store.interface import StoreUnavailable
+        from ..store.registry_table import read_registry, registry_version
+
+        with self._lock:
+            if time.monotonic() - self._checked < SHARED_CHECK_SECONDS:
+                return self._registry
+            self._checked = time.monotonic()
+            try:
+                if registry_version(self._engine) != self._version:
+                    self._version, document = read_registry(self._engine)
+                    self._registry = _parsed(document or {})
+            except StoreUnavailable:
+                log.warning("system registry not checked", extra={"event": "SYSTEM_REGISTRY_UNCHECKED"})
+            return self._registry
 
     def _current_stamp(self) -> tuple[int, int, int] | None:
         try:
@@ -160,6 +227,8 @@ class RegistryFile:
         return stat.st_mtime_ns, stat.st_size, stat.st_ino
 
     def current(self) -> SystemRegistry:
+        if self._engine is not None:
+            return self._current_shared()
         stamp = self._current_stamp()
         with self._lock:
             if stamp != self._stamp:
@@ -172,3 +241,14 @@ class RegistryFile:
                               extra={"event": "SYSTEM_REGISTRY_UNREADABLE", "error": type(exc).__name__})
                 self._stamp = stamp
             return self._registry
+
+
+def _parsed(document: dict[str, Any]) -> SystemRegistry:
+    try:
+        registry = SystemRegistry.from_document(document)
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        log.error("system registry unreadable: every system is refused",
+                  extra={"event": "SYSTEM_REGISTRY_UNREADABLE", "error": type(exc).__name__})
+        return SystemRegistry([])
+    log.info("system registry reloaded", extra={"event": "SYSTEM_REGISTRY_RELOADED"})
+    return registry

@@ -7,7 +7,7 @@ from typing import TypeVar
 
 from ..domain.clock import Clock, iso_instant
 from ..domain.errors import DomainError
-from ..store.interface import Store, Transaction
+from ..store.interface import Store, StoreUnavailable, Transaction
 from .context import Outcome, RequestContext
 
 T = TypeVar("T")
@@ -23,8 +23,15 @@ class Auditor:
         tx.append_audit(ctx.audit_event(iso_instant(self._clock.now()), outcome))
 
     def record(self, ctx: RequestContext, outcome: Outcome) -> None:
-        """Audit a request that changed nothing (refused before, or by, the rules)."""
-        self._store.run(lambda tx: self.record_in(tx, ctx, outcome))
+        """Audit a request that changed nothing (refused before, or by, the rules).
+
+        When the store cannot take the event (the database is down: the request is being refused with a
+        503) it is kept in the store's local spool and reaches the chain when the database is back."""
+        event = ctx.audit_event(iso_instant(self._clock.now()), outcome)
+        try:
+            self._store.run(lambda tx: tx.append_audit(event))
+        except StoreUnavailable:
+            self._store.spool_audit(event)  # raises StoreUnavailable again when the store has no spool
         ctx.audited = True
 
     def run(self, ctx: RequestContext, prepare: Callable[[], P], work: Callable[[Transaction, P], T],

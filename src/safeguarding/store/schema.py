@@ -143,3 +143,16 @@ cpis_notifications = Table(
     Column("acknowledged_at", String(32)),
     Index("ix_cpis_notifications_pending", "authority_ods", "acknowledged_at", "queued_at"),
 )
+
+# The system registry of a PostgreSQL deployment (security/registry.py), shared by every node: one row
+# (id = 1), the whole document (``{"systems": [...], "revoked": [...]}``, as systems.json holds it) replaced
+# in one transaction; ``version`` counts the changes, so a node sees a change by reading one integer.
+# ``document`` is NULL until the first node imports its systems.json.
+system_registry = Table(
+    "system_registry",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("version", Integer, nullable=False),
+    Column("document", Text),
+    Column("changed_at", String(32)),
+)

@@ -33,7 +33,7 @@ from ...domain import errors as d
 from ...domain.caller import Caller, System, User
 from ...domain.errors import DomainError
 from ...domain.fgm import RemovalReason
-from ...security.registry import RegistryFile
+from ...security.registry import RegistryFile, configured_registry
 from ...services.context import Outcome, RequestContext
 from ...services.fgm import FgmService
 from ...store.interface import StoreUnavailable
@@ -386,7 +386,7 @@ METHOD_NOT_ALLOWED_TEXT: Final = "Only POST is allowed: FGM-IS messages are post
 
 def dstu2_routes(settings: Settings, services: Services) -> list[Route]:
     """``POST /fhir/fgm/{query,create,delete}``, each through the shared pipeline."""
-    adapter = FgmDstu2(services.fgm, settings.service_asid, RegistryFile(settings.registry_file))
+    adapter = FgmDstu2(services.fgm, settings.service_asid, configured_registry(settings))
     routes = []
     for interaction in Interaction:
         endpoint = Endpoint(

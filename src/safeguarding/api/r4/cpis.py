@@ -29,7 +29,7 @@ from ...domain.caller import Caller, System
 from ...domain.cpis import Access, Alert, Applied, Event, FileCode, RecordCode
 from ...domain.errors import DomainError
 from ...security.rbac import Operation, authorise
-from ...security.registry import RegistryFile
+from ...security.registry import configured_registry
 from ...services.context import RequestContext
 from ...services.cpis import FEED_LIMIT, CpisService, RecordResult
 from ...store.interface import StoreUnavailable
@@ -78,7 +78,8 @@ BAD_ACKNOWLEDGEMENT = e.ApiError(
 )
 ENTRY_NOT_APPLIED = careplan.entry_refusal(500, "exception", RecordCode.UNSUCCESSFUL, "The record was not applied")
 PDS_UNAVAILABLE = e.ApiError(503, "SERVICE_UNAVAILABLE", "The service is temporarily unavailable",
-                             issue_type="transient", also=(careplan.file_coding(FileCode.PDS_UNAVAILABLE),))
+                             issue_type="transient", also=(careplan.file_coding(FileCode.PDS_UNAVAILABLE),),
+                             headers={"Retry-After": "2"})
 
 SEARCH_ERRORS: Mapping[type[DomainError], e.ApiError] = {d.InvalidNhsNumber: INVALID_NHS_SEARCH}
 # Reads by id, where the IG is silent: what is not shared (or not the caller's alert) is not found.
@@ -343,7 +344,7 @@ def _authoriser(operation: Operation | None) -> Authoriser | None:
 def cpis_routes(settings: Settings, services: Services, bearer: Authenticator) -> list[Route]:
     """Every CP-IS route, each through the shared pipeline."""
     adapter = CpisR4(services.cpis)
-    certificate = client_certificate(RegistryFile(settings.registry_file))
+    certificate = client_certificate(configured_registry(settings))
     published = datetime.now(timezone.utc).date().isoformat()
 
     def endpoint(interaction: str, handler: Handler, authenticate: Authenticator | None,

@@ -1,0 +1,155 @@
+"""The statements on every request's path, as fixed SQL, and the mapping between rows and domain objects."""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from typing import Any
+
+import orjson
+
+from ..domain.audit import AuditEvent, AuditRecord
+from ..domain.cpis import (
+    Access,
+    Alert,
+    Author,
+    AuthorityContact,
+    Plan,
+    PlanKey,
+    PlanType,
+    Provenance,
+)
+from ..domain.fgm import Actor, Indicator, IndicatorStatus, Removal, RemovalReason
+from ..domain.patients import Gender, Patient, SecurityLabel
+
+
+def _flat_json(record: Actor | Author) -> str:
+    """A flat record of plain values as JSON, its unset fields left out (``__dict__``: no deep copy, as
+    ``asdict`` makes, for fields that hold no objects)."""
+    return orjson.dumps({k: v for k, v in record.__dict__.items() if v is not None}).decode()
+
+
+def _actor(raw: str | None) -> Actor:
+    return Actor(**orjson.loads(raw)) if raw else Actor()
+
+
+def _plan_values(plan: Plan) -> dict[str, Any]:
+    return {
+        "start_date": plan.start,
+        "end_date": plan.end,
+        "authority_name": plan.contact.name,
+        "office_phone": plan.contact.office_phone,
+        "emergency_phone": plan.contact.emergency_phone,
+        "withdrawn_at": plan.withdrawn_at,
+        "version": plan.version,
+        "changed_at": plan.changed.at,
+        "changed_by": plan.changed.by,
+        "request_id": plan.changed.request_id,
+    }
+
+
+def _access(row: Any) -> Access:
+    return Access(id=row.id, nhs_number=row.nhs_number, at=row.recorded_at, author=Author(**orjson.loads(row.author)),
+                  listed=row.listed)
+
+
+def _alert(row: Any) -> Alert:
+    return Alert(id=row.id, nhs_number=row.nhs_number, at=row.recorded_at, author=Author(**orjson.loads(row.author)),
+                 note=row.note)
+
+
+_ACCESS_KIND, _ALERT_KIND = "access", "missed-appointment"
+
+
+def _audit_record(row: tuple[Any, ...]) -> AuditRecord:
+    """A row of ``_AUDIT_PAGE`` (seq, prev_hash, hash, then the event's fields in order)."""
+    return AuditRecord(seq=row[0], event=AuditEvent(*row[3:]), prev_hash=row[1], hash=row[2])
+
+
+class _Sql:
+    """A statement on every request's path, as fixed SQL run straight on the driver's connection.
+
+    Building and compiling SQLAlchemy expressions was most of a request's CPU, and even a prebuilt
+    statement costs tens of microseconds in SQLAlchemy's execution layer (docs/performance.md). Written
+    with ``:name`` parameters (sqlite3's style); PostgreSQL's ``%(name)s`` form is derived once.
+    """
+
+    def __init__(self, sqlite: str, postgresql_suffix: str = "", *, positional: bool = False) -> None:
+        # ``positional``: bound from a tuple in the order the names appear (cheaper for wide rows).
+        self.sqlite = re.sub(r":\w+", "?", sqlite) if positional else sqlite
+        self.postgresql = re.sub(r":(\w+)", "%s" if positional else r"%(\1)s", sqlite) + postgresql_suffix
+
+    def text(self, dialect: str) -> str:
+        return self.postgresql if dialect == "postgresql" else self.sqlite
+
+
+# The columns each row converter below reads, in its order: the fixed SQL and SQLAlchemy selects alike.
+_PATIENT_FIELDS = ("nhs_number", "verified", "birth_date", "gender", "security", "gp_ods_code", "deceased",
+                   "superseded_by")
+_INDICATOR_FIELDS = ("id", "nhs_number", "assessment_date", "status", "version", "created_at", "created_by",
+                     "removed_at", "removed_by", "removal_reason")
+_PLAN_FIELDS = ("id", "authority_ods", "nhs_number", "plan_type", "start_date", "end_date", "authority_name",
+                "office_phone", "emergency_phone", "withdrawn_at", "version", "created_at", "changed_at",
+                "changed_by", "request_id")
+_PATIENT_COLUMNS, _INDICATOR_COLUMNS, _PLAN_COLUMNS = (
+    ", ".join(fields) for fields in (_PATIENT_FIELDS, _INDICATOR_FIELDS, _PLAN_FIELDS))
+# Fixed text from the constant column lists above (S608: nothing of a request's is formatted in).
+_PATIENT_BY_NUMBER = _Sql(f"SELECT {_PATIENT_COLUMNS} FROM patients WHERE nhs_number = :nhs_number")  # noqa: S608
+_ACTIVE_INDICATOR = _Sql(f"SELECT {_INDICATOR_COLUMNS} FROM fgm_indicators "  # noqa: S608
+                         "WHERE nhs_number = :nhs_number AND status = 'active'")
+_INDICATOR_BY_ID = _Sql(f"SELECT {_INDICATOR_COLUMNS} FROM fgm_indicators WHERE id = :id")  # noqa: S608
+_LOCK_AUDIT_HEAD = _Sql("SELECT seq, hash FROM audit_head WHERE id = 1", " FOR UPDATE")
+_AUDIT_COLUMNS = ("seq", "prev_hash", "hash", *AuditEvent.__dataclass_fields__)
+_INSERT_AUDIT_EVENT = _Sql(f"INSERT INTO audit_events ({', '.join(_AUDIT_COLUMNS)}) "  # noqa: S608
+                           f"VALUES ({', '.join(':' + c for c in _AUDIT_COLUMNS)})", positional=True)
+_INSERT_INDICATOR = _Sql("INSERT INTO fgm_indicators (id, nhs_number, assessment_date, status, version, created_at, "
+                         "created_by) VALUES (:id, :nhs_number, :assessment_date, :status, :version, :created_at, "
+                         ":created_by)")
+_SAVE_REMOVAL = _Sql("UPDATE fgm_indicators SET status = :status, version = :version, removed_at = :removed_at, "
+                     "removed_by = :removed_by, removal_reason = :removal_reason "
+                     "WHERE id = :id AND status = 'active' AND version = :previous")
+_SAVEPOINT = _Sql("SAVEPOINT sg_savepoint")  # nests: ROLLBACK TO and RELEASE take the innermost of the name
+_ROLLBACK_TO_SAVEPOINT = _Sql("ROLLBACK TO SAVEPOINT sg_savepoint")
+_RELEASE_SAVEPOINT = _Sql("RELEASE SAVEPOINT sg_savepoint")
+_PLANS_FOR = _Sql(f"SELECT {_PLAN_COLUMNS} FROM cpis_plans WHERE nhs_number = :nhs_number ORDER BY id")  # noqa: S608
+_PLANS_FOR_LOCKED = _Sql(_PLANS_FOR.sqlite, " FOR UPDATE")
+_LAST_LISTED_ACCESS = _Sql("SELECT MAX(recorded_at) FROM cpis_accesses "
+                           "WHERE nhs_number = :nhs_number AND user_id = :user_id AND listed")
+_RECORD_ACCESS = _Sql("INSERT INTO cpis_accesses (id, nhs_number, recorded_at, user_id, author, listed) "
+                      "VALUES (:id, :nhs_number, :recorded_at, :user_id, :author, :listed)")
+_QUEUE_NOTIFICATION = _Sql("INSERT INTO cpis_notifications (authority_ods, event_id, kind, queued_at, acknowledged_at) "
+                           "VALUES (:authority_ods, :event_id, :kind, :queued_at, :acknowledged_at)")
+_AUDIT_PAGE = _Sql(f"SELECT {', '.join(_AUDIT_COLUMNS)} FROM audit_events "  # noqa: S608
+                   "WHERE seq > :after AND seq <= :up_to ORDER BY seq LIMIT :limit")
+_MOVE_AUDIT_HEAD = _Sql("UPDATE audit_head SET seq = :seq, hash = :hash WHERE id = 1")
+
+
+def _columns(table: Any, fields: tuple[str, ...]) -> list[Any]:
+    return [table.c[name] for name in fields]
+
+
+def _date(value: Any) -> date | None:
+    return date.fromisoformat(value) if isinstance(value, str) else value
+
+
+def _patient_row(row: tuple[Any, ...]) -> Patient:
+    number, verified, birth, gender, security, gp, deceased, superseded = row
+    return Patient(nhs_number=number, verified=bool(verified), birth_date=_date(birth),
+                   gender=Gender(gender) if gender else None, security=SecurityLabel(security), gp_ods_code=gp,
+                   deceased=bool(deceased), superseded_by=superseded)
+
+
+def _indicator_row(row: tuple[Any, ...]) -> Indicator:
+    ident, number, assessed, status, version, created_at, created_by, removed_at, removed_by, reason = row
+    removal = Removal(removed_at, _actor(removed_by), RemovalReason(reason)) if removed_at is not None else None
+    return Indicator(id=ident, nhs_number=number, assessment_date=_date(assessed) or date.min,
+                     status=IndicatorStatus(status), created_at=created_at, created_by=_actor(created_by),
+                     removal=removal, version=version)
+
+
+def _plan_row(row: tuple[Any, ...]) -> Plan:
+    (ident, authority, number, plan_type, start, end, name, office, emergency, withdrawn_at, version, created_at,
+     changed_at, changed_by, request_id) = row
+    return Plan(id=ident, key=PlanKey(authority, number, PlanType(plan_type)), start=_date(start) or date.min,
+                end=_date(end), contact=AuthorityContact(name, office, emergency), created_at=created_at,
+                changed=Provenance(changed_at, changed_by, request_id), withdrawn_at=withdrawn_at, version=version)
