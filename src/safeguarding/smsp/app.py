@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import uvicorn
@@ -102,7 +104,15 @@ def create_smsp_app(settings: SmspSettings) -> Starlette:
     endpoint = Endpoint(api="smsp-dstu2", interaction="query", handler=adapter.handle,
                         auditor=Auditor(store, SystemClock()), authenticate=adapter.authenticate,
                         render_error=adapter.render_error, negotiate=False, base_path="/fhir/fgm")
-    app = Starlette(routes=[
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            await national.close()
+
+    app = Starlette(lifespan=lifespan, routes=[
         Route("/_ping", ping, methods=["GET"]),
         Route("/_status", status_endpoint(store), methods=["GET"]),
         Route("/fhir/fgm/query", endpoint, methods=["POST"]),

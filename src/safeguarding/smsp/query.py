@@ -28,7 +28,7 @@ from ..api.pipeline import ApiRequest, ApiResponse
 from ..domain.caller import Caller, User
 from ..services.context import RequestContext
 from .breaker import CircuitBreaker
-from .national import NationalClient, NationalUnreachable
+from .national import NationalClient, NationalReplyRefused, NationalUnreachable
 from .settings import NationalUser
 from .throttle import Throttle
 
@@ -83,6 +83,7 @@ class SmspQuery:
         self.users, self.local_store = users, local_store
 
     def handle(self, request: ApiRequest, ctx: RequestContext) -> ApiResponse:
+        started = time.monotonic()
         message = self._read(request)
         ctx.correlation_id = message.header.message_id[:128]  # the client's message id, for the audit link
         ctx.nhs_number = message.nhs_number
@@ -97,7 +98,7 @@ class SmspQuery:
         national_message_id = str(uuid.uuid4())
         ctx.resource_id = national_message_id  # the national message id, for the audit link
         flag, outcome, diagnostics = self._ask_national(message, national_user, _client_ods(client),
-                                                        national_message_id)
+                                                        national_message_id, started)
         return respond(request, message.header, self.smsp_asid, outcome=outcome, diagnostics=diagnostics, flag=flag)
 
     def _read(self, request: ApiRequest) -> QueryRequest:
@@ -123,8 +124,8 @@ class SmspQuery:
                               message.header)
         return mapped
 
-    def _ask_national(self, message: QueryRequest, user: NationalUser, ods_code: str,
-                      national_message_id: str) -> tuple[FoundFlag | None, codes.SpineCode | None, str | None]:
+    def _ask_national(self, message: QueryRequest, user: NationalUser, ods_code: str, national_message_id: str,
+                      started: float) -> tuple[FoundFlag | None, codes.SpineCode | None, str | None]:
         if not self.breaker.allow():
             return self._unavailable(message, "The national service is failing: circuit open")
         outbound = render_query_request(
@@ -132,12 +133,20 @@ class SmspQuery:
             destination_asid=self.national_asid, practitioner=Practitioner(user.sds_user_id,
                                                                            user.sds_role_profile_id, None, None),
             organization=Organization(ods_code, None), nhs_number=message.nhs_number)
+        remaining = self.national.timeout - (time.monotonic() - started)  # one deadline for the whole query
         try:
-            reply = inline.blocking(self.national.query, outbound, national_message_id)  # off the event loop
+            reply = inline.wait(self.national.query(outbound, national_message_id, remaining))  # on the loop
         except NationalUnreachable as exc:
             self.breaker.failed()
-            log.warning("national unreachable", extra={"event": "SMSP_NATIONAL_UNREACHABLE", "error": str(exc)})
+            log.warning("national unreachable", extra={"event": "SMSP_NATIONAL_UNREACHABLE", "error": exc.reason,
+                                                       "national_message_id": national_message_id})
             return self._unavailable(message, "Could not connect to the national service")
+        except NationalReplyRefused as exc:
+            self.breaker.failed()
+            log.warning("national reply refused", extra={"event": "SMSP_NATIONAL_REPLY_REFUSED", "error": exc.reason,
+                                                         "national_message_id": national_message_id})
+            raise SmspRefusal(codes.RESPONSE_MESSAGE_VALIDATION_ERROR,
+                              "Unusable national response: larger than the SMSP accepts", message.header) from None
         if reply.status >= 500 and reply.status != codes.COULD_NOT_CONNECT_TO_SPINE.http_status:
             self.breaker.failed()
         else:
