@@ -101,7 +101,8 @@ class Smsp:
 def query_message(nhs_number: str, local_id: str = "12456") -> bytes:
     """The NHS guide's query example, as a local client sends it to the SMSP."""
     xml = (FIXTURES / "dstu2" / "query-v2-request.xml").read_bytes()
-    return xml.replace(b"9999999999", nhs_number.encode()).replace(b'value="12456"', f'value="{local_id}"'.encode())
+    return (xml.replace(b"9999999999", nhs_number.encode()).replace(b'value="12456"', f'value="{local_id}"'.encode())
+            .replace(b"asid:047192794540", f"asid:{CLIENT_ASID}".encode()))
 
 
 @dataclass

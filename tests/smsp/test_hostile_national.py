@@ -194,3 +194,19 @@ def test_a_2_gb_national_answer_is_refused_without_growing_the_smsp(
     assert huge.requests() == 10
     assert [event["error"] for event in smsp.events("SMSP_NATIONAL_REPLY_REFUSED")] == ["too-large"] * 10
     assert GIRL not in smsp.log()
+
+
+def test_national_http_500s_open_the_breaker(pki: dict[str, Path], standin: Callable[[str], Standin],
+                                             smsps: list[Smsp]) -> None:
+    """A national 500 is a failing national service (as 502 and 503 are): it counts towards opening the
+    circuit, and the client is told COULD_NOT_CONNECT_TO_SPINE (try later), not that the data was bad."""
+    failing = standin("status-500")
+    smsp = make_smsp(pki, failing.upstream, "failing", national={"breaker_threshold": 2})
+    smsps.append(smsp)
+    for _ in range(3):
+        response = smsp.query(GIRL)
+        assert response.status_code == 500, response.text
+        assert _outcome(_parse(response)) == ("COULD_NOT_CONNECT_TO_SPINE", "no-store")
+    assert failing.requests() == 2  # the third was refused by the open circuit, without calling
+    assert [event["status"] for event in smsp.events("SMSP_NATIONAL_FAILED")] == [500, 500]
+    assert b"circuit open" in response.content

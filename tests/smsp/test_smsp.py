@@ -22,10 +22,12 @@ from safeguarding.security import certs
 
 from ..support import FIXTURES, Server, free_port
 from .harness import (
+    CLIENT_ASID,
     CLIENT_MESSAGE_ID,
     GIRL,
     GIRL_WITHOUT,
     LOCAL_ISSUER,
+    NATIONAL_ASID,
     NS,
     SMSP_ASID,
     Smsp,
@@ -86,7 +88,7 @@ def test_found_is_forwarded_and_answers_the_clients_message(smsp: Smsp, national
     assert header.find("f:response/f:code", NS).get("value") == "ok"  # type: ignore[union-attr]
     assert header.find("f:source/f:endpoint", NS).get("value") == f"urn:nhs:addressing:asid:{SMSP_ASID}"  # type: ignore[union-attr]
     assert header.find("f:destination/f:endpoint", NS).get("value") == (  # type: ignore[union-attr]
-        "urn:nhs:addressing:asid:047192794540")
+        f"urn:nhs:addressing:asid:{CLIENT_ASID}")
     flag = root.find("f:entry/f:resource/f:Flag", NS)
     assert flag is not None and flag.find("f:status", NS).get("value") == "active"  # type: ignore[union-attr]
     assert flag.find("f:contained/f:Patient/f:identifier/f:value", NS).get("value") == GIRL  # type: ignore[union-attr]
@@ -94,7 +96,7 @@ def test_found_is_forwarded_and_answers_the_clients_message(smsp: Smsp, national
     # the audit links the client's message and user to the national message, on both sides
     [local] = [r.event for r in smsp.audit() if r.event.correlation_id == CLIENT_MESSAGE_ID and r.event.status == 200]
     assert local.user_id == "local:12456" and local.role_profile_id == "555021936108"
-    assert local.system_asid == "300000000001" and local.org_code == "A81001" and local.nhs_number == GIRL
+    assert local.system_asid == CLIENT_ASID and local.org_code == "A81001" and local.nhs_number == GIRL
     [upstream] = [r.event for r in _national_audit(national) if r.event.request_id == local.resource_id]
     assert (upstream.api, upstream.interaction, upstream.status) == ("fgm-dstu2", "query", 200)
     assert upstream.system_asid == SMSP_ASID and upstream.user_id == "555021935107"
@@ -133,7 +135,8 @@ def test_unregistered_clients_and_other_interactions_are_refused(smsp: Smsp) -> 
     response = smsp.query(GIRL, cert=False)
     assert response.status_code == 403
     assert _outcome(_parse(response)) == ("ASID_CHECK_FAILED", "forbidden")
-    create = (FIXTURES / "dstu2" / "create-request.xml").read_bytes().replace(b"1234567890", b"9990000026")
+    create = (FIXTURES / "dstu2" / "create-request.xml").read_bytes().replace(b"1234567890", b"9990000026").replace(
+        b"asid:047192794544", f"asid:{CLIENT_ASID}".encode())
     response = smsp.query(body=create)  # SMSP clients may only query
     assert response.status_code == 400
     assert _outcome(_parse(response)) == ("INPUT_MESSAGE_VALIDATION_ERROR", "structure")
@@ -257,6 +260,57 @@ def test_clients_may_authenticate_with_a_local_bearer_token(pki: dict[str, Path]
         refused = smsp.query(GIRL, cert=False, token=forged)
         assert refused.status_code == 403
         assert _outcome(_parse(refused)) == ("ASID_CHECK_FAILED", "forbidden")
+    finally:
+        smsp.stop()
+
+
+def test_the_client_must_address_its_message_from_its_own_asid_to_the_smsp(smsp: Smsp, national: Server) -> None:
+    """As the national service does: source = the client certificate's ASID, destination = the SMSP's
+    (or the national service's, which a client written for it already sends)."""
+    before = len(_national_audit(national))
+    for old, new, diagnostics in (
+            (f"asid:{CLIENT_ASID}", "asid:300000000002", b"not the ASID of the client certificate"),
+            (f"asid:{NATIONAL_ASID}", "asid:990101234568", b"not the ASID of this SMSP or of the national")):
+        response = smsp.query(body=query_message(GIRL).replace(old.encode(), new.encode()))
+        assert response.status_code == 403, response.text
+        root = _parse(response)
+        assert _outcome(root) == ("ASID_CHECK_FAILED", "forbidden")
+        assert diagnostics in response.content
+        assert root.find("f:entry/f:resource/f:MessageHeader/f:response/f:identifier", NS).get(  # type: ignore[union-attr]
+            "value") == CLIENT_MESSAGE_ID
+    assert len(_national_audit(national)) == before  # refused locally
+    to_smsp = query_message(GIRL).replace(f"asid:{NATIONAL_ASID}".encode(), f"asid:{SMSP_ASID}".encode())
+    assert smsp.query(body=to_smsp).status_code == 200
+
+
+def test_a_national_refusal_of_the_smsp_is_the_smsps_own_failure(pki: dict[str, Path], national: Server) -> None:
+    """An SMSP whose endpoint certificate the national service does not know: national 403
+    ASID_CHECK_FAILED. The client can do nothing about it: 500 with the SMSP's generic failure code, and
+    the national code in the SMSP's log."""
+    national_ca = certs.CertPair(national.data_dir / "tls" / "ca.pem", national.data_dir / "tls" / "ca.key")
+    unknown = certs.issue(national_ca, certs.CertPair(pki["root"] / "unknown.pem", pki["root"] / "unknown.key"),
+                          common_name="200000000998", org="X26", client=True)
+    smsp = make_smsp(pki | {"smsp_national_cert": unknown.cert, "smsp_national_key": unknown.key},
+                     Upstream(national.base, national.ca), "unregistered")
+    try:
+        response = smsp.query(GIRL)
+        assert response.status_code == 500, response.text
+        assert _outcome(_parse(response)) == ("GENERIC_SPINE_MINI_SERVICE_PROVIDER_SOFTWARE_FAILURE", "exception")
+        assert b"The national service refused this SMSP (ASID_CHECK_FAILED)" in response.content
+        [event] = smsp.events("SMSP_NATIONAL_REFUSED")
+        assert (event["status"], event["outcome"], event["level"]) == (403, "ASID_CHECK_FAILED", "ERROR")
+        assert GIRL not in smsp.log()
+    finally:
+        smsp.stop()
+
+
+def test_an_untrusted_national_certificate_is_logged_as_such(pki: dict[str, Path], national: Server) -> None:
+    smsp = make_smsp(pki, Upstream(national.base, pki["local_ca"]), "untrusted")  # the wrong CA for national
+    try:
+        response = smsp.query(GIRL)
+        assert response.status_code == 500
+        assert _outcome(_parse(response)) == ("COULD_NOT_CONNECT_TO_SPINE", "no-store")
+        assert [event["error"] for event in smsp.events("SMSP_NATIONAL_UNREACHABLE")] == ["tls-verification-failed"]
     finally:
         smsp.stop()
 

@@ -42,6 +42,10 @@ THROTTLED = codes.SpineCode(
 )
 
 
+# National HTTP statuses that refuse the caller (the SMSP) rather than answer the query.
+_REFUSALS = (401, 403)
+
+
 @dataclass
 class SmspRefusal(Exception):
     code: codes.SpineCode
@@ -84,7 +88,7 @@ class SmspQuery:
 
     def handle(self, request: ApiRequest, ctx: RequestContext) -> ApiResponse:
         started = time.monotonic()
-        message = self._read(request)
+        message = self._read(request, ctx.caller)
         ctx.correlation_id = message.header.message_id[:128]  # the client's message id, for the audit link
         ctx.nhs_number = message.nhs_number
         national_user = self._national_user(message)
@@ -101,17 +105,32 @@ class SmspQuery:
                                                         national_message_id, started)
         return respond(request, message.header, self.smsp_asid, outcome=outcome, diagnostics=diagnostics, flag=flag)
 
-    def _read(self, request: ApiRequest) -> QueryRequest:
+    def _read(self, request: ApiRequest, client: Caller) -> QueryRequest:
         try:
             message = parse_request(request.body, media_type(request.headers.get("content-type")))
         except MessageError as exc:
+            if exc.request_header is not None:  # as the national service: addressing is checked first
+                self._check_addressing(client, exc.request_header)
             if exc.spine_code is codes.AUTHOR_CREDENTIALS_ERROR:
                 raise SmspRefusal(codes.AUTHOR_CREDENTIALS_ERROR, exc.diagnostics, exc.request_header) from None
             raise SmspRefusal(codes.INPUT_MESSAGE_VALIDATION_ERROR, exc.diagnostics, exc.request_header) from None
+        self._check_addressing(client, message.header)
         if not isinstance(message, QueryRequest):
             raise SmspRefusal(codes.INPUT_MESSAGE_VALIDATION_ERROR, "SMSP clients may only query FGM-IS",
                               message.header)
         return message
+
+    def _check_addressing(self, client: Caller, header: RequestHeader) -> None:
+        """``source`` is the ASID of the client's certificate (a client known by a bearer token has none to
+        compare); ``destination`` is this SMSP's ASID or the national service's, the one a client written
+        for the national service already sends. Otherwise ASID_CHECK_FAILED, as the national service says."""
+        if client.system is not None and header.source_asid != client.system.asid:
+            raise SmspRefusal(codes.ASID_CHECK_FAILED,
+                              "MessageHeader.source.endpoint is not the ASID of the client certificate", header)
+        if header.destination_asid not in (self.smsp_asid, self.national_asid):
+            raise SmspRefusal(codes.ASID_CHECK_FAILED,
+                              "MessageHeader.destination.endpoint is not the ASID of this SMSP or of the national "
+                              "service", header)
 
     def _national_user(self, message: QueryRequest) -> NationalUser:
         practitioner = message.practitioner
@@ -147,14 +166,24 @@ class SmspQuery:
                                                          "national_message_id": national_message_id})
             raise SmspRefusal(codes.RESPONSE_MESSAGE_VALIDATION_ERROR,
                               "Unusable national response: larger than the SMSP accepts", message.header) from None
-        if reply.status >= 500 and reply.status != codes.COULD_NOT_CONNECT_TO_SPINE.http_status:
+        if reply.status >= 500:  # a national 500 is a failing national service too
             self.breaker.failed()
         else:
             self.breaker.succeeded()
         try:
             answer = read_query_response(reply.body, reply.media_type)
         except MessageError as exc:
+            if reply.status in _REFUSALS:
+                self._refused(message, str(reply.status), reply.status)
+            if reply.status >= 500:
+                log.warning("national service failed", extra={"event": "SMSP_NATIONAL_FAILED",
+                                                              "status": reply.status})
+                return self._unavailable(message, "The national service failed")
+            log.warning("national reply unusable", extra={"event": "SMSP_NATIONAL_REPLY_UNUSABLE",
+                                                          "status": reply.status})
             raise SmspRefusal(codes.RESPONSE_MESSAGE_VALIDATION_ERROR, exc.diagnostics, message.header) from None
+        if answer.outcome is codes.ASID_CHECK_FAILED:
+            self._refused(message, answer.outcome.code, reply.status)
         expected_status = answer.outcome.http_status if answer.outcome else 200
         if answer.answered_message_id != national_message_id or reply.status != expected_status:
             raise SmspRefusal(codes.RESPONSE_MESSAGE_VALIDATION_ERROR,
@@ -165,6 +194,15 @@ class SmspQuery:
             elif answer.outcome is codes.NO_RECORD_FOUND:
                 self.local_store.forget(message.nhs_number)
         return answer.flag, answer.outcome, answer.diagnostics
+
+    def _refused(self, message: QueryRequest, national_code: str, status: int) -> None:
+        """The national service refused the SMSP itself (its certificate or ASID not registered for the
+        query): the SMSP's own misconfiguration, which no client can put right."""
+        log.error("national service refused the SMSP", extra={"event": "SMSP_NATIONAL_REFUSED", "status": status,
+                                                               "outcome": national_code})
+        raise SmspRefusal(codes.GENERIC_SPINE_MINI_SERVICE_PROVIDER_SOFTWARE_FAILURE,
+                          f"The national service refused this SMSP ({national_code}): its endpoint certificate "
+                          "or ASID is not registered there for the FGM-IS query", message.header)
 
     def _unavailable(self, message: QueryRequest,
                      diagnostics: str) -> tuple[FoundFlag | None, codes.SpineCode | None, str | None]:
