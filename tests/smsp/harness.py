@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import signal
 import ssl
 import subprocess
 import sys
@@ -139,7 +140,8 @@ def make_smsp(pki: dict[str, Path], upstream: Upstream, name: str, **options: ob
     port = free_port()
     lines = [f'port = {port}', 'audit_key_file = "audit.key"', f'smsp_asid = "{SMSP_ASID}"',
              f'local_store_fallback = {"true" if options.get("fallback") else "false"}',
-             "[tls]", f'cert = "{pki["root"] / "smsp.pem"}"', f'key = "{pki["root"] / "smsp.key"}"',
+             "[tls]", f'cert = "{pki.get("smsp_cert", pki["root"] / "smsp.pem")}"',
+             f'key = "{pki.get("smsp_key", pki["root"] / "smsp.key")}"',
              f'client_ca = "{pki["local_ca"]}"',
              "[national]", f'url = "{upstream.url}"', f'asid = "{NATIONAL_ASID}"', f'ca = "{upstream.ca}"',
              f'cert = "{pki["smsp_national_cert"]}"', f'key = "{pki["smsp_national_key"]}"',
@@ -150,8 +152,34 @@ def make_smsp(pki: dict[str, Path], upstream: Upstream, name: str, **options: ob
                   f'jwks_file = "{options["jwks"]}"']
     config = data / "smsp.toml"
     config.write_text("\n".join(lines) + "\n")
-    return Smsp(port, config, data, (str(pki["root"] / "client.pem"), str(pki["root"] / "client.key")),
-                pki["local_ca"]).start()
+    client = (str(pki.get("client_cert", pki["root"] / "client.pem")),
+              str(pki.get("client_key", pki["root"] / "client.key")))
+    return Smsp(port, config, data, client, pki["local_ca"]).start()
+
+
+STANDIN = Path(__file__).with_name("standin.py")
+
+
+class Standin:
+    def __init__(self, mode: str, pki: dict[str, Path], log: Path) -> None:
+        self.port, self.log = free_port(), log
+        with log.open("wb") as out:
+            self.process = subprocess.Popen(
+                [sys.executable, str(STANDIN), mode, str(self.port), str(pki["national_cert"]),
+                 str(pki["national_key"]), str(pki["national_ca"])], stdout=out, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 20
+        while b"listening" not in log.read_bytes():
+            assert self.process.poll() is None and time.monotonic() < deadline, log.read_text()
+            time.sleep(0.05)
+        self.upstream = Upstream(f"https://127.0.0.1:{self.port}", pki["national_ca"])
+
+    def requests(self) -> int:
+        return self.log.read_text().count("request\n")
+
+    def stop(self) -> None:
+        self.process.send_signal(signal.SIGCONT)
+        self.process.kill()
+        self.process.wait(timeout=10)
 
 
 def _parse(response: httpx.Response) -> etree._Element:

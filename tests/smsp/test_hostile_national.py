@@ -5,78 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import subprocess
-import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 import pytest
 
-from safeguarding.security import certs
-
-from ..support import free_port
-from .harness import GIRL, SMSP_ASID, Smsp, Upstream, _outcome, _parse, local_side, make_smsp, query_message
-
-STANDIN = Path(__file__).with_name("standin.py")
-
-
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """A stand-in national CA with its server certificate, the SMSP's national certificate, the local side."""
-    root = tmp_path_factory.mktemp("pki")
-    national_ca = certs.create_ca(root / "national", "stand-in national CA")
-    certs.issue(national_ca, certs.CertPair(root / "national.pem", root / "national.key"), common_name="localhost",
-                server_names=("localhost", "127.0.0.1"))
-    smsp_out = certs.issue(national_ca, certs.CertPair(root / "smsp-national.pem", root / "smsp-national.key"),
-                           common_name=SMSP_ASID, org="X26", client=True)
-    return local_side(root) | {"national_ca": national_ca.cert, "smsp_national_cert": smsp_out.cert,
-                               "smsp_national_key": smsp_out.key, "national_cert": root / "national.pem",
-                               "national_key": root / "national.key"}
-
-
-class Standin:
-    def __init__(self, mode: str, pki: dict[str, Path], log: Path) -> None:
-        self.port, self.log = free_port(), log
-        with log.open("wb") as out:
-            self.process = subprocess.Popen(
-                [sys.executable, str(STANDIN), mode, str(self.port), str(pki["national_cert"]),
-                 str(pki["national_key"]), str(pki["national_ca"])], stdout=out, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 20
-        while b"listening" not in log.read_bytes():
-            assert self.process.poll() is None and time.monotonic() < deadline, log.read_text()
-            time.sleep(0.05)
-        self.upstream = Upstream(f"https://127.0.0.1:{self.port}", pki["national_ca"])
-
-    def requests(self) -> int:
-        return self.log.read_text().count("request\n")
-
-    def stop(self) -> None:
-        self.process.send_signal(signal.SIGCONT)
-        self.process.kill()
-        self.process.wait(timeout=10)
-
-
-@pytest.fixture()
-def standin(pki: dict[str, Path], tmp_path: Path) -> Iterator[Callable[[str], Standin]]:
-    started: list[Standin] = []
-
-    def start(mode: str) -> Standin:
-        started.append(Standin(mode, pki, tmp_path / f"standin-{mode}.log"))
-        return started[-1]
-
-    yield start
-    for each in started:
-        each.stop()
-
-
-@pytest.fixture()
-def smsps() -> Iterator[list[Smsp]]:
-    running: list[Smsp] = []
-    yield running
-    for each in running:
-        each.stop()
+from .harness import GIRL, Smsp, Standin, _outcome, _parse, make_smsp, query_message
 
 
 def _schedstat(path: str) -> tuple[float, float]:
@@ -107,7 +43,7 @@ async def _concurrent_queries(smsp: Smsp, count: int, measure: Callable[[], None
 
 
 def test_a_hundred_concurrent_queries_during_a_national_hang_all_end_at_the_deadline(
-        pki: dict[str, Path], standin: Callable[[str], Standin], smsps: list[Smsp]) -> None:
+        standin_pki: dict[str, Path], standin: Callable[[str], Standin], smsps: list[Smsp]) -> None:
     """The national service is stopped (SIGSTOP: connections are accepted by the kernel, nobody answers)
     and 100 queries arrive at once: every one is answered 500 COULD_NOT_CONNECT_TO_SPINE at its deadline.
 
@@ -121,7 +57,8 @@ def test_a_hundred_concurrent_queries_during_a_national_hang_all_end_at_the_dead
     spent beyond 1 s. On a quiet host both additions are ~0 and the bound is the deadline + 1 s."""
     hung = standin("junk")
     timeout = 3.0
-    smsp = make_smsp(pki, hung.upstream, "hang", national={"timeout_seconds": timeout, "breaker_threshold": 1000},
+    smsp = make_smsp(standin_pki, hung.upstream, "hang",
+                     national={"timeout_seconds": timeout, "breaker_threshold": 1000},
                      limits={"per_client_per_second": 1000, "per_client_burst": 1000})
     smsps.append(smsp)
     assert smsp.process is not None
@@ -148,12 +85,12 @@ def test_a_hundred_concurrent_queries_during_a_national_hang_all_end_at_the_dead
     assert hung.requests() == 0
 
 
-def test_a_dripping_national_service_is_cut_at_the_deadline(pki: dict[str, Path],
+def test_a_dripping_national_service_is_cut_at_the_deadline(standin_pki: dict[str, Path],
                                                             standin: Callable[[str], Standin],
                                                             smsps: list[Smsp]) -> None:
     """Headers at once, then a byte every 2 s: per-phase timeouts would never fire; the deadline does."""
     drip = standin("drip")
-    smsp = make_smsp(pki, drip.upstream, "drip", national={"timeout_seconds": 3})
+    smsp = make_smsp(standin_pki, drip.upstream, "drip", national={"timeout_seconds": 3})
     smsps.append(smsp)
     started = time.monotonic()
     response = smsp.query(GIRL)
@@ -167,7 +104,7 @@ def test_a_dripping_national_service_is_cut_at_the_deadline(pki: dict[str, Path]
 
 @pytest.mark.parametrize("mode", ["huge-chunked", "huge-declared"])
 def test_a_2_gb_national_answer_is_refused_without_growing_the_smsp(
-        mode: str, pki: dict[str, Path], standin: Callable[[str], Standin], smsps: list[Smsp]) -> None:
+        mode: str, standin_pki: dict[str, Path], standin: Callable[[str], Standin], smsps: list[Smsp]) -> None:
     """Ten 2 GB answers (announced, or chunked without a length) are each refused once 1 MiB has come.
 
     Before the cap one such answer grew the SMSP by 2 GB. Now what it holds of a reply is the 1 MiB it
@@ -175,7 +112,7 @@ def test_a_2_gb_national_answer_is_refused_without_growing_the_smsp(
     above where it started (measured here: +1 MB a reply for the first five, then flat), and is
     asserted to: less than 10 MiB over the ten, less than 4 MiB over the last five."""
     huge = standin(mode)
-    smsp = make_smsp(pki, huge.upstream, mode, national={"timeout_seconds": 10, "breaker_threshold": 1000})
+    smsp = make_smsp(standin_pki, huge.upstream, mode, national={"timeout_seconds": 10, "breaker_threshold": 1000})
     smsps.append(smsp)
     assert smsp.query("9990000017").status_code == 400  # warm: an invalid query, answered locally
     before = smsp.rss_kib()
@@ -196,12 +133,12 @@ def test_a_2_gb_national_answer_is_refused_without_growing_the_smsp(
     assert GIRL not in smsp.log()
 
 
-def test_national_http_500s_open_the_breaker(pki: dict[str, Path], standin: Callable[[str], Standin],
+def test_national_http_500s_open_the_breaker(standin_pki: dict[str, Path], standin: Callable[[str], Standin],
                                              smsps: list[Smsp]) -> None:
     """A national 500 is a failing national service (as 502 and 503 are): it counts towards opening the
     circuit, and the client is told COULD_NOT_CONNECT_TO_SPINE (try later), not that the data was bad."""
     failing = standin("status-500")
-    smsp = make_smsp(pki, failing.upstream, "failing", national={"breaker_threshold": 2})
+    smsp = make_smsp(standin_pki, failing.upstream, "failing", national={"breaker_threshold": 2})
     smsps.append(smsp)
     for _ in range(3):
         response = smsp.query(GIRL)

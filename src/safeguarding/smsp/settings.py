@@ -48,6 +48,8 @@ class SmspSettings:
     local_store_fallback: bool = False
     local_store_hours: float = 24.0
     log_level: str = "INFO"
+    # The files the settings were read from (the TOML, the user mapping): hashed and audited at start-up.
+    sources: tuple[Path, ...] = ()
 
 
 def _users(path: Path) -> dict[str, NationalUser]:
@@ -104,6 +106,8 @@ def load_smsp_settings(path: Path) -> SmspSettings:
             local_store_fallback=bool(raw.get("local_store_fallback", False)),
             local_store_hours=hours,
             log_level=raw.get("log_level", "INFO"),
+            sources=(path.resolve(), resolve(raw.get("users_file", "users.json")),
+                     resolve(raw.get("clients_file", "clients.json"))),
         )
     except (KeyError, TypeError, ValueError, OSError) as exc:
         raise SettingsError(f"SMSP configuration incomplete or unreadable: {exc}") from exc
