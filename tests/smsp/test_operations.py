@@ -125,3 +125,13 @@ def test_dev_certs_make_the_smsps_local_ca_server_and_client_certificates(
     response = smsp.query(GIRL)
     assert response.status_code == 400 and b"RESPONSE_MESSAGE_VALIDATION_ERROR" in response.content
     assert junk.requests() == 1
+
+
+def test_the_requirement_table_names_tests_that_exist() -> None:
+    """docs/smsp.md shows each SMSP requirement by a test: each one named must exist."""
+    docs = (Path(__file__).parents[2] / "docs" / "smsp.md").read_text()
+    modules = {"smsp": "test_smsp.py", "hostile": "test_hostile_national.py", "ops": "test_operations.py"}
+    named = re.findall(r"`(smsp|hostile|ops)::(test_[a-z0-9_]+)`", docs)
+    assert len(named) >= 25
+    for module, test in named:
+        assert f"\ndef {test}(" in (Path(__file__).parent / modules[module]).read_text(), (module, test)
