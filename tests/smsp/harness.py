@@ -150,6 +150,7 @@ def make_smsp(pki: dict[str, Path], upstream: Upstream, name: str, **options: ob
     if options.get("jwks"):
         lines += ["[[trusted_issuers]]", f'issuer = "{LOCAL_ISSUER}"', 'audience = "smsp"',
                   f'jwks_file = "{options["jwks"]}"']
+    lines += list(options.get("extra", []))  # type: ignore[call-overload]
     config = data / "smsp.toml"
     config.write_text("\n".join(lines) + "\n")
     client = (str(pki.get("client_cert", pki["root"] / "client.pem")),

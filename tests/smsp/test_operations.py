@@ -127,6 +127,27 @@ def test_dev_certs_make_the_smsps_local_ca_server_and_client_certificates(
     assert junk.requests() == 1
 
 
+def test_the_smsps_answers_to_its_own_events_are_configuration(
+        standin_pki: dict[str, Path], standin: Callable[[str], Standin], smsps: list[Smsp]) -> None:
+    """SMSP-CONF-001: [vocabulary] names the vocabulary's version and may remap the SMSP's events to its
+    error rows, never to an answer about the patient."""
+    junk = standin("junk")
+    smsp = make_smsp(standin_pki, junk.upstream, "vocabulary", extra=[
+        "[vocabulary]", 'version = "spine-response-code-2-0"',
+        'national_reply_unusable = "COULD_NOT_CONNECT_TO_SPINE"'])
+    smsps.append(smsp)
+    response = smsp.query(GIRL)
+    assert response.status_code == 500 and b"COULD_NOT_CONNECT_TO_SPINE" in response.content
+    base = smsp.config.read_text().split("[vocabulary]")[0]
+    for table, refusal in (
+            ('national_unreachable = "NO_RECORD_FOUND"', "national_unreachable may not be answered 'NO_RECORD_FOUND'"),
+            ('version = "spine-response-code-1-0"', "vocabulary version 'spine-response-code-1-0' is not supported"),
+            ('throttling = "ASID_CHECK_FAILED"', "vocabulary: unknown event 'throttling'")):
+        smsp.config.write_text(f"{base}[vocabulary]\n{table}\n")
+        refused = _cli("serve", "--config", str(smsp.config))
+        assert refused.returncode == 1 and refusal in refused.stderr, refused.stderr
+
+
 def test_the_requirement_table_names_tests_that_exist() -> None:
     """docs/smsp.md shows each SMSP requirement by a test: each one named must exist."""
     docs = (Path(__file__).parents[2] / "docs" / "smsp.md").read_text()

@@ -253,7 +253,7 @@ def test_clients_may_authenticate_with_a_local_bearer_token(pki: dict[str, Path]
         token = jwt.encode(claims, key, algorithm="ES256", headers={"kid": "local-1"})
         response = smsp.query(GIRL, cert=False, token=token)
         assert response.status_code == 200, response.text
-        [event] = [r.event for r in smsp.audit() if r.event.status == 200]
+        [event] = [r.event for r in smsp.audit() if r.event.status == 200 and r.event.interaction == "query"]
         assert event.org_code == "A81002" and event.user_id == "local:12456"
         forged = jwt.encode(claims, ec.generate_private_key(ec.SECP256R1()), algorithm="ES256",
                             headers={"kid": "local-1"})

@@ -14,7 +14,6 @@ from starlette.routing import Route
 
 from .. import logs
 from ..api import errors as e
-from ..api.dstu2 import codes
 from ..api.hardening import SecurityHeaders
 from ..api.health import metrics_endpoint, ping, status_endpoint
 from ..api.pipeline import ApiRequest, ApiResponse, Endpoint, bearer_token
@@ -36,12 +35,12 @@ from .settings import SmspSettings
 from .throttle import Throttle
 from .throughput import Throughput
 
-# Errors raised by the shared pipeline, in the SMSP's vocabulary.
-_PIPELINE_ROWS = {
-    "PRECONDITION_FAILED": codes.INPUT_MESSAGE_VALIDATION_ERROR,
-    "MESSAGE_NOT_WELL_FORMED": codes.INPUT_MESSAGE_VALIDATION_ERROR,
-    "REQUEST_TOO_LARGE": codes.INPUT_MESSAGE_VALIDATION_ERROR,
-    "ACCESS_DENIED": codes.ASID_CHECK_FAILED,
+# Errors raised by the shared pipeline, as the SMSP's events (vocabulary.py).
+_PIPELINE_EVENTS = {
+    "PRECONDITION_FAILED": "input_invalid",
+    "MESSAGE_NOT_WELL_FORMED": "input_invalid",
+    "REQUEST_TOO_LARGE": "input_invalid",
+    "ACCESS_DENIED": "client_not_registered",
 }
 
 
@@ -81,9 +80,10 @@ class SmspEndpoint:
             return respond(request, refusal.header, self.settings.smsp_asid, outcome=refusal.code,
                            diagnostics=refusal.diagnostics, extra_headers=extra)
         if error.status == 401 or error.details_code in ("ACCESS_DENIED",):
-            return respond(request, None, self.settings.smsp_asid, outcome=codes.ASID_CHECK_FAILED,
+            return respond(request, None, self.settings.smsp_asid,
+                           outcome=self.settings.responses["client_not_registered"],
                            diagnostics="The client is not a registered local system or user")
-        code = _PIPELINE_ROWS.get(error.details_code, codes.GENERIC_SPINE_MINI_SERVICE_PROVIDER_SOFTWARE_FAILURE)
+        code = self.settings.responses[_PIPELINE_EVENTS.get(error.details_code, "software_failure")]
         return respond(request, None, self.settings.smsp_asid, outcome=code, diagnostics=error.diagnostics)
 
 
@@ -116,6 +116,7 @@ def create_smsp_app(settings: SmspSettings) -> Starlette:
         throttle=Throttle(settings.throttle_per_second, settings.throttle_burst),
         users=settings.users,
         local_store=LocalStore(settings.local_store_hours) if settings.local_store_fallback else None,
+        responses=settings.responses,
     )
     throughput = _registered(Throughput())  # /_metrics: daily and peak-hour throughput (SMSP-PERF-002)
     adapter = SmspEndpoint(settings, query, throughput)

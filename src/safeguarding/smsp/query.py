@@ -15,6 +15,7 @@ import logging
 import threading
 import time
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
@@ -27,6 +28,7 @@ from ..api.formats import media_type
 from ..api.pipeline import ApiRequest, ApiResponse
 from ..domain.caller import Caller, User
 from ..services.context import RequestContext
+from . import vocabulary
 from .breaker import CircuitBreaker
 from .national import NationalClient, NationalReplyRefused, NationalUnreachable
 from .settings import NationalUser
@@ -34,12 +36,6 @@ from .throttle import Throttle
 
 log = logging.getLogger("safeguarding.smsp")
 
-THROTTLED = codes.SpineCode(
-    # The vocabulary has no throttling row: the generic SMSP failure code, with HTTP 429 and the DSTU2
-    # issue type for it (docs/smsp.md).
-    codes.GENERIC_SPINE_MINI_SERVICE_PROVIDER_SOFTWARE_FAILURE.code,
-    codes.GENERIC_SPINE_MINI_SERVICE_PROVIDER_SOFTWARE_FAILURE.display, 429, "error", "throttled",
-)
 
 
 # National HTTP statuses that refuse the caller (the SMSP) rather than answer the query.
@@ -81,8 +77,10 @@ class LocalStore:
 
 class SmspQuery:
     def __init__(self, *, smsp_asid: str, national_asid: str, national: NationalClient, breaker: CircuitBreaker,
-                 throttle: Throttle, users: dict[str, NationalUser], local_store: LocalStore | None) -> None:
+                 throttle: Throttle, users: dict[str, NationalUser], local_store: LocalStore | None,
+                 responses: Mapping[str, codes.SpineCode] = vocabulary.DEFAULTS) -> None:
         self.smsp_asid, self.national_asid = smsp_asid, national_asid
+        self.responses = responses
         self.national, self.breaker, self.throttle = national, breaker, throttle
         self.users, self.local_store = users, local_store
 
@@ -98,7 +96,8 @@ class SmspQuery:
             role_profile_id=national_user.sds_role_profile_id, org_code=_client_ods(client)[:16]))
         wait = self.throttle.take(_client_id(client))
         if wait:
-            raise SmspRefusal(THROTTLED, "Too many requests from this client", message.header, retry_after=wait)
+            raise SmspRefusal(vocabulary.throttled(self.responses["throttled"]), "Too many requests from this client",
+                              message.header, retry_after=wait)
         national_message_id = str(uuid.uuid4())
         ctx.resource_id = national_message_id  # the national message id, for the audit link
         flag, outcome, diagnostics = self._ask_national(message, national_user, _client_ods(client),
@@ -112,11 +111,12 @@ class SmspQuery:
             if exc.request_header is not None:  # as the national service: addressing is checked first
                 self._check_addressing(client, exc.request_header)
             if exc.spine_code is codes.AUTHOR_CREDENTIALS_ERROR:
-                raise SmspRefusal(codes.AUTHOR_CREDENTIALS_ERROR, exc.diagnostics, exc.request_header) from None
-            raise SmspRefusal(codes.INPUT_MESSAGE_VALIDATION_ERROR, exc.diagnostics, exc.request_header) from None
+                raise SmspRefusal(self.responses["author_not_authorised"], exc.diagnostics,
+                                  exc.request_header) from None
+            raise SmspRefusal(self.responses["input_invalid"], exc.diagnostics, exc.request_header) from None
         self._check_addressing(client, message.header)
         if not isinstance(message, QueryRequest):
-            raise SmspRefusal(codes.INPUT_MESSAGE_VALIDATION_ERROR, "SMSP clients may only query FGM-IS",
+            raise SmspRefusal(self.responses["input_invalid"], "SMSP clients may only query FGM-IS",
                               message.header)
         return message
 
@@ -125,10 +125,10 @@ class SmspQuery:
         compare); ``destination`` is this SMSP's ASID or the national service's, the one a client written
         for the national service already sends. Otherwise ASID_CHECK_FAILED, as the national service says."""
         if client.system is not None and header.source_asid != client.system.asid:
-            raise SmspRefusal(codes.ASID_CHECK_FAILED,
+            raise SmspRefusal(self.responses["client_addressing_wrong"],
                               "MessageHeader.source.endpoint is not the ASID of the client certificate", header)
         if header.destination_asid not in (self.smsp_asid, self.national_asid):
-            raise SmspRefusal(codes.ASID_CHECK_FAILED,
+            raise SmspRefusal(self.responses["client_addressing_wrong"],
                               "MessageHeader.destination.endpoint is not the ASID of this SMSP or of the national "
                               "service", header)
 
@@ -138,7 +138,7 @@ class SmspQuery:
             return NationalUser(practitioner.sds_user_id, practitioner.sds_role_profile_id)  # smartcard: passed on
         mapped = self.users.get(practitioner.local_user_id or "")
         if mapped is None:
-            raise SmspRefusal(codes.AUTHOR_CREDENTIALS_ERROR,
+            raise SmspRefusal(self.responses["author_not_authorised"],
                               "The author is not a smartcard user nor a local user mapped to national RBAC",
                               message.header)
         return mapped
@@ -164,7 +164,7 @@ class SmspQuery:
             self.breaker.failed()
             log.warning("national reply refused", extra={"event": "SMSP_NATIONAL_REPLY_REFUSED", "error": exc.reason,
                                                          "national_message_id": national_message_id})
-            raise SmspRefusal(codes.RESPONSE_MESSAGE_VALIDATION_ERROR,
+            raise SmspRefusal(self.responses["national_reply_unusable"],
                               "Unusable national response: larger than the SMSP accepts", message.header) from None
         if reply.status >= 500:  # a national 500 is a failing national service too
             self.breaker.failed()
@@ -181,12 +181,12 @@ class SmspQuery:
                 return self._unavailable(message, "The national service failed")
             log.warning("national reply unusable", extra={"event": "SMSP_NATIONAL_REPLY_UNUSABLE",
                                                           "status": reply.status})
-            raise SmspRefusal(codes.RESPONSE_MESSAGE_VALIDATION_ERROR, exc.diagnostics, message.header) from None
+            raise SmspRefusal(self.responses["national_reply_unusable"], exc.diagnostics, message.header) from None
         if answer.outcome is codes.ASID_CHECK_FAILED:
             self._refused(message, answer.outcome.code, reply.status)
         expected_status = answer.outcome.http_status if answer.outcome else 200
         if answer.answered_message_id != national_message_id or reply.status != expected_status:
-            raise SmspRefusal(codes.RESPONSE_MESSAGE_VALIDATION_ERROR,
+            raise SmspRefusal(self.responses["national_reply_unusable"],
                               "Unusable national response: it does not answer the message sent", message.header)
         if self.local_store is not None:
             if answer.flag is not None:
@@ -200,7 +200,7 @@ class SmspQuery:
         query): the SMSP's own misconfiguration, which no client can put right."""
         log.error("national service refused the SMSP", extra={"event": "SMSP_NATIONAL_REFUSED", "status": status,
                                                                "outcome": national_code})
-        raise SmspRefusal(codes.GENERIC_SPINE_MINI_SERVICE_PROVIDER_SOFTWARE_FAILURE,
+        raise SmspRefusal(self.responses["national_refused_smsp"],
                           f"The national service refused this SMSP ({national_code}): its endpoint certificate "
                           "or ASID is not registered there for the FGM-IS query", message.header)
 
@@ -209,7 +209,7 @@ class SmspQuery:
         kept = self.local_store.get(message.nhs_number) if self.local_store else None
         if kept is not None:
             return kept, codes.DATA_RETURNED_FROM_LOCAL_STORE_SPINE_UNAVAILABLE, None
-        raise SmspRefusal(codes.COULD_NOT_CONNECT_TO_SPINE, diagnostics, message.header)
+        raise SmspRefusal(self.responses["national_unreachable"], diagnostics, message.header)
 
 
 def _client_ods(caller: Caller) -> str:
