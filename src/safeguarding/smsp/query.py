@@ -153,6 +153,9 @@ class SmspQuery:
                                                                            user.sds_role_profile_id, None, None),
             organization=Organization(ods_code, None), nhs_number=message.nhs_number)
         remaining = self.national.timeout - (time.monotonic() - started)  # one deadline for the whole query
+        if remaining <= 0:  # spent here before the national service was asked: no failure of its own
+            log.warning("deadline passed before the national call", extra={"event": "SMSP_DEADLINE_PASSED"})
+            return self._unavailable(message, "Could not connect to the national service in time")
         try:
             reply = inline.wait(self.national.query(outbound, national_message_id, remaining))  # on the loop
         except NationalUnreachable as exc:
