@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import secrets
 import socket
 import ssl
 import subprocess
@@ -11,90 +10,34 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-import httpx
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 from jwt.algorithms import ECAlgorithm
-from lxml import etree
 
-from safeguarding.audit.chain import verify
 from safeguarding.security import certs
-from safeguarding.store.sql import SqlStore
 
 from ..support import FIXTURES, Server, free_port
-
-NS = {"f": "http://hl7.org/fhir"}
-SMSP_ASID = "200000000999"
-CLIENT_MESSAGE_ID = "14daadee-26e1-4d6a-9e6a-7f4af9b58870"  # the guide's example MessageHeader id
-GIRL, GIRL_WITHOUT = "9990000018", "9990000026"
-LOCAL_ISSUER = "https://idp.local-trust.invalid"
-
-
-@dataclass
-class Smsp:
-    port: int
-    config: Path
-    data_dir: Path
-    client_cert: tuple[str, str]
-    ca: Path
-    process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> Smsp:
-        self.process = subprocess.Popen([sys.executable, "-m", "safeguarding", "smsp", "serve", "--config",
-                                         str(self.config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"https://127.0.0.1:{self.port}/_ping", verify=self.tls()).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        raise RuntimeError("SMSP did not start")
-
-    def stop(self) -> None:
-        if self.process:
-            self.process.terminate()
-            self.process.wait(timeout=30)
-
-    def tls(self, cert: tuple[str, str] | None = None) -> ssl.SSLContext:
-        context = ssl.create_default_context(cafile=str(self.ca))
-        if cert:
-            context.load_cert_chain(*cert)
-        return context
-
-    def query(self, nhs_number: str = GIRL, *, local_id: str = "12456", cert: bool = True,
-              body: bytes | None = None, token: str | None = None) -> httpx.Response:
-        message = body if body is not None else query_message(nhs_number, local_id)
-        headers = {"Content-Type": "text/xml", **({"Authorization": f"Bearer {token}"} if token else {})}
-        with httpx.Client(verify=self.tls(self.client_cert if cert else None), timeout=30) as client:
-            return client.post(f"https://127.0.0.1:{self.port}/fhir/fgm/query", content=message, headers=headers)
-
-    def audit(self) -> list:  # type: ignore[type-arg]
-        store = SqlStore.open(f"sqlite:///{self.data_dir / 'smsp.db'}", (self.data_dir / "audit.key").read_bytes())
-        try:
-            head = store.audit_head()
-            records = list(store.audit_records())
-            assert verify((self.data_dir / "audit.key").read_bytes(), records, *head).ok
-            return records
-        finally:
-            store.close()
-
-
-def query_message(nhs_number: str, local_id: str = "12456") -> bytes:
-    """The NHS guide's query example, as a local client sends it to the SMSP."""
-    xml = (FIXTURES / "dstu2" / "query-v2-request.xml").read_bytes()
-    return xml.replace(b"9999999999", nhs_number.encode()).replace(b'value="12456"', f'value="{local_id}"'.encode())
-
-
-@dataclass
-class Upstream:
-    url: str
-    ca: Path
+from .harness import (
+    CLIENT_ASID,
+    CLIENT_MESSAGE_ID,
+    GIRL,
+    GIRL_WITHOUT,
+    LOCAL_ISSUER,
+    NATIONAL_ASID,
+    NS,
+    SMSP_ASID,
+    Smsp,
+    Upstream,
+    _outcome,
+    _parse,
+    local_side,
+    make_smsp,
+    query_message,
+)
 
 
 @pytest.fixture(scope="module")
@@ -116,46 +59,8 @@ def pki(tmp_path_factory: pytest.TempPathFactory, national: Server) -> dict[str,
                                  str(national.data_dir), "--asid", SMSP_ASID, "--ods", "X26", "--interaction", "query",
                                  "--cert", str(smsp_out.cert)], capture_output=True, text=True)
     assert registered.returncode == 0, registered.stderr
-    local_ca = certs.create_ca(root / "local", "local trust CA")
-    certs.issue(local_ca, certs.CertPair(root / "smsp.pem", root / "smsp.key"), common_name="localhost",
-                server_names=("localhost", "127.0.0.1"))
-    certs.issue(local_ca, certs.CertPair(root / "client.pem", root / "client.key"), common_name="300000000001",
-                org="A81001", client=True)
-    return {"root": root, "local_ca": local_ca.cert, "national_ca": national.ca, "smsp_national_cert": smsp_out.cert,
-            "smsp_national_key": smsp_out.key}
-
-
-def make_smsp(pki: dict[str, Path], upstream: Upstream, name: str, **options: object) -> Smsp:
-    data = pki["root"] / name
-    data.mkdir()
-    (data / "audit.key").write_bytes(secrets.token_bytes(32))
-    (data / "clients.json").write_text(json.dumps({"systems": [{
-        "asid": "300000000001", "ods": "A81001", "kind": "clinical-system",
-        "interactions": ["urn:nhs:names:services:clinicals-sync:FGMQuery_2_0"]}]}))
-    (data / "users.json").write_text(json.dumps({"users": [
-        {"local_id": "12456", "sds_user_id": "555021935107", "sds_role_profile_id": "555021936108",
-         "activities": ["B0370"]},
-        {"local_id": "77777", "sds_user_id": "555021939101", "sds_role_profile_id": "555021940102",
-         "activities": ["B0107"]}]}))
-    limits = {"per_client_per_second": 50, "per_client_burst": 100} | dict(options.pop("limits", {}))  # type: ignore[call-overload]
-    national_opts = {"timeout_seconds": 2, "breaker_threshold": 3, "breaker_reset_seconds": 30} | dict(
-        options.pop("national", {}))  # type: ignore[call-overload]
-    port = free_port()
-    lines = [f'port = {port}', 'audit_key_file = "audit.key"', f'smsp_asid = "{SMSP_ASID}"',
-             f'local_store_fallback = {"true" if options.get("fallback") else "false"}',
-             "[tls]", f'cert = "{pki["root"] / "smsp.pem"}"', f'key = "{pki["root"] / "smsp.key"}"',
-             f'client_ca = "{pki["local_ca"]}"',
-             "[national]", f'url = "{upstream.url}"', 'asid = "990101234567"', f'ca = "{upstream.ca}"',
-             f'cert = "{pki["smsp_national_cert"]}"', f'key = "{pki["smsp_national_key"]}"',
-             *(f"{k} = {v}" for k, v in national_opts.items()),
-             "[limits]", *(f"{k} = {v}" for k, v in limits.items())]
-    if options.get("jwks"):
-        lines += ["[[trusted_issuers]]", f'issuer = "{LOCAL_ISSUER}"', 'audience = "smsp"',
-                  f'jwks_file = "{options["jwks"]}"']
-    config = data / "smsp.toml"
-    config.write_text("\n".join(lines) + "\n")
-    return Smsp(port, config, data, (str(pki["root"] / "client.pem"), str(pki["root"] / "client.key")),
-                pki["local_ca"]).start()
+    return local_side(root) | {"national_ca": national.ca, "smsp_national_cert": smsp_out.cert,
+                               "smsp_national_key": smsp_out.key}
 
 
 @pytest.fixture(scope="module")
@@ -163,18 +68,6 @@ def smsp(pki: dict[str, Path], national: Server) -> Iterator[Smsp]:
     running = make_smsp(pki, Upstream(national.base, national.ca), "main")
     yield running
     running.stop()
-
-
-def _parse(response: httpx.Response) -> etree._Element:
-    assert response.headers["content-type"] == "application/xml+fhir;charset=utf-8"
-    return etree.fromstring(response.content)
-
-
-def _outcome(root: etree._Element) -> tuple[str, str]:
-    issue = root.find("f:entry/f:resource/f:OperationOutcome/f:issue", NS)
-    assert issue is not None
-    return (issue.find("f:details/f:coding/f:code", NS).get("value"),  # type: ignore[union-attr]
-            issue.find("f:code", NS).get("value"))  # type: ignore[union-attr]
 
 
 def _national_audit(national: Server) -> list:  # type: ignore[type-arg]
@@ -195,7 +88,7 @@ def test_found_is_forwarded_and_answers_the_clients_message(smsp: Smsp, national
     assert header.find("f:response/f:code", NS).get("value") == "ok"  # type: ignore[union-attr]
     assert header.find("f:source/f:endpoint", NS).get("value") == f"urn:nhs:addressing:asid:{SMSP_ASID}"  # type: ignore[union-attr]
     assert header.find("f:destination/f:endpoint", NS).get("value") == (  # type: ignore[union-attr]
-        "urn:nhs:addressing:asid:047192794540")
+        f"urn:nhs:addressing:asid:{CLIENT_ASID}")
     flag = root.find("f:entry/f:resource/f:Flag", NS)
     assert flag is not None and flag.find("f:status", NS).get("value") == "active"  # type: ignore[union-attr]
     assert flag.find("f:contained/f:Patient/f:identifier/f:value", NS).get("value") == GIRL  # type: ignore[union-attr]
@@ -203,7 +96,7 @@ def test_found_is_forwarded_and_answers_the_clients_message(smsp: Smsp, national
     # the audit links the client's message and user to the national message, on both sides
     [local] = [r.event for r in smsp.audit() if r.event.correlation_id == CLIENT_MESSAGE_ID and r.event.status == 200]
     assert local.user_id == "local:12456" and local.role_profile_id == "555021936108"
-    assert local.system_asid == "300000000001" and local.org_code == "A81001" and local.nhs_number == GIRL
+    assert local.system_asid == CLIENT_ASID and local.org_code == "A81001" and local.nhs_number == GIRL
     [upstream] = [r.event for r in _national_audit(national) if r.event.request_id == local.resource_id]
     assert (upstream.api, upstream.interaction, upstream.status) == ("fgm-dstu2", "query", 200)
     assert upstream.system_asid == SMSP_ASID and upstream.user_id == "555021935107"
@@ -242,7 +135,8 @@ def test_unregistered_clients_and_other_interactions_are_refused(smsp: Smsp) -> 
     response = smsp.query(GIRL, cert=False)
     assert response.status_code == 403
     assert _outcome(_parse(response)) == ("ASID_CHECK_FAILED", "forbidden")
-    create = (FIXTURES / "dstu2" / "create-request.xml").read_bytes().replace(b"1234567890", b"9990000026")
+    create = (FIXTURES / "dstu2" / "create-request.xml").read_bytes().replace(b"1234567890", b"9990000026").replace(
+        b"asid:047192794544", f"asid:{CLIENT_ASID}".encode())
     response = smsp.query(body=create)  # SMSP clients may only query
     assert response.status_code == 400
     assert _outcome(_parse(response)) == ("INPUT_MESSAGE_VALIDATION_ERROR", "structure")
@@ -359,13 +253,64 @@ def test_clients_may_authenticate_with_a_local_bearer_token(pki: dict[str, Path]
         token = jwt.encode(claims, key, algorithm="ES256", headers={"kid": "local-1"})
         response = smsp.query(GIRL, cert=False, token=token)
         assert response.status_code == 200, response.text
-        [event] = [r.event for r in smsp.audit() if r.event.status == 200]
+        [event] = [r.event for r in smsp.audit() if r.event.status == 200 and r.event.interaction == "query"]
         assert event.org_code == "A81002" and event.user_id == "local:12456"
         forged = jwt.encode(claims, ec.generate_private_key(ec.SECP256R1()), algorithm="ES256",
                             headers={"kid": "local-1"})
         refused = smsp.query(GIRL, cert=False, token=forged)
         assert refused.status_code == 403
         assert _outcome(_parse(refused)) == ("ASID_CHECK_FAILED", "forbidden")
+    finally:
+        smsp.stop()
+
+
+def test_the_client_must_address_its_message_from_its_own_asid_to_the_smsp(smsp: Smsp, national: Server) -> None:
+    """As the national service does: source = the client certificate's ASID, destination = the SMSP's
+    (or the national service's, which a client written for it already sends)."""
+    before = len(_national_audit(national))
+    for old, new, diagnostics in (
+            (f"asid:{CLIENT_ASID}", "asid:300000000002", b"not the ASID of the client certificate"),
+            (f"asid:{NATIONAL_ASID}", "asid:990101234568", b"not the ASID of this SMSP or of the national")):
+        response = smsp.query(body=query_message(GIRL).replace(old.encode(), new.encode()))
+        assert response.status_code == 403, response.text
+        root = _parse(response)
+        assert _outcome(root) == ("ASID_CHECK_FAILED", "forbidden")
+        assert diagnostics in response.content
+        assert root.find("f:entry/f:resource/f:MessageHeader/f:response/f:identifier", NS).get(  # type: ignore[union-attr]
+            "value") == CLIENT_MESSAGE_ID
+    assert len(_national_audit(national)) == before  # refused locally
+    to_smsp = query_message(GIRL).replace(f"asid:{NATIONAL_ASID}".encode(), f"asid:{SMSP_ASID}".encode())
+    assert smsp.query(body=to_smsp).status_code == 200
+
+
+def test_a_national_refusal_of_the_smsp_is_the_smsps_own_failure(pki: dict[str, Path], national: Server) -> None:
+    """An SMSP whose endpoint certificate the national service does not know: national 403
+    ASID_CHECK_FAILED. The client can do nothing about it: 500 with the SMSP's generic failure code, and
+    the national code in the SMSP's log."""
+    national_ca = certs.CertPair(national.data_dir / "tls" / "ca.pem", national.data_dir / "tls" / "ca.key")
+    unknown = certs.issue(national_ca, certs.CertPair(pki["root"] / "unknown.pem", pki["root"] / "unknown.key"),
+                          common_name="200000000998", org="X26", client=True)
+    smsp = make_smsp(pki | {"smsp_national_cert": unknown.cert, "smsp_national_key": unknown.key},
+                     Upstream(national.base, national.ca), "unregistered")
+    try:
+        response = smsp.query(GIRL)
+        assert response.status_code == 500, response.text
+        assert _outcome(_parse(response)) == ("GENERIC_SPINE_MINI_SERVICE_PROVIDER_SOFTWARE_FAILURE", "exception")
+        assert b"The national service refused this SMSP (ASID_CHECK_FAILED)" in response.content
+        [event] = smsp.events("SMSP_NATIONAL_REFUSED")
+        assert (event["status"], event["outcome"], event["level"]) == (403, "ASID_CHECK_FAILED", "ERROR")
+        assert GIRL not in smsp.log()
+    finally:
+        smsp.stop()
+
+
+def test_an_untrusted_national_certificate_is_logged_as_such(pki: dict[str, Path], national: Server) -> None:
+    smsp = make_smsp(pki, Upstream(national.base, pki["local_ca"]), "untrusted")  # the wrong CA for national
+    try:
+        response = smsp.query(GIRL)
+        assert response.status_code == 500
+        assert _outcome(_parse(response)) == ("COULD_NOT_CONNECT_TO_SPINE", "no-store")
+        assert [event["error"] for event in smsp.events("SMSP_NATIONAL_UNREACHABLE")] == ["tls-verification-failed"]
     finally:
         smsp.stop()
 

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import uvicorn
+from prometheus_client import REGISTRY
 from starlette.applications import Starlette
 from starlette.routing import Route
 
 from .. import logs
 from ..api import errors as e
-from ..api.dstu2 import codes
 from ..api.hardening import SecurityHeaders
-from ..api.health import ping, status_endpoint
+from ..api.health import metrics_endpoint, ping, status_endpoint
 from ..api.pipeline import ApiRequest, ApiResponse, Endpoint, bearer_token
 from ..domain.caller import Caller
 from ..domain.clock import SystemClock
@@ -26,17 +28,19 @@ from ..services.auditing import Auditor
 from ..services.context import RequestContext
 from ..store.sql import SqlStore, make_engine, upgrade_schema
 from .breaker import CircuitBreaker
+from .configuration import audit_configuration
 from .national import NationalClient
 from .query import LocalStore, SmspQuery, SmspRefusal, respond
 from .settings import SmspSettings
 from .throttle import Throttle
+from .throughput import Throughput
 
-# Errors raised by the shared pipeline, in the SMSP's vocabulary.
-_PIPELINE_ROWS = {
-    "PRECONDITION_FAILED": codes.INPUT_MESSAGE_VALIDATION_ERROR,
-    "MESSAGE_NOT_WELL_FORMED": codes.INPUT_MESSAGE_VALIDATION_ERROR,
-    "REQUEST_TOO_LARGE": codes.INPUT_MESSAGE_VALIDATION_ERROR,
-    "ACCESS_DENIED": codes.ASID_CHECK_FAILED,
+# Errors raised by the shared pipeline, as the SMSP's events (vocabulary.py).
+_PIPELINE_EVENTS = {
+    "PRECONDITION_FAILED": "input_invalid",
+    "MESSAGE_NOT_WELL_FORMED": "input_invalid",
+    "REQUEST_TOO_LARGE": "input_invalid",
+    "ACCESS_DENIED": "client_not_registered",
 }
 
 
@@ -46,8 +50,8 @@ class _Wrapped(e.ApiError):
 
 
 class SmspEndpoint:
-    def __init__(self, settings: SmspSettings, query: SmspQuery) -> None:
-        self.settings, self.query = settings, query
+    def __init__(self, settings: SmspSettings, query: SmspQuery, throughput: Throughput) -> None:
+        self.settings, self.query, self.throughput = settings, query, throughput
         self.registry = RegistryFile(settings.clients_file)
         self.verifier = TokenVerifier(list(settings.trusted_issuers))
 
@@ -62,6 +66,7 @@ class SmspEndpoint:
         raise AuthenticationFailed("no registered client certificate or token")
 
     def handle(self, request: ApiRequest, ctx: RequestContext) -> ApiResponse:
+        self.throughput.count()
         try:
             return self.query.handle(request, ctx)
         except SmspRefusal as refusal:
@@ -75,10 +80,23 @@ class SmspEndpoint:
             return respond(request, refusal.header, self.settings.smsp_asid, outcome=refusal.code,
                            diagnostics=refusal.diagnostics, extra_headers=extra)
         if error.status == 401 or error.details_code in ("ACCESS_DENIED",):
-            return respond(request, None, self.settings.smsp_asid, outcome=codes.ASID_CHECK_FAILED,
+            return respond(request, None, self.settings.smsp_asid,
+                           outcome=self.settings.responses["client_not_registered"],
                            diagnostics="The client is not a registered local system or user")
-        code = _PIPELINE_ROWS.get(error.details_code, codes.GENERIC_SPINE_MINI_SERVICE_PROVIDER_SOFTWARE_FAILURE)
+        code = self.settings.responses[_PIPELINE_EVENTS.get(error.details_code, "software_failure")]
         return respond(request, None, self.settings.smsp_asid, outcome=code, diagnostics=error.diagnostics)
+
+
+_collectors: list[Throughput] = []
+
+
+def _registered(throughput: Throughput) -> Throughput:
+    """The process's one throughput collector in the Prometheus registry (an app made again replaces it)."""
+    while _collectors:
+        REGISTRY.unregister(_collectors.pop())
+    REGISTRY.register(throughput)
+    _collectors.append(throughput)
+    return throughput
 
 
 def create_smsp_app(settings: SmspSettings) -> Starlette:
@@ -88,6 +106,8 @@ def create_smsp_app(settings: SmspSettings) -> Starlette:
     finally:
         engine.dispose()
     store = SqlStore.open(settings.database_url, settings.audit_key.value)
+    auditor = Auditor(store, SystemClock())
+    audit_configuration(auditor, settings.sources)  # SMSP-AUDIT-008
     national = NationalClient(settings.national_url, str(settings.national_ca), str(settings.national_cert),
                               str(settings.national_key), settings.timeout_seconds)
     query = SmspQuery(
@@ -96,15 +116,26 @@ def create_smsp_app(settings: SmspSettings) -> Starlette:
         throttle=Throttle(settings.throttle_per_second, settings.throttle_burst),
         users=settings.users,
         local_store=LocalStore(settings.local_store_hours) if settings.local_store_fallback else None,
+        responses=settings.responses,
     )
-    adapter = SmspEndpoint(settings, query)
+    throughput = _registered(Throughput())  # /_metrics: daily and peak-hour throughput (SMSP-PERF-002)
+    adapter = SmspEndpoint(settings, query, throughput)
     # Authentication failures reach render_error as the pipeline's 401, answered ASID_CHECK_FAILED.
     endpoint = Endpoint(api="smsp-dstu2", interaction="query", handler=adapter.handle,
-                        auditor=Auditor(store, SystemClock()), authenticate=adapter.authenticate,
+                        auditor=auditor, authenticate=adapter.authenticate,
                         render_error=adapter.render_error, negotiate=False, base_path="/fhir/fgm")
-    app = Starlette(routes=[
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            await national.close()
+
+    app = Starlette(lifespan=lifespan, routes=[
         Route("/_ping", ping, methods=["GET"]),
         Route("/_status", status_endpoint(store), methods=["GET"]),
+        Route("/_metrics", metrics_endpoint, methods=["GET"]),
         Route("/fhir/fgm/query", endpoint, methods=["POST"]),
     ])
     app.add_middleware(SecurityHeaders)

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 import tomllib
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..api.dstu2.codes import SpineCode
 from ..security.tokens import TrustedIssuer
 from ..settings import Secret, SettingsError
+from . import vocabulary
 
 
 @dataclass(frozen=True)
@@ -48,6 +51,10 @@ class SmspSettings:
     local_store_fallback: bool = False
     local_store_hours: float = 24.0
     log_level: str = "INFO"
+    # The SMSP's events and the vocabulary rows it answers them with (vocabulary.py; SMSP-CONF-001).
+    responses: Mapping[str, SpineCode] = field(default_factory=lambda: vocabulary.DEFAULTS)
+    # The files the settings were read from (the TOML, the user mapping): hashed and audited at start-up.
+    sources: tuple[Path, ...] = ()
 
 
 def _users(path: Path) -> dict[str, NationalUser]:
@@ -104,6 +111,9 @@ def load_smsp_settings(path: Path) -> SmspSettings:
             local_store_fallback=bool(raw.get("local_store_fallback", False)),
             local_store_hours=hours,
             log_level=raw.get("log_level", "INFO"),
+            responses=vocabulary.responses(raw.get("vocabulary", {})),
+            sources=(path.resolve(), resolve(raw.get("users_file", "users.json")),
+                     resolve(raw.get("clients_file", "clients.json"))),
         )
     except (KeyError, TypeError, ValueError, OSError) as exc:
         raise SettingsError(f"SMSP configuration incomplete or unreadable: {exc}") from exc

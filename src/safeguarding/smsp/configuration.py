@@ -1,0 +1,36 @@
+"""Auditing the SMSP's configuration (SMSP-AUDIT-008: changes to reference and configuration data).
+
+At every start-up the SMSP records one audit event, ``interaction = configuration``, outcome
+``CONFIGURATION_LOADED``, whose ``resource_id`` is the SHA-256 of the files it was configured from (the
+TOML file, the user mapping, the client registry), in that order. A change made while it was stopped
+shows as a different hash from the previous start's; ``safeguarding smsp audit search --outcome
+CONFIGURATION_LOADED`` lists them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import Iterable
+from pathlib import Path
+
+from ..services.auditing import Auditor
+from ..services.context import RequestContext
+
+LOADED = "CONFIGURATION_LOADED"
+
+
+def configuration_hash(sources: Iterable[Path]) -> str:
+    digest = hashlib.sha256()
+    for source in sources:
+        content = source.read_bytes() if source.exists() else b""
+        digest.update(str(source).encode() + b"\0" + hashlib.sha256(content).digest())
+    return digest.hexdigest()
+
+
+def audit_configuration(auditor: Auditor, sources: Iterable[Path]) -> str:
+    fingerprint = configuration_hash(sources)
+    ctx = RequestContext(api="smsp", interaction="configuration", request_id=str(uuid.uuid4()),
+                         resource_id=fingerprint)
+    auditor.record(ctx, (200, LOADED))
+    return fingerprint
