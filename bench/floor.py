@@ -105,7 +105,7 @@ def refusal(error: ApiError) -> Refusal:
 
 
 MISSING_TOKEN, BAD_TOKEN = refusal(bad_token(True)), refusal(bad_token(False))
-DENIED, UNAVAILABLE = refusal(ACCESS_DENIED), refusal(SERVICE_UNAVAILABLE)
+DENIED, UNAVAILABLE = refusal(ACCESS_DENIED.error()), refusal(SERVICE_UNAVAILABLE.error())
 BAD_PARAMETER, BAD_NUMBER = refusal(SEARCH_PARAMETER), refusal(INVALID_NHS)
 
 

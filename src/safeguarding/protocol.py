@@ -66,7 +66,7 @@ class TlsHttpToolsProtocol(HttpToolsProtocol):
     _head_bytes = 0
     _head_fields = 0
     _head_received = 0
-    _refusal: tuple[e.ApiError, str] | None = None  # why the parser was stopped: the answer and its log reason
+    _refusal: tuple[e.ErrorRow, str] | None = None  # why the parser was stopped: the answer and its log reason
 
     def connection_made(self, transport: Any) -> None:
         super().connection_made(transport)
@@ -161,7 +161,7 @@ class TlsHttpToolsProtocol(HttpToolsProtocol):
         else:
             self.transport.close()  # answered already; the rest of the body never came
 
-    def _refuse(self, error: e.ApiError, reason: str) -> None:
+    def _refuse(self, error: e.ErrorRow, reason: str) -> None:
         """Answer with an OperationOutcome straight on the connection (no request reached the app), then close."""
         if self.transport.is_closing():
             return

@@ -34,7 +34,7 @@ def media_type(header: str | None) -> str:
 def request_format(content_type: str | None) -> str:
     fmt = FORMAT_ALIASES.get(media_type(content_type))
     if fmt is None:
-        raise UNSUPPORTED_MEDIA
+        raise UNSUPPORTED_MEDIA.error()
     return fmt
 
 
@@ -43,7 +43,7 @@ def response_format(accept: str | None, format_param: str | None) -> str:
     if format_param is not None:
         fmt = FORMAT_ALIASES.get(format_param.strip().lower().replace(" ", "+"))
         if fmt is None:
-            raise NOT_ACCEPTABLE
+            raise NOT_ACCEPTABLE.error()
         return fmt
     if not accept:
         return "json"
@@ -55,7 +55,7 @@ def response_format(accept: str | None, format_param: str | None) -> str:
             return "json"
         if kind in FORMAT_ALIASES:
             return FORMAT_ALIASES[kind]
-    raise NOT_ACCEPTABLE
+    raise NOT_ACCEPTABLE.error()
 
 
 def _fhir_r4(item: str) -> bool:
@@ -80,7 +80,7 @@ def parse_xml(body: bytes) -> etree._Element:
     try:
         root = etree.fromstring(body, parser=hardened_xml_parser())
     except (etree.XMLSyntaxError, ValueError) as exc:
-        raise NOT_WELL_FORMED from exc
+        raise NOT_WELL_FORMED.error() from exc
     docinfo = root.getroottree().docinfo
     if docinfo.doctype or docinfo.internalDTD is not None:
         raise ApiError(400, "MESSAGE_NOT_WELL_FORMED", "DTDs and entity declarations are not allowed",
@@ -161,9 +161,9 @@ def _json_object(body: bytes, resource_type: str) -> dict[str, Any]:
     try:
         data = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
-        raise NOT_WELL_FORMED from exc
+        raise NOT_WELL_FORMED.error() from exc
     if not isinstance(data, dict):
-        raise NOT_WELL_FORMED
+        raise NOT_WELL_FORMED.error()
     if data.get("resourceType") != resource_type:
         raise _wrong_type(resource_type)
     _check_json(data, resource_type)
@@ -194,7 +194,7 @@ def _validated(model: type[Resource], parse: Callable[[], T]) -> T:
         raise ApiError(400, "INVALID_RESOURCE", f"The {resource_type} does not conform to FHIR R4",
                        expressions=expressions) from exc
     except RecursionError as exc:
-        raise NOT_WELL_FORMED from exc
+        raise NOT_WELL_FORMED.error() from exc
 
 
 def _wrong_type(expected: str) -> ApiError:

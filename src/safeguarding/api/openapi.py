@@ -1,5 +1,5 @@
 """An OpenAPI 3.1 description of the FGM-IS and CP-IS FHIR R4 REST APIs and the FGM-IS DSTU2 messaging
-API (``openapi_dstu2.py``), served at ``/_openapi``.
+API, served at ``/_openapi``.
 
 Hand-written, so it says what the API promises rather than what a framework guesses. It is kept
 true by tests: ``tests/security/test_openapi.py`` compares its paths and methods with the app's
@@ -19,244 +19,29 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from .. import __version__
-from ..domain import nhs_number
+from ..domain.nhs_number import SYSTEM as NHS_NUMBER_SYSTEM
 from ..services.cpis import FEED_LIMIT
 from .formats import FORMAT_ALIASES
+from .openapi_common import (
+    _BODY_ERRORS,
+    _COMMON_ERRORS,
+    _CPIS_NHS_SEARCH,
+    _NHS_SEARCH,
+    _REQUEST_HEADERS,
+    _SECURED_ERRORS,
+    _TRACE_ID,
+    _USER_HEADERS,
+    FGM_R4,
+    _caseless,
+    _flag_body,
+    _outcome,
+    _ref,
+    _resource,
+    _searchset,
+    _success,
+)
+from .openapi_cpis import _cpis_paths
 from .openapi_dstu2 import dstu2_paths
-
-FGM_R4 = "/fgm/FHIR/R4"
-CPIS_R4 = "/cpis/FHIR/R4"
-FHIR_MEDIA_TYPES = ("application/fhir+json", "application/fhir+xml")
-NHS_NUMBER_SYSTEM = nhs_number.SYSTEM
-_TRACE_ID = r"^[A-Za-z0-9._:\-]{1,128}$"
-
-
-def _caseless(text: str) -> str:
-    """A regular expression matching ``text`` in any case (JSON Schema patterns have no flags)."""
-    return "".join(f"[{c.upper()}{c.lower()}]" if c.isalpha() else "\\." if c == "." else c for c in text)
-
-
-# Every NHS number search: [system|]N, the system one of the published forms in any case, or none
-# (domain/nhs_number.py).
-_NHS_SEARCH = "^((" + "|".join(_caseless(system) for system in nhs_number.ACCEPTED_SYSTEMS) + ")?\\|)?[0-9]{10}$"
-_CPIS_NHS_SEARCH = _NHS_SEARCH
-
-
-def _ref(name: str) -> dict[str, str]:
-    return {"$ref": name}
-
-
-def _content(schema: str) -> dict[str, Any]:
-    # XML bodies are FHIR XML of the same resource: described as text (JSON Schema cannot say more).
-    return {"application/fhir+json": {"schema": _ref(f"#/components/schemas/{schema}")},
-            "application/fhir+xml": {"schema": {"type": "string"}}}
-
-
-def _outcome(description: str, *, authenticate: bool = False) -> dict[str, Any]:
-    headers: dict[str, Any] = {"X-Request-ID": _ref("#/components/headers/X-Request-ID")}
-    if authenticate:
-        headers["WWW-Authenticate"] = _ref("#/components/headers/WWW-Authenticate")
-    return {"description": description, "headers": headers, "content": _content("OperationOutcome")}
-
-
-# Answers every interaction may give: the pipeline's own refusals (docs/api-r4.md "Where the IG is silent").
-_COMMON_ERRORS = {
-    "400": _ref("#/components/responses/BadRequest"),
-    "406": _ref("#/components/responses/NotAcceptable"),
-    "408": _ref("#/components/responses/RequestTimeout"),
-    "431": _ref("#/components/responses/HeadersTooLarge"),
-    "500": _ref("#/components/responses/InternalError"),
-    "503": _ref("#/components/responses/Unavailable"),
-}
-_SECURED_ERRORS = {
-    **_COMMON_ERRORS,
-    "401": _ref("#/components/responses/Unauthenticated"),
-    "403": _ref("#/components/responses/Forbidden"),
-}
-_BODY_ERRORS = {
-    "413": _ref("#/components/responses/TooLarge"),
-    "415": _ref("#/components/responses/UnsupportedMediaType"),
-}
-_REQUEST_HEADERS = [
-    _ref("#/components/parameters/format"),
-    _ref("#/components/parameters/X-Request-ID"),
-    _ref("#/components/parameters/X-Correlation-ID"),
-    _ref("#/components/parameters/TraceID"),
-]
-_USER_HEADERS = [*_REQUEST_HEADERS, _ref("#/components/parameters/NHSD-Session-URID")]
-
-
-def _success(description: str, schema: str, *headers: str) -> dict[str, Any]:
-    return {
-        "description": description,
-        "headers": {name: _ref(f"#/components/headers/{name}") for name in ("X-Request-ID", *headers)},
-        "content": _content(schema),
-    }
-
-
-def _flag_body(description: str) -> dict[str, Any]:
-    return {"required": True, "description": description,
-            "content": {**_content("Flag"), "application/json": {"schema": _ref("#/components/schemas/Flag")}}}
-
-
-def _body(schema: str, description: str) -> dict[str, Any]:
-    return {"required": True, "description": description,
-            "content": {**_content(schema), "application/json": {"schema": _ref(f"#/components/schemas/{schema}")}}}
-
-
-# CP-IS (docs/api-cpis.md). Local authority systems present a client certificate: none, or one that is not a
-# registered local authority, is 403 ACCESS_DENIED (never 401: there is no challenge to answer).
-_MUTUAL_TLS: list[dict[str, list[str]]] = [{"mutualTLS": []}]
-_AUTHORITY_ERRORS = {**_COMMON_ERRORS, "403": _ref("#/components/responses/CertificateRefused")}
-_CPIS_SEARCH = [_ref("#/components/parameters/cpis-patient-identifier"), _ref("#/components/parameters/cpis-patient"),
-                _ref("#/components/parameters/IsUnscheduledAccessEvent"),
-                _ref("#/components/parameters/IsUnscheduledEvent"), *_USER_HEADERS]
-
-
-def _cpis_paths() -> dict[str, Any]:
-    return {
-        CPIS_R4: {
-            "post": {
-                "operationId": "cpisUpload",
-                "summary": "A local authority's batch upload of child protection plans (POST CarePlan entries)",
-                "security": _MUTUAL_TLS,
-                "parameters": _REQUEST_HEADERS,
-                "requestBody": _body("UploadBundle", "A batch Bundle whose entries are POST CarePlan; each entry "
-                                                     "stands alone (docs/api-cpis.md)"),
-                "responses": {"200": _success("A batch-response: each entry's status and CP-IS record code, the "
-                                              "file code in meta.tag", "BatchResponse"),
-                              "400": _ref("#/components/responses/FileError"),
-                              **{k: v for k, v in _AUTHORITY_ERRORS.items() if k != "400"}, **_BODY_ERRORS},
-            },
-        },
-        f"{CPIS_R4}/metadata": {
-            "get": {
-                "operationId": "cpisMetadata",
-                "summary": "The CP-IS CapabilityStatement",
-                "security": [],
-                "parameters": _REQUEST_HEADERS,
-                "responses": {"200": _success("What this server supports", "CapabilityStatement"),
-                              **_COMMON_ERRORS},
-            },
-        },
-        f"{CPIS_R4}/CareTeam": {
-            "get": {
-                "operationId": "searchCareTeam",
-                "summary": "The child's active child protection plans, one CareTeam each (B0107 or B0170); an "
-                           "unscheduled B0107 access is recorded and notified",
-                "parameters": _CPIS_SEARCH,
-                "responses": {"200": _success("A searchset Bundle of CareTeams", "CareTeamBundle"),
-                              **_SECURED_ERRORS},
-            },
-        },
-        f"{CPIS_R4}/CareTeam/{{id}}": {
-            "parameters": [_ref("#/components/parameters/resource-id")],
-            "get": {
-                "operationId": "readCareTeam",
-                "summary": "One active child protection plan by its id (B0107 or B0170); recorded and notified "
-                           "as the search is",
-                "parameters": [_ref("#/components/parameters/IsUnscheduledAccessEvent"),
-                               _ref("#/components/parameters/IsUnscheduledEvent"), *_USER_HEADERS],
-                "responses": {"200": _success("The CareTeam", "CareTeam", "ETag"),
-                              "404": _outcome("No such plan, or it is not shared (ended, withdrawn)"),
-                              **_SECURED_ERRORS},
-            },
-        },
-        f"{CPIS_R4}/AuditEvent": {
-            "get": {
-                "operationId": "searchAuditEvent",
-                "summary": "The child's access history, PractitionerRoles included (B0107 or B0170)",
-                "parameters": [*_CPIS_SEARCH, _ref("#/components/parameters/include")],
-                "responses": {"200": _success("A searchset Bundle of AuditEvents and their PractitionerRoles",
-                                              "AuditEventBundle"),
-                              **_SECURED_ERRORS},
-            },
-        },
-        f"{CPIS_R4}/Communication": {
-            "post": {
-                "operationId": "createCommunication",
-                "summary": "A missed-appointment alert to the authorities with an active plan for the child "
-                           "(B0107 or B0170)",
-                "parameters": _USER_HEADERS,
-                "requestBody": _body("Communication", "A completed Communication: subject by NHS number, at most "
-                                                      "one contentString payload of up to 1000 characters"),
-                "responses": {"201": _success("Created: the Communication as stored", "Communication", "Location"),
-                              **_SECURED_ERRORS, **_BODY_ERRORS},
-            },
-        },
-        f"{CPIS_R4}/Communication/{{id}}": {
-            "parameters": [_ref("#/components/parameters/resource-id")],
-            "get": {
-                "operationId": "readCommunication",
-                "summary": "A missed-appointment alert, for the clinician who raised it",
-                "parameters": _USER_HEADERS,
-                "responses": {"200": _success("The Communication", "Communication", "ETag"),
-                              "404": _outcome("No such alert raised by this clinician"), **_SECURED_ERRORS},
-            },
-        },
-        f"{CPIS_R4}/Communication/{{id}}/_history/{{vid}}": {
-            "parameters": [_ref("#/components/parameters/resource-id"), _ref("#/components/parameters/vid")],
-            "get": {
-                "operationId": "vreadCommunication",
-                "summary": "A missed-appointment alert at version 1, its only one: the create Location",
-                "parameters": _USER_HEADERS,
-                "responses": {"200": _success("The Communication", "Communication", "ETag"),
-                              "404": _outcome("No such alert raised by this clinician, or not that version"),
-                              **_SECURED_ERRORS},
-            },
-        },
-        f"{CPIS_R4}/notifications": {
-            "get": {
-                "operationId": "cpisNotifications",
-                "summary": "The authority's pending notifications, oldest first (accesses and alerts)",
-                "security": _MUTUAL_TLS,
-                "parameters": [_ref("#/components/parameters/count"), *_REQUEST_HEADERS],
-                "responses": {"200": _success("A searchset Bundle: AuditEvents and Communications, the "
-                                              "AuditEvents' PractitionerRoles included", "NotificationBundle"),
-                              **_AUTHORITY_ERRORS},
-            },
-        },
-        f"{CPIS_R4}/notifications/$acknowledge": {
-            "post": {
-                "operationId": "cpisAcknowledge",
-                "summary": "Acknowledge notifications the authority has taken",
-                "security": _MUTUAL_TLS,
-                "parameters": _REQUEST_HEADERS,
-                "requestBody": _body("Parameters", f"1 to {FEED_LIMIT} parameters named notification, each a "
-                                                   "valueReference to an AuditEvent or Communication of the feed"),
-                "responses": {"200": _success("What this call acknowledged", "Parameters"),
-                              **_AUTHORITY_ERRORS, **_BODY_ERRORS},
-            },
-        },
-    }
-
-
-def _searchset(matches: list[str], includes: list[str]) -> dict[str, Any]:
-    modes = ["match", "include"] if includes else ["match"]
-    return {
-        "type": "object",
-        "required": ["resourceType", "type", "total"],
-        "properties": {
-            "resourceType": {"const": "Bundle"},
-            "type": {"const": "searchset"},
-            "total": {"type": "integer", "minimum": 0},
-            "link": {"type": "array", "items": {"type": "object"}},
-            "entry": {"type": "array", "minItems": 1, "items": {
-                "type": "object", "required": ["fullUrl", "resource", "search"],
-                "properties": {
-                    "fullUrl": {"type": "string"},
-                    "resource": {"type": "object", "required": ["resourceType", "id"],
-                                 "properties": {"resourceType": {"enum": [*matches, *includes]}}},
-                    "search": {"type": "object", "required": ["mode"], "properties": {"mode": {"enum": modes}}},
-                }}},
-        },
-    }
-
-
-def _resource(resource_type: str, *required: str, **properties: Any) -> dict[str, Any]:
-    return {"type": "object", "required": ["resourceType", *required],
-            "properties": {"resourceType": {"const": resource_type}, "id": {"type": "string"},
-                           "meta": {"type": "object"}, **properties}}
 
 
 def openapi_document(*, dstu2: bool = True) -> dict[str, Any]:

@@ -71,14 +71,15 @@ Handler = Callable[[ApiRequest, RequestContext], ApiResponse]
 Authenticator = Callable[[ApiRequest], Caller]
 Authoriser = Callable[[Caller], None]
 ErrorRenderer = Callable[[e.ApiError, ApiRequest | None, RequestContext], ApiResponse]
+ErrorTable = Mapping[type[DomainError], e.ErrorRow]
 
 
-def security_error(error: SecurityError, denied: e.ApiError = e.ACCESS_DENIED, explain: bool = False) -> e.ApiError:
+def security_error(error: SecurityError, denied: e.ErrorRow = e.ACCESS_DENIED, explain: bool = False) -> e.ApiError:
     """``explain`` (the sandbox only): a refused token's diagnostics say why, as the server log does."""
     if isinstance(error, RoleSelectionFailed):
-        return e.PRECONDITION_FAILED
+        return e.PRECONDITION_FAILED.error()
     if isinstance(error, AccessDenied):
-        return denied
+        return denied.error()
     # AuthenticationFailed, and any security error not named above: refuse as unauthenticated
     return e.bad_token(reason_is_missing=isinstance(error, AuthenticationFailed) and error.reason == "missing",
                        sandbox_reason=_told(error.reason) if explain else None)
@@ -99,7 +100,7 @@ def r4_error_renderer(system: str = e.DEFAULT_ERROR_SYSTEM) -> ErrorRenderer:
 
 
 
-def map_domain_error(errors: Mapping[type[DomainError], e.ApiError], error: DomainError) -> e.ApiError:
+def map_domain_error(errors: ErrorTable, error: DomainError) -> e.ErrorRow:
     """The interaction's row for a broken rule, found through the error's class hierarchy."""
     for kind in type(error).__mro__:
         if kind in errors:
@@ -120,12 +121,12 @@ BODY_TIMEOUT = env_seconds("SAFEGUARDING_BODY_TIMEOUT", 60.0)
 async def read_body(receive: Receive, headers: Headers, limit: int, timeout: float | None = None) -> bytes:
     declared = headers.get("content-length")
     if declared is not None and (not declared.isdigit() or int(declared) > limit):
-        raise e.TOO_LARGE if declared.isdigit() else e.NOT_WELL_FORMED
+        raise (e.TOO_LARGE if declared.isdigit() else e.NOT_WELL_FORMED).error()
     try:
         with anyio.fail_after(timeout or BODY_TIMEOUT):
             return await _receive_body(receive, limit)
     except TimeoutError:
-        raise e.REQUEST_TIMEOUT from None
+        raise e.REQUEST_TIMEOUT.error() from None
 
 
 async def _receive_body(receive: Receive, limit: int) -> bytes:
@@ -138,7 +139,7 @@ async def _receive_body(receive: Receive, limit: int) -> bytes:
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
-            raise e.TOO_LARGE
+            raise e.TOO_LARGE.error()
         chunks.append(chunk)
         if not message.get("more_body", False):
             return b"".join(chunks)
@@ -158,14 +159,14 @@ class Endpoint:
         auditor: Auditor,
         authenticate: Authenticator | None,
         authorise: Authoriser | None = None,
-        errors: Mapping[type[DomainError], e.ApiError] | None = None,
+        errors: ErrorTable | None = None,
         success_status: int = 200,
         render_error: ErrorRenderer | None = None,
         error_system: str = e.DEFAULT_ERROR_SYSTEM,
         public_base_url: str | None = None,
         base_path: str = "",
         negotiate: bool = True,
-        denied: e.ApiError = e.ACCESS_DENIED,
+        denied: e.ErrorRow = e.ACCESS_DENIED,
     ) -> None:
         self.api, self.interaction = api, interaction
         self.handler, self.auditor = handler, auditor
@@ -182,10 +183,10 @@ class Endpoint:
     def outcome_for(self, error: DomainError | None) -> Outcome:
         if error is None:
             return self.success_status, "OK"
-        return self.api_error(error).outcome
+        return map_domain_error(self.errors, error).outcome
 
     def api_error(self, error: DomainError) -> e.ApiError:
-        return map_domain_error(self.errors, error)
+        return map_domain_error(self.errors, error).error()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
@@ -244,7 +245,7 @@ class Endpoint:
             if not values:
                 continue
             if len(values) > 1 or not _TRACE_ID.match(values[0]):
-                raise e.PRECONDITION_FAILED
+                raise e.PRECONDITION_FAILED.error()
             echo[canonical] = values[0]
         ctx.request_id = echo.get("X-Request-ID", ctx.request_id)
         ctx.correlation_id = echo.get("X-Correlation-ID")
@@ -272,7 +273,7 @@ class Endpoint:
         except e.ApiError as error:
             return self._refuse(error, request, ctx)
         except StoreUnavailable:
-            return self._refuse(e.SERVICE_UNAVAILABLE, request, ctx)
+            return self._refuse(e.SERVICE_UNAVAILABLE.error(), request, ctx)
 
     def _refuse(self, error: e.ApiError, request: ApiRequest | None, ctx: RequestContext) -> ApiResponse:
         response = self.render_error(error, request, ctx)

@@ -12,7 +12,7 @@ import orjson
 import pytest
 from lxml import etree
 
-from safeguarding.api.dstu2 import codec, codes
+from safeguarding.api.dstu2 import codec, codes, tree
 from safeguarding.api.dstu2.codec import MessageError, parse_request, render_response, response_status
 from safeguarding.api.dstu2.messages import (
     CreateRequest,
@@ -617,7 +617,7 @@ def test_the_parser_itself_never_resolves_entities(tmp_path: Path) -> None:
     document = f"""<?xml version="1.0" encoding="UTF-16"?>
 <!DOCTYPE Bundle [<!ENTITY s SYSTEM "{secret.as_uri()}"><!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;">]>
 <Bundle xmlns="http://hl7.org/fhir"><x>&s;</x><y>&b;</y></Bundle>"""
-    root = etree.fromstring(document.encode("utf-16"), codec._xml_parser())
+    root = etree.fromstring(document.encode("utf-16"), tree._xml_parser())
     for text in ("".join(root.itertext()), etree.tostring(root).decode()):
         assert "TOP-SECRET-VALUE" not in text
         assert "aaaa" not in text

@@ -1,4 +1,4 @@
-"""The DSTU2 XML writer (``codec._xml_bytes``) writes exactly the bytes lxml does for the same resource: it is
+"""The DSTU2 XML writer (``writer._xml_bytes``) writes exactly the bytes lxml does for the same resource: it is
 compared with a tree built and serialised by lxml (the writer it replaced) on generated resources, and on the
 response messages of every interaction."""
 
@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from lxml import etree
 
-from safeguarding.api.dstu2 import codec, codes
+from safeguarding.api.dstu2 import codes, writer
 from safeguarding.api.dstu2.messages import FoundFlag, Interaction, RequestHeader
 
 FHIR = "{http://hl7.org/fhir}"
@@ -63,7 +63,7 @@ RESOURCES = st.builds(lambda t, d: {"resourceType": t, **d}, RESOURCE_TYPES,
 @settings(max_examples=800, deadline=None)
 @given(RESOURCES)
 def test_the_same_bytes_as_lxml(resource: dict[str, object]) -> None:
-    assert codec._xml_bytes(resource) == lxml_bytes(resource)
+    assert writer._xml_bytes(resource) == lxml_bytes(resource)
 
 
 @pytest.mark.parametrize("value", ["\x00", "a\x01b", "\x1f", "\ufffe", "\ud800"])
@@ -72,7 +72,7 @@ def test_a_value_xml_cannot_carry_is_refused_as_lxml_refuses_it(value: str) -> N
     with pytest.raises(ValueError):
         lxml_bytes(resource)
     with pytest.raises(ValueError):
-        codec._xml_bytes(resource)
+        writer._xml_bytes(resource)
 
 
 HEADER = RequestHeader(message_id='id-"with"-&-<markup>', timestamp=datetime(2026, 12, 2, 10, 0, tzinfo=timezone.utc),
@@ -91,14 +91,14 @@ FLAG = FoundFlag(flag_id="4f1c6b5e-0d57-4b7e-9a53-1b0e1c1a2b3c", nhs_number="991
 def test_every_response_message_is_what_lxml_writes(interaction: Interaction, outcome: codes.SpineCode | None,
                                                     flag: FoundFlag | None, monkeypatch: pytest.MonkeyPatch) -> None:
     captured: list[dict[str, object]] = []
-    original = codec._xml_bytes
+    original = writer._xml_bytes
 
     def capture(resource: dict[str, object]) -> bytes:
         captured.append(resource)
         return bytes(original(resource))
 
-    monkeypatch.setattr(codec, "_xml_bytes", capture)
-    written = codec.render_response(interaction, HEADER, outcome=outcome, flag=flag, service_asid="990101",
+    monkeypatch.setattr(writer, "_xml_bytes", capture)
+    written = writer.render_response(interaction, HEADER, outcome=outcome, flag=flag, service_asid="990101",
                                     message_id="0f7e8c4c-6a7b-4a52-8d4f-0b6f1e2d3c4b",
                                     timestamp=datetime(2026, 12, 2, 10, 0, 1, 500000, tzinfo=timezone.utc),
                                     fmt="xml", diagnostics="Something & <else>" if outcome else None)

@@ -39,7 +39,7 @@ from ...services.fgm import FgmService
 from ...store.interface import StoreUnavailable
 from .. import errors as e
 from ..formats import media_type
-from ..pipeline import ApiRequest, ApiResponse, Endpoint, Handler, map_domain_error
+from ..pipeline import ApiRequest, ApiResponse, Endpoint, ErrorTable, Handler, map_domain_error
 from .codec import CONTENT_TYPES, Format, MessageError, media_format, parse_request, render_response
 from .codes import (
     ASID_CHECK_FAILED,
@@ -80,53 +80,55 @@ class Refusal(e.ApiError):
     request_header: RequestHeader | None = None
 
 
+def spine_row(code: SpineCode, diagnostics: str) -> e.ErrorRow:
+    """A DSTU2 table row: the spine-response-code-2-0 code and fixed diagnostics."""
+    return e.ErrorRow(code.http_status, code.code, diagnostics, issue_type=code.issue_type, severity=code.severity)
+
+
 def refusal(code: SpineCode, diagnostics: str, header: RequestHeader | None = None) -> Refusal:
-    return Refusal(code.http_status, code.code, diagnostics, issue_type=code.issue_type, severity=code.severity,
-                   request_header=header)
+    return answering(spine_row(code, diagnostics), header)
 
 
-def answering(template: e.ApiError, header: RequestHeader | None) -> Refusal:
-    """A fresh copy of a canned refusal (exceptions are mutable: never raise a shared one) for this message."""
-    if not isinstance(template, Refusal):
-        raise TypeError("DSTU2 refusals are built with refusal()")
-    return dataclasses.replace(template, request_header=header)
+def answering(row: e.ErrorRow, header: RequestHeader | None) -> Refusal:
+    """A fresh refusal of ``row`` answering this message (never raise a shared exception: it keeps requests alive)."""
+    return Refusal(**row.values(), request_header=header)
 
 
-NO_CERTIFICATE = refusal(ASID_CHECK_FAILED, "A client certificate is required")
-UNREGISTERED = refusal(ASID_CHECK_FAILED, "The client certificate does not belong to a registered system")
-REVOKED = refusal(ASID_CHECK_FAILED, "The client certificate has been revoked")
-WRONG_SOURCE = refusal(ASID_CHECK_FAILED, "MessageHeader.source.endpoint is not the ASID of the client certificate")
-WRONG_DESTINATION = refusal(ASID_CHECK_FAILED, "MessageHeader.destination.endpoint is not the ASID of this service")
-NOT_ALLOWED = refusal(ASID_CHECK_FAILED, "The sending system is not registered for this interaction")
-WRONG_PATH = refusal(INVALID_PARAMETER, "MessageHeader.event.code is not the interaction of the URL it was posted to")
-WRONG_SOAP_ACTION = refusal(INVALID_PARAMETER, "The SOAPAction header does not match MessageHeader.event.code")
+NO_CERTIFICATE = spine_row(ASID_CHECK_FAILED, "A client certificate is required")
+UNREGISTERED = spine_row(ASID_CHECK_FAILED, "The client certificate does not belong to a registered system")
+REVOKED = spine_row(ASID_CHECK_FAILED, "The client certificate has been revoked")
+WRONG_SOURCE = spine_row(ASID_CHECK_FAILED, "MessageHeader.source.endpoint is not the ASID of the client certificate")
+WRONG_DESTINATION = spine_row(ASID_CHECK_FAILED, "MessageHeader.destination.endpoint is not the ASID of this service")
+NOT_ALLOWED = spine_row(ASID_CHECK_FAILED, "The sending system is not registered for this interaction")
+WRONG_PATH = spine_row(INVALID_PARAMETER, "MessageHeader.event.code is not the interaction of the URL it was posted to")
+WRONG_SOAP_ACTION = spine_row(INVALID_PARAMETER, "The SOAPAction header does not match MessageHeader.event.code")
 
-_INVALID_NHS = refusal(INVALID_NHS_NUMBER, "The NHS number is not valid")
-_NOT_TRACED = refusal(INVALID_NHS_NUMBER, "The NHS number is not a verified NHS number")
-_NO_RECORD = refusal(NO_RECORD_FOUND, "No active FGM risk indicator is held for this patient")
+_INVALID_NHS = spine_row(INVALID_NHS_NUMBER, "The NHS number is not valid")
+_NOT_TRACED = spine_row(INVALID_NHS_NUMBER, "The NHS number is not a verified NHS number")
+_NO_RECORD = spine_row(NO_RECORD_FOUND, "No active FGM risk indicator is held for this patient")
 
 # Domain errors per interaction (DIGEST §1.7, §1.8). The pipeline audits with these rows too.
-QUERY_ERRORS: Final[Mapping[type[DomainError], e.ApiError]] = {
+QUERY_ERRORS: Final[ErrorTable] = {
     d.InvalidNhsNumber: _INVALID_NHS,
     d.PatientNotTraced: _NOT_TRACED,  # only verified numbers may be used
 }
-CREATE_ERRORS: Final[Mapping[type[DomainError], e.ApiError]] = {
+CREATE_ERRORS: Final[ErrorTable] = {
     d.InvalidNhsNumber: _INVALID_NHS,
     d.PatientNotTraced: _NOT_TRACED,
-    d.PatientOver18: refusal(PATIENT_OVER_18, "The patient is 18 or over"),
+    d.PatientOver18: spine_row(PATIENT_OVER_18, "The patient is 18 or over"),
     # The DSTU2 table has no gender row: INVALID_PARAMETER is the closest (docs/api-dstu2.md).
-    d.GenderNotAllowed: refusal(INVALID_PARAMETER, "The patient's gender must be female, unknown or indeterminate"),
-    d.IndicatorAlreadySet: refusal(FLAG_ALREADY_SET, "The patient already has an active FGM risk indicator"),
-    d.AssessmentDateInvalid: refusal(INVALID_PARAMETER, "Flag.period.start (the assessment date) is in the future"),
+    d.GenderNotAllowed: spine_row(INVALID_PARAMETER, "The patient's gender must be female, unknown or indeterminate"),
+    d.IndicatorAlreadySet: spine_row(FLAG_ALREADY_SET, "The patient already has an active FGM risk indicator"),
+    d.AssessmentDateInvalid: spine_row(INVALID_PARAMETER, "Flag.period.start (the assessment date) is in the future"),
 }
-DELETE_ERRORS: Final[Mapping[type[DomainError], e.ApiError]] = {
+DELETE_ERRORS: Final[ErrorTable] = {
     d.InvalidNhsNumber: _INVALID_NHS,
     d.PatientNotTraced: _NOT_TRACED,
     d.IndicatorNotFound: _NO_RECORD,
     d.IndicatorAlreadyRemoved: _NO_RECORD,  # removed by someone else meanwhile
-    d.RemovalReasonInvalid: refusal(INVALID_PARAMETER, "Parameter FGMDeleteReason is not a valid reason"),
+    d.RemovalReasonInvalid: spine_row(INVALID_PARAMETER, "Parameter FGMDeleteReason is not a valid reason"),
 }
-ERRORS: Final[Mapping[Interaction, Mapping[type[DomainError], e.ApiError]]] = {
+ERRORS: Final[Mapping[Interaction, ErrorTable]] = {
     Interaction.QUERY: QUERY_ERRORS,
     Interaction.CREATE: CREATE_ERRORS,
     Interaction.DELETE: DELETE_ERRORS,

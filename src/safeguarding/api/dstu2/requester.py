@@ -1,7 +1,7 @@
 """The requesting side of FGM-IS DSTU2 messaging: write a query request, read the query response.
 
 Used by the Spine Mini Service Provider towards the national service (and by tests). Reading reuses
-the codec's hardened loader, so a national response gets the same protections as a client request.
+the hardened loader of ``tree.py``, so a national response gets the same protections as a client request.
 """
 
 from __future__ import annotations
@@ -12,7 +12,9 @@ from typing import Final
 
 from ...domain import nhs_number
 from . import codes
-from .codec import (
+from .codes import RESPONSE_MESSAGE_VALIDATION_ERROR, SPINE_CODES, SpineCode
+from .messages import FoundFlag, Organization, Practitioner
+from .tree import (
     MessageError,
     Node,
     _Bundle,
@@ -20,17 +22,14 @@ from .codec import (
     _children,
     _contained,
     _date,
-    _instant,
     _Invalid,
-    _json_or_xml,
     _load,
     _optional_child,
     _optional_text,
     _resolve_contained,
     _text,
 )
-from .codes import RESPONSE_MESSAGE_VALIDATION_ERROR, SPINE_CODES, SpineCode
-from .messages import FoundFlag, Organization, Practitioner
+from .writer import _instant, _json_or_xml
 
 PROFILE_REQUEST_HEADER: Final = "http://fhir.nhs.net/StructureDefinition/spine-request-messageheader-2-0"
 PROFILE_RIS_PARAMETERS: Final = "http://fhir.nhs.net/StructureDefinition/spine-ris-parameters-1-0"

@@ -12,7 +12,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 from fhir.resources.R4B.bundle import Bundle, BundleEntry
@@ -32,7 +32,7 @@ from ...domain.cpis import (
     PlanType,
     RecordCode,
 )
-from ..errors import ApiError, Coding
+from ..errors import AnyError, ApiError, Coding, ErrorRow
 from ..formats import XML_MODEL_ERRORS, hardened_xml_parser, parse_xml
 from .systems import CPIS_FILE_RESPONSE_SYSTEM, CPIS_RECORD_RESPONSE_SYSTEM, ODS_SYSTEM, SNOMED
 
@@ -40,6 +40,7 @@ FHIR_NS = "http://hl7.org/fhir"
 _F = {"f": FHIR_NS}
 ACTIONS = {"active": PlanAction.SET, "completed": PlanAction.END, "entered-in-error": PlanAction.WITHDRAW}
 NAME_LIMIT = 200
+E = TypeVar("E", ApiError, ErrorRow)
 _PHONE = re.compile(r"^\+?[0-9]{6,20}$")
 
 
@@ -47,21 +48,21 @@ def file_coding(code: FileCode) -> Coding:
     return Coding(CPIS_FILE_RESPONSE_SYSTEM, code.value, code.display)
 
 
-def file_error(error: ApiError) -> ApiError:
+def file_error(error: E) -> E:
     """A refusal of the whole upload, coded as a file-level error (CPF01) too."""
     return dataclasses.replace(error, also=(file_coding(FileCode.FILE_ERROR),))
 
 
-NOT_A_BATCH = file_error(ApiError(400, "INVALID_RESOURCE", "The request body must be a Bundle of type batch"))
-NO_ENTRIES = file_error(ApiError(400, "INVALID_RESOURCE", "The batch Bundle has no entries"))
+NOT_A_BATCH = file_error(ErrorRow(400, "INVALID_RESOURCE", "The request body must be a Bundle of type batch"))
+NO_ENTRIES = file_error(ErrorRow(400, "INVALID_RESOURCE", "The batch Bundle has no entries"))
 
 
-def entry_refusal(status: int, issue_type: str, code: RecordCode, diagnostics: str) -> ApiError:
-    return ApiError(status, code.value, diagnostics, issue_type=issue_type, system=CPIS_RECORD_RESPONSE_SYSTEM,
+def entry_refusal(status: int, issue_type: str, code: RecordCode, diagnostics: str) -> ErrorRow:
+    return ErrorRow(status, code.value, diagnostics, issue_type=issue_type, system=CPIS_RECORD_RESPONSE_SYSTEM,
                     display=code.display)
 
 
-def _unsuccessful(diagnostics: str) -> ApiError:
+def _unsuccessful(diagnostics: str) -> ErrorRow:
     return entry_refusal(400, "invalid", RecordCode.UNSUCCESSFUL, diagnostics)
 
 
@@ -87,7 +88,7 @@ class Entry:
     """One entry of the upload: a plan record, or why the entry was refused before any rule ran."""
 
     record: PlanRecord | None = None
-    refusal: ApiError | None = None
+    refusal: AnyError | None = None
 
 
 # The Bundle ---------------------------------------------------------------------------------------
@@ -101,7 +102,7 @@ def parse_batch(body: bytes, fmt: str) -> list[Entry]:
     except ApiError as error:
         raise (error if error.also else file_error(error)) from None
     if not entries:
-        raise NO_ENTRIES
+        raise NO_ENTRIES.error()
     return entries
 
 
@@ -122,10 +123,10 @@ def _json_entries(body: bytes) -> list[Entry]:
         raise file_error(ApiError(400, "MESSAGE_NOT_WELL_FORMED", "The request body is not well-formed JSON",
                                   issue_type="structure")) from exc
     if not isinstance(data, dict) or data.get("resourceType") != "Bundle" or data.get("type") != "batch":
-        raise NOT_A_BATCH
+        raise NOT_A_BATCH.error()
     raw_entries = data.get("entry", [])
     if not isinstance(raw_entries, list):
-        raise NOT_A_BATCH
+        raise NOT_A_BATCH.error()
     # The envelope must be FHIR R4 (entries are judged one by one below).
     envelope = {k: v for k, v in data.items() if k != "entry"}
     try:
@@ -167,7 +168,7 @@ def _xml_entries(body: bytes) -> list[Entry]:
     root = parse_xml(body)
     if etree.QName(root).localname != "Bundle" or etree.QName(root).namespace != FHIR_NS \
             or _value(root, "type") != "batch":
-        raise NOT_A_BATCH
+        raise NOT_A_BATCH.error()
     entries = []
     for index, element in enumerate(root.findall("f:entry", _F)):
         request = element.find("f:request", _F)
@@ -214,7 +215,7 @@ def _full_date(value: Any) -> date | None:
             raise ValueError(text)
         return date.fromisoformat(text[:10])
     except ValueError:
-        raise ENTRY_DATES from None
+        raise ENTRY_DATES.error() from None
 
 
 def _plan_type(plan: CarePlan) -> PlanType:
@@ -222,7 +223,7 @@ def _plan_type(plan: CarePlan) -> PlanType:
     kinds = {PlanType.for_snomed(c.code or "") for c in codings}
     kind = kinds.pop() if len(kinds) == 1 else None
     if kind is None:
-        raise ENTRY_CATEGORY
+        raise ENTRY_CATEGORY.error()
     return kind
 
 
@@ -235,20 +236,20 @@ def _ods_codes(references: Sequence[Any]) -> set[str]:
 def _phone(value: str | None) -> str:
     number = (value or "").removeprefix("tel:").replace(" ", "")
     if not _PHONE.match(number):
-        raise ENTRY_TELECOM
+        raise ENTRY_TELECOM.error()
     return number
 
 
 def _contact(team: CareTeam) -> AuthorityContact:
     name = (team.name or "").strip()
     if len(name) > NAME_LIMIT:
-        raise ENTRY_CARETEAM
+        raise ENTRY_CARETEAM.error()
     phones: dict[str, str] = {}
     for telecom in team.telecom or []:
         if telecom.system != "phone":
             continue
         if telecom.use not in ("work", "mobile") or telecom.use in phones:
-            raise ENTRY_TELECOM
+            raise ENTRY_TELECOM.error()
         phones[telecom.use] = _phone(telecom.value)
     return AuthorityContact(name, phones.get("work"), phones.get("mobile"))
 
@@ -258,22 +259,22 @@ def plan_record(plan: CarePlan) -> PlanRecord:
     An NHS number that is present but invalid is left to the rules (CPR04)."""
     action = ACTIONS.get(plan.status or "")
     if action is None:
-        raise ENTRY_STATUS
+        raise ENTRY_STATUS.error()
     identifier = plan.subject.identifier if plan.subject else None
     if identifier is None or not nhs_number.is_system(identifier.system) or not identifier.value:
-        raise ENTRY_SUBJECT
+        raise ENTRY_SUBJECT.error()
     kind = _plan_type(plan)
     start = _full_date(plan.period.start if plan.period else None)
     end = _full_date(plan.period.end if plan.period else None)
     teams = [r for r in plan.contained or [] if r.get_resource_type() == "CareTeam"]
     if len(teams) > 1:
-        raise ENTRY_CARETEAM
+        raise ENTRY_CARETEAM.error()
     named = _ods_codes([plan.author])
     contact = None
     if teams:
         team = teams[0]
         if not isinstance(team, CareTeam):
-            raise ENTRY_CARETEAM
+            raise ENTRY_CARETEAM.error()
         contact = _contact(team)
         named |= _ods_codes(team.managingOrganization or [])
     return PlanRecord(nhs_number=identifier.value, plan_type=kind, action=action, start=start, end=end,

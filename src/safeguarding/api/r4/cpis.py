@@ -15,7 +15,6 @@ from __future__ import annotations
 import dataclasses
 import re
 import uuid
-from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
@@ -27,7 +26,6 @@ from ...domain import errors as d
 from ...domain import nhs_number as nhs
 from ...domain.caller import Caller, System
 from ...domain.cpis import Access, Alert, Applied, Event, FileCode, RecordCode
-from ...domain.errors import DomainError
 from ...security.rbac import Operation, authorise
 from ...security.registry import configured_registry
 from ...services.context import RequestContext
@@ -36,7 +34,16 @@ from ...store.interface import StoreUnavailable
 from .. import errors as e
 from ..authentication import client_certificate
 from ..formats import parse_resource, request_format
-from ..pipeline import ApiRequest, ApiResponse, Authenticator, Authoriser, Endpoint, Handler, map_domain_error
+from ..pipeline import (
+    ApiRequest,
+    ApiResponse,
+    Authenticator,
+    Authoriser,
+    Endpoint,
+    ErrorTable,
+    Handler,
+    map_domain_error,
+)
 from . import careplan, communication
 from .auditevent import audit_event, practitioner_role, practitioner_role_id
 from .capability import cpis_capability_statement
@@ -53,45 +60,45 @@ API = "cpis-r4"
 BASE_PATH = "/cpis/FHIR/R4"
 
 # The IG's search table (DIGEST §3.1), row for row.
-INVALID_NHS_SEARCH = e.ApiError(400, "INVALID_SEARCH_DATA", "Invalid NHS number")
+INVALID_NHS_SEARCH = e.ErrorRow(400, "INVALID_SEARCH_DATA", "Invalid NHS number")
 PRECONDITION_FAILED = e.PRECONDITION_FAILED  # "Missing or invalid head parameter"
-ACCESS_DENIED = e.ApiError(403, "ACCESS_DENIED", "Access has been denied to process this request",
+ACCESS_DENIED = e.ErrorRow(403, "ACCESS_DENIED", "Access has been denied to process this request",
                            issue_type="forbidden")
 
 # Where the IG is silent (docs/api-cpis.md).
-SEARCH_PARAMETER = e.ApiError(
+SEARCH_PARAMETER = e.ErrorRow(
     400, "INVALID_SEARCH_DATA",
     "Search by patient:identifier=https://fhir.nhs.uk/Id/nhs-number|<NHS number> or patient=<NHS number>, given once",
 )
-INVALID_NHS_VALUE = e.ApiError(400, "INVALID_VALUE", "Invalid NHS number")
-NOT_COMPLETED = e.ApiError(400, "UNSUPPORTED_VALUE", "Status must be completed")
-WRONG_CATEGORY = e.ApiError(400, "UNSUPPORTED_VALUE",
+INVALID_NHS_VALUE = e.ErrorRow(400, "INVALID_VALUE", "Invalid NHS number")
+NOT_COMPLETED = e.ErrorRow(400, "UNSUPPORTED_VALUE", "Status must be completed")
+WRONG_CATEGORY = e.ErrorRow(400, "UNSUPPORTED_VALUE",
                             f"Category must be {communication.MISSED_APPOINTMENT} of {communication.ALERT_SYSTEM}")
-BAD_NOTE = e.ApiError(400, "VALIDATION_ERROR",
+BAD_NOTE = e.ErrorRow(400, "VALIDATION_ERROR",
                       f"payload must be at most one contentString of up to {communication.NOTE_LIMIT} characters")
-NO_PLAN = e.ApiError(400, "VALIDATION_ERROR", "The child has no active child protection plan")
-BAD_COUNT = e.ApiError(400, "INVALID_SEARCH_DATA", f"_count must be a whole number from 1 to {FEED_LIMIT}")
-BAD_ACKNOWLEDGEMENT = e.ApiError(
+NO_PLAN = e.ErrorRow(400, "VALIDATION_ERROR", "The child has no active child protection plan")
+BAD_COUNT = e.ErrorRow(400, "INVALID_SEARCH_DATA", f"_count must be a whole number from 1 to {FEED_LIMIT}")
+BAD_ACKNOWLEDGEMENT = e.ErrorRow(
     400, "INVALID_RESOURCE",
     f"Parameters must hold 1 to {FEED_LIMIT} parameters named notification, each a valueReference to an "
     "AuditEvent or Communication from the feed",
 )
 ENTRY_NOT_APPLIED = careplan.entry_refusal(500, "exception", RecordCode.UNSUCCESSFUL, "The record was not applied")
-PDS_UNAVAILABLE = e.ApiError(503, "SERVICE_UNAVAILABLE", "The service is temporarily unavailable",
+PDS_UNAVAILABLE = e.ErrorRow(503, "SERVICE_UNAVAILABLE", "The service is temporarily unavailable",
                              issue_type="transient", also=(careplan.file_coding(FileCode.PDS_UNAVAILABLE),),
-                             headers={"Retry-After": "2"})
+                             headers=(("Retry-After", "2"),))
 
-SEARCH_ERRORS: Mapping[type[DomainError], e.ApiError] = {d.InvalidNhsNumber: INVALID_NHS_SEARCH}
+SEARCH_ERRORS: ErrorTable = {d.InvalidNhsNumber: INVALID_NHS_SEARCH}
 # Reads by id, where the IG is silent: what is not shared (or not the caller's alert) is not found.
-NOT_FOUND_READ = e.ApiError(404, "RESOURCE_NOT_FOUND", "Resource not found", issue_type="not-found")
-CARETEAM_READ_ERRORS: Mapping[type[DomainError], e.ApiError] = {d.PlanNotFound: NOT_FOUND_READ}
-ALERT_READ_ERRORS: Mapping[type[DomainError], e.ApiError] = {d.AlertNotFound: NOT_FOUND_READ}
-ALERT_ERRORS: Mapping[type[DomainError], e.ApiError] = {d.InvalidNhsNumber: INVALID_NHS_VALUE,
+NOT_FOUND_READ = e.ErrorRow(404, "RESOURCE_NOT_FOUND", "Resource not found", issue_type="not-found")
+CARETEAM_READ_ERRORS: ErrorTable = {d.PlanNotFound: NOT_FOUND_READ}
+ALERT_READ_ERRORS: ErrorTable = {d.AlertNotFound: NOT_FOUND_READ}
+ALERT_ERRORS: ErrorTable = {d.InvalidNhsNumber: INVALID_NHS_VALUE,
                                                         d.NoActivePlan: NO_PLAN}
 
 # Per-entry acknowledgements of the upload: the rule broken -> the entry's status and CP-IS record code.
 _PDS = "business-rule"
-ENTRY_ERRORS: Mapping[type[DomainError], e.ApiError] = {
+ENTRY_ERRORS: ErrorTable = {
     d.InvalidNhsNumber: careplan.entry_refusal(400, "value", RecordCode.FORMAT_INCORRECT,
                                                "Invalid NHS number"),
     d.PatientNotFound: careplan.entry_refusal(422, "not-found", RecordCode.NO_MATCH,
@@ -119,7 +126,7 @@ _ACK_REFERENCE = re.compile(
 def search_nhs_number(request: ApiRequest) -> str:
     """``patient:identifier=[system|]N`` or ``patient=[system|]N`` (DIGEST A12), exactly once."""
     return nhs_number_parameter(request, ("patient:identifier", "patient"),
-                                lambda: dataclasses.replace(SEARCH_PARAMETER))
+                                SEARCH_PARAMETER.error)
 
 
 def invalid_head_parameter() -> e.ApiError:
@@ -159,7 +166,7 @@ def path_id(request: ApiRequest) -> str:
     return resource_id
 
 
-def _entry_outcome(result: RecordResult, refusal: e.ApiError | None) -> tuple[e.ApiError, Applied | None]:
+def _entry_outcome(result: RecordResult, refusal: e.AnyError | None) -> tuple[e.AnyError, Applied | None]:
     """The acknowledgement of one entry: refused by the adapter, refused by a rule, or applied."""
     if refusal is None and result.error is not None:
         refusal = map_domain_error(ENTRY_ERRORS, result.error)
@@ -211,15 +218,15 @@ class CpisR4:
         resource = parse_resource(request.body, request_format(request.headers.get("content-type")), Communication)
         nhs_number = communication.subject_nhs_number(resource)
         if nhs_number is None or not nhs.is_valid(nhs_number):
-            raise INVALID_NHS_VALUE
+            raise INVALID_NHS_VALUE.error()
         ctx.nhs_number = nhs_number
         if resource.status != "completed":
-            raise NOT_COMPLETED
+            raise NOT_COMPLETED.error()
         if not communication.category_ok(resource):
-            raise WRONG_CATEGORY
+            raise WRONG_CATEGORY.error()
         ok, note = communication.note(resource)
         if not ok:
-            raise BAD_NOTE
+            raise BAD_NOTE.error()
         alert, recipients = self.service.raise_alert(ctx, nhs_number, note)
         return ApiResponse(201, communication.communication(alert, recipients),
                            headers={"Location": f"{request.base_url}/Communication/{alert.id}/_history/1",
@@ -238,7 +245,7 @@ class CpisR4:
         try:
             result = self.service.upload(ctx, system, records, refused=len(entries) - len(records))
         except StoreUnavailable:
-            raise PDS_UNAVAILABLE from None  # the demographics lookups could not be made
+            raise PDS_UNAVAILABLE.error() from None  # the demographics lookups could not be made
         applied = iter(result.results)
         rendered = []
         for entry in entries:
@@ -312,7 +319,7 @@ def _count(request: ApiRequest) -> int:
     if not values:
         return FEED_LIMIT
     if len(values) > 1 or not values[0].isdigit() or not 1 <= int(values[0]) <= FEED_LIMIT:
-        raise BAD_COUNT
+        raise BAD_COUNT.error()
     return int(values[0])
 
 
@@ -321,12 +328,12 @@ def _acknowledged(parameters: Parameters) -> dict[str, str]:
     found: dict[str, str] = {}
     items = parameters.parameter or []
     if not 1 <= len(items) <= FEED_LIMIT:
-        raise BAD_ACKNOWLEDGEMENT
+        raise BAD_ACKNOWLEDGEMENT.error()
     for parameter in items:
         reference = (parameter.valueReference.reference if parameter.valueReference else None) or ""
         match = _ACK_REFERENCE.match(reference)
         if parameter.name != "notification" or match is None:
-            raise BAD_ACKNOWLEDGEMENT
+            raise BAD_ACKNOWLEDGEMENT.error()
         found.setdefault(match.group(2), match.group(1))
     return found
 
@@ -348,7 +355,7 @@ def cpis_routes(settings: Settings, services: Services, bearer: Authenticator) -
     published = datetime.now(timezone.utc).date().isoformat()
 
     def endpoint(interaction: str, handler: Handler, authenticate: Authenticator | None,
-                 operation: Operation | None, errors: Mapping[type[DomainError], e.ApiError] | None = None,
+                 operation: Operation | None, errors: ErrorTable | None = None,
                  success: int = 200) -> Endpoint:
         return Endpoint(api=API, interaction=interaction, handler=handler, auditor=services.auditor,
                         authenticate=authenticate, authorise=_authoriser(operation), errors=errors,

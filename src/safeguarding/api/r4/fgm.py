@@ -6,7 +6,6 @@ documented in docs/api-r4.md.
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from typing import Any
 
@@ -16,35 +15,35 @@ from ...domain import errors as d
 from ...domain import nhs_number as nhs
 from ...services.context import RequestContext
 from ...services.fgm import FgmService
-from ..errors import ApiError
+from ..errors import ApiError, ErrorRow
 from ..formats import read_resource, request_format
 from ..pipeline import ApiRequest, ApiResponse
 from . import flag as mapping
 from .search import nhs_number_parameter
 
-INVALID_NHS_SEARCH = ApiError(400, "INVALID_SEARCH_DATA", "Invalid NHS number")
-INVALID_NHS_VALUE = ApiError(400, "INVALID_VALUE", "Invalid NHS number")
-SEARCH_PARAMETER = ApiError(
+INVALID_NHS_SEARCH = ErrorRow(400, "INVALID_SEARCH_DATA", "Invalid NHS number")
+INVALID_NHS_VALUE = ErrorRow(400, "INVALID_VALUE", "Invalid NHS number")
+SEARCH_PARAMETER = ErrorRow(
     400, "INVALID_SEARCH_DATA",
     "Search by patient:identifier=https://fhir.nhs.uk/Id/nhs-number|<NHS number>, given once",
 )
-WRONG_CODE = ApiError(400, "UNSUPPORTED_VALUE", "Code must be 902961000000107")
-NOT_ACTIVE = ApiError(400, "UNSUPPORTED_VALUE", "Status must be active on this interaction")
-NOT_REMOVED = ApiError(400, "UNSUPPORTED_VALUE", "Status must be inactive or entered-in-error on this interaction")
-OVER_18 = ApiError(400, "VALIDATION_ERROR", "Patient is over 18")
-GENDER = ApiError(400, "VALIDATION_ERROR", "Patient gender must be female, unknown or indeterminate")
-ALREADY_SET = ApiError(400, "VALIDATION_ERROR", "Flag value was already set")
-REASON_ON_CREATE = ApiError(400, "VALIDATION_ERROR", "Removal reason not allowed on this interaction")
-ASSESSMENT_DATE = ApiError(400, "VALIDATION_ERROR",
+WRONG_CODE = ErrorRow(400, "UNSUPPORTED_VALUE", "Code must be 902961000000107")
+NOT_ACTIVE = ErrorRow(400, "UNSUPPORTED_VALUE", "Status must be active on this interaction")
+NOT_REMOVED = ErrorRow(400, "UNSUPPORTED_VALUE", "Status must be inactive or entered-in-error on this interaction")
+OVER_18 = ErrorRow(400, "VALIDATION_ERROR", "Patient is over 18")
+GENDER = ErrorRow(400, "VALIDATION_ERROR", "Patient gender must be female, unknown or indeterminate")
+ALREADY_SET = ErrorRow(400, "VALIDATION_ERROR", "Flag value was already set")
+REASON_ON_CREATE = ErrorRow(400, "VALIDATION_ERROR", "Removal reason not allowed on this interaction")
+ASSESSMENT_DATE = ErrorRow(400, "VALIDATION_ERROR",
                            "period.start (the assessment date) must be a full date that is not in the future")
-NOT_FOUND_PUT = ApiError(400, "RESOURCE_NOT_FOUND", "Resource not found")
-NOT_FOUND_READ = ApiError(404, "RESOURCE_NOT_FOUND", "Resource not found", issue_type="not-found")
-ID_MISMATCH = ApiError(400, "INVALID_VALUE", "ID specified in the URL does not match the ID specified in the resource")
-REASON_REQUIRED = ApiError(400, "VALIDATION_ERROR", "Removal reason must be supplied")
-REASON_INVALID = ApiError(400, "VALIDATION_ERROR", "Removal reason must be code 0 or 2 of England-FGMRemovalReason")
-ALREADY_REMOVED = ApiError(400, "VALIDATION_ERROR", "Flag has already been removed")
+NOT_FOUND_PUT = ErrorRow(400, "RESOURCE_NOT_FOUND", "Resource not found")
+NOT_FOUND_READ = ErrorRow(404, "RESOURCE_NOT_FOUND", "Resource not found", issue_type="not-found")
+ID_MISMATCH = ErrorRow(400, "INVALID_VALUE", "ID specified in the URL does not match the ID specified in the resource")
+REASON_REQUIRED = ErrorRow(400, "VALIDATION_ERROR", "Removal reason must be supplied")
+REASON_INVALID = ErrorRow(400, "VALIDATION_ERROR", "Removal reason must be code 0 or 2 of England-FGMRemovalReason")
+ALREADY_REMOVED = ErrorRow(400, "VALIDATION_ERROR", "Flag has already been removed")
 # Versioned update (If-Match), where the IG is silent: FHIR's 412 for a version that is not the current one.
-VERSION_MISMATCH = ApiError(412, "PRECONDITION_FAILED",
+VERSION_MISMATCH = ErrorRow(412, "PRECONDITION_FAILED",
                             "If-Match does not name the Flag's current version (its ETag): read it again",
                             issue_type="conflict")
 
@@ -74,12 +73,12 @@ REMOVE_ERRORS = {
 _ENTITY_TAG = re.compile(r'\s*(?:(?:W/)?"([^"]*)"|(\*))\s*')
 
 
-def path_id(request: ApiRequest, not_found: ApiError) -> str:
+def path_id(request: ApiRequest, not_found: ErrorRow) -> str:
     flag_id = request.path_params["id"]
     # A path id not of the FHIR id type names no indicator, so it is answered "not found" without
     # reaching the store (PostgreSQL refuses a NUL in a query: that was a 500) or the audit.
     if not mapping.FHIR_ID.fullmatch(flag_id):
-        raise not_found
+        raise not_found.error()
     return flag_id
 
 
@@ -91,7 +90,7 @@ def read_flag(request: ApiRequest) -> mapping.FlagFacts:
 
 def search_nhs_number(request: ApiRequest) -> str:
     """``patient:identifier=[system|]N``, exactly once (the system: ``nhs_number.is_system``)."""
-    return nhs_number_parameter(request, ("patient:identifier",), lambda: dataclasses.replace(SEARCH_PARAMETER))
+    return nhs_number_parameter(request, ("patient:identifier",), SEARCH_PARAMETER.error)
 
 
 def if_match_version(request: ApiRequest) -> int | None:
@@ -157,13 +156,13 @@ class FgmR4:
         nhs_number = flag.nhs_number
         ctx.nhs_number = nhs_number if nhs_number and nhs.is_valid(nhs_number) else None
         if nhs_number is None or not nhs.is_valid(nhs_number):
-            raise INVALID_NHS_VALUE
+            raise INVALID_NHS_VALUE.error()
         if not flag.fgm_code:
-            raise WRONG_CODE
+            raise WRONG_CODE.error()
         if flag.status != "active":
-            raise NOT_ACTIVE
+            raise NOT_ACTIVE.error()
         if flag.removal_extensions:
-            raise REASON_ON_CREATE
+            raise REASON_ON_CREATE.error()
         indicator = self.service.create(ctx, nhs_number, flag.assessment_date)
         return ApiResponse(
             201,
@@ -178,14 +177,14 @@ class FgmR4:
         expected_version = if_match_version(request)
         flag = read_flag(request)
         if flag.id != flag_id:
-            raise ID_MISMATCH
+            raise ID_MISMATCH.error()
         status = mapping.removed_status(flag.status)
         if status is None:
-            raise NOT_REMOVED
+            raise NOT_REMOVED.error()
         if not flag.removal_extensions:
-            raise REASON_REQUIRED
+            raise REASON_REQUIRED.error()
         reason = flag.removal_reason
         if reason is None:
-            raise REASON_INVALID
+            raise REASON_INVALID.error()
         indicator = self.service.remove(ctx, flag_id, status, reason, expected_version)
         return ApiResponse(200, mapping.to_fhir(indicator), headers={"ETag": etag(indicator.version)})
