@@ -4,15 +4,22 @@ TLS, hung (SIGSTOP), dripping, sending 2 GB; the SMSP a real process too."""
 from __future__ import annotations
 
 import asyncio
+import re
 import signal
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-import httpx
 import pytest
 
 from .harness import GIRL, Smsp, Standin, _outcome, _parse, make_smsp, query_message
+
+
+def _threads(pid: int | str) -> tuple[float, float]:
+    """(seconds on a CPU, seconds runnable but waiting for one), summed over a process's threads."""
+    stats = [_schedstat(str(task / "schedstat")) for task in Path(f"/proc/{pid}/task").iterdir()
+             if (task / "schedstat").exists()]
+    return sum(cpu for cpu, _ in stats), sum(wait for _, wait in stats)
 
 
 def _schedstat(path: str) -> tuple[float, float]:
@@ -23,23 +30,29 @@ def _schedstat(path: str) -> tuple[float, float]:
 
 async def _concurrent_queries(smsp: Smsp, count: int, measure: Callable[[], None]) -> list[tuple[int, float, bytes]]:
     """``count`` queries at once over ``count`` connections opened (and TLS-handshaken) beforehand;
-    ``measure`` is called once they are open, and again once all are answered."""
-    limits = httpx.Limits(max_connections=count, max_keepalive_connections=count)
-    async with httpx.AsyncClient(verify=smsp.tls(smsp.client_cert), limits=limits, timeout=120) as client:
-        base = f"https://127.0.0.1:{smsp.port}"
-        await asyncio.gather(*(client.get(f"{base}/_ping") for _ in range(count)))
-        message = query_message(GIRL)
-        measure()
+    ``measure`` is called once they are open, and again once all are answered. Plain HTTP/1.1 on asyncio
+    streams: a full client's bookkeeping for 100 connections would cost this test more CPU than the SMSP
+    spends, and blur what is measured."""
+    message = query_message(GIRL)
+    request = (f"POST /fhir/fgm/query HTTP/1.1\r\nHost: 127.0.0.1:{smsp.port}\r\nContent-Type: text/xml\r\n"
+               f"Content-Length: {len(message)}\r\n\r\n").encode() + message
+    streams = [await asyncio.open_connection("127.0.0.1", smsp.port, ssl=smsp.tls(smsp.client_cert))
+               for _ in range(count)]
+    measure()
 
-        async def one() -> tuple[int, float, bytes]:
-            started = time.monotonic()
-            response = await client.post(f"{base}/fhir/fgm/query", content=message,
-                                         headers={"Content-Type": "text/xml"})
-            return response.status_code, time.monotonic() - started, response.content
+    async def one(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> tuple[int, float, bytes]:
+        started = time.monotonic()
+        writer.write(request)
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = int(re.search(rb"(?i)\r\ncontent-length: *([0-9]+)", head)[1])  # type: ignore[index]
+        body = await reader.readexactly(length)
+        elapsed = time.monotonic() - started
+        writer.close()
+        return int(head.split(b" ", 2)[1]), elapsed, body
 
-        answers = await asyncio.gather(*(one() for _ in range(count)))
-        measure()
-        return answers
+    answers = await asyncio.gather(*(one(reader, writer) for reader, writer in streams))
+    measure()
+    return answers
 
 
 def test_a_hundred_concurrent_queries_during_a_national_hang_all_end_at_the_deadline(
@@ -49,12 +62,14 @@ def test_a_hundred_concurrent_queries_during_a_national_hang_all_end_at_the_dead
 
     The bound is the deadline + 1 s on a quiet host, and is computed, not guessed, on a busy one. The
     SMSP answers from one event loop, so its own work for the 100 queries (reading each message, writing
-    the national one, the answer, the audit) runs one after another: the 1 s pays for that, which needs
-    under 10 ms of CPU a query; measured on a quiet host ~3 ms, and (as the main thread's CPU time, from
-    /proc/<pid>/schedstat) asserted to be under 15 ms here, where two cores are shared by several busy
-    processes and cache misses inflate it. Time the SMSP or this test spent runnable but waiting for a
-    CPU (also from schedstat) is no work of theirs and is added to the bound, as is any CPU the SMSP
-    spent beyond 1 s. On a quiet host both additions are ~0 and the bound is the deadline + 1 s."""
+    the national one, the answer, the audit) runs one after another, as does this test's for reading the
+    answers: the 1 s pays for that. It fits when the SMSP costs under 10 ms of CPU a query; its event
+    loop's CPU time (from /proc/<pid>/schedstat) measured ~2 ms a query on this shared 2-core host, the
+    100 answers coming 3.06 to 3.26 s after they were sent with a 3 s deadline. It is asserted under
+    15 ms, as cache misses on a busy host inflate it. On a busy host two things are added to the bound, both read from
+    schedstat for every thread of the SMSP and of this test: the time they were runnable but waiting for
+    a CPU (no work of theirs), and their CPU time beyond the 1 s. On a quiet host both additions are ~0
+    and the bound is the deadline + 1 s."""
     hung = standin("junk")
     timeout = 3.0
     smsp = make_smsp(standin_pki, hung.upstream, "hang",
@@ -63,25 +78,26 @@ def test_a_hundred_concurrent_queries_during_a_national_hang_all_end_at_the_dead
     smsps.append(smsp)
     assert smsp.process is not None
     hung.process.send_signal(signal.SIGSTOP)
-    smsp_stat, own_stat = f"/proc/{smsp.process.pid}/schedstat", "/proc/thread-self/schedstat"
-    stats: list[tuple[tuple[float, float], tuple[float, float]]] = []
-    answers = asyncio.run(_concurrent_queries(
-        smsp, 100, lambda: stats.append((_schedstat(smsp_stat), _schedstat(own_stat)))))
-    (smsp_before, own_before), (smsp_after, own_after) = stats
+    smsp_stat = f"/proc/{smsp.process.pid}/schedstat"
+    stats: list[tuple[tuple[float, float], tuple[float, float], tuple[float, float]]] = []
+    answers = asyncio.run(_concurrent_queries(smsp, 100, lambda: stats.append(
+        (_schedstat(smsp_stat), _threads(smsp.process.pid), _threads("self")))))  # type: ignore[union-attr]
+    (main_before, smsp_before, own_before), (main_after, smsp_after, own_after) = stats
 
     assert [status for status, _, _ in answers] == [500] * 100
     for _, _, body in answers:
         assert b"COULD_NOT_CONNECT_TO_SPINE" in body
-    cpu_per_query = (smsp_after[0] - smsp_before[0]) / 100
+    cpu_per_query = (main_after[0] - main_before[0]) / 100  # the event loop's thread
+    work = (smsp_after[0] - smsp_before[0]) + (own_after[0] - own_before[0])  # every thread, both sides
     host_contention = (smsp_after[1] - smsp_before[1]) + (own_after[1] - own_before[1])
     slowest = max(elapsed for _, elapsed, _ in answers)
     fastest = min(elapsed for _, elapsed, _ in answers)
-    report = f"cpu/query {cpu_per_query * 1000:.1f} ms, contention {host_contention:.2f} s, " \
+    report = f"cpu/query {cpu_per_query * 1000:.1f} ms, all work {work:.2f} s, contention {host_contention:.2f} s, " \
              f"answers in {fastest:.2f}..{slowest:.2f} s"
     print(report)
     assert fastest >= timeout - 0.1, report  # they did wait for the national service
     assert cpu_per_query < 0.015, report
-    assert slowest <= timeout + max(1.0, cpu_per_query * 100) + host_contention, report
+    assert slowest <= timeout + max(1.0, work) + host_contention, report
     assert hung.requests() == 0
 
 
