@@ -31,6 +31,7 @@ import orjson
 
 from ..store.interface import StoreUnavailable
 from .errors import AuthenticationFailed
+from .tls_policy import apply_tls_policy
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -54,8 +55,8 @@ class ProviderError(Exception):
 
 def tls_context(ca_file: Path | str | None) -> ssl.SSLContext:
     """Trust for outbound TLS: only ``ca_file`` if given, else the system's store (``SSL_CERT_FILE`` and
-    ``SSL_CERT_DIR`` are honoured by OpenSSL's default paths)."""
-    return ssl.create_default_context(cafile=str(ca_file) if ca_file else None)
+    ``SSL_CERT_DIR`` are honoured by OpenSSL's default paths), under the service's TLS policy."""
+    return apply_tls_policy(ssl.create_default_context(cafile=str(ca_file) if ca_file else None))
 
 
 def checked_url(name: str, value: object) -> str:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import httpx
 
 from ..api.dstu2.codes import EVENT_QUERY_REQUEST
+from ..security.tls_policy import apply_tls_policy
 from .transport import FlowControlledTransport
 
 MAX_REPLY = 1024 * 1024  # 1 MiB
@@ -62,7 +63,7 @@ def _tls_reason(exc: BaseException) -> str:
 class NationalClient:
     def __init__(self, base_url: str, ca: str, cert: str, key: str, timeout: float, *,
                  max_connections: int = MAX_CONNECTIONS, max_reply: int = MAX_REPLY) -> None:
-        context = ssl.create_default_context(cafile=ca)
+        context = apply_tls_policy(ssl.create_default_context(cafile=ca))  # the service's TLS policy
         context.load_cert_chain(cert, key)
         self.timeout, self.max_reply = timeout, max_reply
         # httpx's own per-phase timeouts stay as a backstop; the deadline in ``query`` is what bounds a call.
