@@ -83,30 +83,13 @@ class Web:
     def check(self, name: str) -> list[dict[str, Any]]:
         """Screenshot the page at 1280 and 375 px wide and run axe-core on it at each: no serious or critical
         violation, and nothing wider than the screen on a phone."""
-        SHOTS.mkdir(parents=True, exist_ok=True)
-        size = self.page.viewport_size
-        found: list[dict[str, Any]] = []
-        try:
-            for width in WIDTHS:
-                self.page.set_viewport_size({"width": width, "height": 900})
-                self.page.screenshot(path=str(SHOTS / f"{name}-{width}.png"), full_page=True)
-                violations: list[dict[str, Any]] = self.page.evaluate(
-                    """async () => (await axe.run(document, {resultTypes: ["violations"]})).violations.map(v => ({
-                        id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.map(n => n.target.join(" "))}))""")
-                (SHOTS / f"{name}-{width}.axe.json").write_text(json.dumps(violations, indent=2))
-                bad = [v for v in violations if v["impact"] in ("serious", "critical")]
-                assert bad == [], f"{name} at {width} px: {json.dumps(bad, indent=2)}"
-                assert self.overflow() <= width, f"{name} is wider than {width} px"
-                found.extend(violations)
-        finally:
-            if size:
-                self.page.set_viewport_size(size)
+        found = check_page(self.page, name)
         assert self.csp_violations == [], self.csp_violations
         return found
 
     def overflow(self) -> int:
         """How wide the page's content is (more than the viewport: the page scrolls sideways)."""
-        return int(self.page.evaluate("() => document.documentElement.scrollWidth"))
+        return overflow(self.page)
 
     def texts(self, test_id: str) -> list[str]:
         return [t.strip() for t in self.page.locator(f"[data-testid={test_id}]").all_inner_texts()]
@@ -136,3 +119,30 @@ class Web:
         numbers = set(USED_NHS_NUMBERS) | {p["nhs_number"] for p in self.server.facts["patients"]}
         flat = [u.replace("%20", "").replace("+", "").replace("-", "") for u in ours]
         assert [u for u in flat if any(n in u for n in numbers)] == []
+
+
+def overflow(page: Page) -> int:
+    return int(page.evaluate("() => document.documentElement.scrollWidth"))
+
+
+def check_page(page: Page, name: str) -> list[dict[str, Any]]:
+    """``Web.check`` for any page whose context has axe-core injected (``context.add_init_script``)."""
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    size = page.viewport_size
+    found: list[dict[str, Any]] = []
+    try:
+        for width in WIDTHS:
+            page.set_viewport_size({"width": width, "height": 900})
+            page.screenshot(path=str(SHOTS / f"{name}-{width}.png"), full_page=True)
+            violations: list[dict[str, Any]] = page.evaluate(
+                """async () => (await axe.run(document, {resultTypes: ["violations"]})).violations.map(v => ({
+                    id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.map(n => n.target.join(" "))}))""")
+            (SHOTS / f"{name}-{width}.axe.json").write_text(json.dumps(violations, indent=2))
+            bad = [v for v in violations if v["impact"] in ("serious", "critical")]
+            assert bad == [], f"{name} at {width} px: {json.dumps(bad, indent=2)}"
+            assert overflow(page) <= width, f"{name} is wider than {width} px"
+            found.extend(violations)
+    finally:
+        if size:
+            page.set_viewport_size(size)
+    return found

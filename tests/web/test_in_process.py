@@ -4,6 +4,7 @@ landed), static files, and the interface's own 404."""
 from __future__ import annotations
 
 import re
+import sqlite3
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -13,6 +14,7 @@ from starlette.applications import Starlette
 
 from safeguarding.app import build_services
 from safeguarding.sandbox.setup import ensure_sandbox
+from safeguarding.settings import Layout
 from safeguarding.web.routes import web_routes
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -49,3 +51,45 @@ async def _browse(app: Starlette) -> None:
         assert "assets.nhs.uk" not in css.text  # no CDN: nothing is fetched from elsewhere
         missing = await client.get("/web/no-such-page")
         assert missing.status_code == 404 and missing.headers["content-type"].startswith("text/html")
+
+
+def test_a_service_that_fails_is_not_checked_rather_than_nothing(tmp_path: Path) -> None:
+    """A real failure of the real store: the FGM and CP-IS tables are gone while the patient's
+    demographics still answer. The page says the service had a problem; it never says "nothing"."""
+    settings = ensure_sandbox(tmp_path / "sandbox")
+    services = build_services(settings)
+    try:
+        app = Starlette(routes=web_routes(settings, services))
+        anyio.run(_service_failure, app, Layout(tmp_path / "sandbox").database)
+    finally:
+        services.store.close()
+
+
+async def _patient_page(client: httpx.AsyncClient, user: str, nhs_number: str) -> str:
+    start = await client.get("/web/")
+    token = CSRF.search(start.text).group(1)  # type: ignore[union-attr]
+    await client.post("/web/sign-in", data={"csrf_token": token, "user": user, "care_setting": "unscheduled"})
+    home = await client.get("/web/")
+    token = CSRF.search(home.text).group(1)  # type: ignore[union-attr]
+    found = await client.post("/web/find", data={"csrf_token": token, "nhs_number": nhs_number})
+    return found.headers["location"]
+
+
+async def _service_failure(app: Starlette, database: Path) -> None:
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="https://testserver") as client:
+        fgm_page = await _patient_page(client, "555021935107", "9990000018")  # Dr Amy: FGM
+        before = await client.get(fgm_page)
+        assert before.status_code == 200 and 'data-testid="fgm-alert"' in before.text
+        with sqlite3.connect(database) as db:
+            db.execute("ALTER TABLE fgm_indicators RENAME TO fgm_indicators_gone")
+            db.execute("ALTER TABLE cpis_plans RENAME TO cpis_plans_gone")
+        failed = await client.get(fgm_page)
+        assert failed.status_code == 200 and "999 000 0018" in failed.text  # the demographics still answer
+        assert 'data-testid="fgm-service-error"' in failed.text
+        assert "FGM information could not be checked: there is a problem with the service" in failed.text
+        assert 'data-testid="fgm-none"' not in failed.text and "No FGM indicator" not in failed.text
+
+        await client.post("/web/sign-out", data={"csrf_token": CSRF.search(failed.text).group(1)})  # type: ignore[union-attr]
+        cpis_page = await _patient_page(client, "555021941103", "9990000018")  # Dr Erin: CP-IS
+        page = await client.get(cpis_page)
+        assert 'data-testid="cpis-service-error"' in page.text and 'data-testid="cpis-none"' not in page.text

@@ -18,6 +18,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
+from playwright.sync_api import Browser
 
 from safeguarding.domain.patients import Gender, Patient
 from safeguarding.security import certs
@@ -25,6 +26,7 @@ from safeguarding.store.sql import SqlStore
 
 from ..conftest import ARTIFACTS
 from ..support import free_port, fresh_nhs_number, years_ago
+from .browser import AXE, check_page
 from .fake_oidc import CLIENT_ID, CLIENT_SECRET, ROLE_A, ROLE_B, FakeOidcProvider, Person
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -229,3 +231,29 @@ def test_the_log_holds_no_patient_data_or_tokens(deployment: Deployment) -> None
     text = deployment.log.read_text()
     assert '"api":"web"' in text
     assert deployment.child not in text and "eyJ" not in text and "code=" not in text
+
+
+def test_signing_in_and_choosing_a_role_in_a_browser(browser: Browser, deployment: Deployment) -> None:
+    """The provider's sign-in and the role choice in Chromium: every page screenshotted and checked."""
+    deployment.idp.person, deployment.idp.tamper = Person(roles=[ROLE_A, ROLE_B], selected=None), None
+    context = browser.new_context(ignore_https_errors=True, base_url=deployment.base)
+    context.add_init_script(path=str(AXE))
+    try:
+        page = context.new_page()
+        page.goto("/web/")
+        check_page(page, "60-sign-in-oidc")
+        with page.expect_navigation(url="**/web/"):
+            page.click("button:has-text('Sign in with NHS Care Identity')")
+        page.wait_for_selector("h1:has-text('Choose your role')")
+        assert "General Medical Practitioner at Sandbox Surgery" in page.inner_text("main")
+        check_page(page, "61-choose-role")
+        page.click("button:has-text('Continue')")  # nothing chosen: the error, after a redirect
+        page.wait_for_selector(".nhsuk-error-summary")
+        assert page.title().startswith("Error: Choose your role")
+        check_page(page, "62-choose-role-error")
+        page.check("#role-2")
+        with page.expect_navigation():
+            page.click("button:has-text('Continue')")
+        assert "Dr Olivia Idp" in page.inner_text("[data-testid=signed-in-user]")
+    finally:
+        context.close()
