@@ -37,7 +37,8 @@ class UiBase:
         self.settings = settings
         self.services = services
         self.clock = clock
-        self.demographics = LocalDemographics(services.store)
+        # The configured source ([pds] or the local table), as the APIs read it.
+        self.demographics = services.demographics or LocalDemographics(services.store)
         self.verifier = TokenVerifier(list(settings.trusted_issuers))
         oidc: OidcSettings | None = settings.web.oidc
         self.oidc = OidcClient(oidc, settings.base_url) if oidc else None
