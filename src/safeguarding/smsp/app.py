@@ -14,7 +14,7 @@ from ..api import errors as e
 from ..api.dstu2 import codes
 from ..api.hardening import SecurityHeaders
 from ..api.health import ping, status_endpoint
-from ..api.pipeline import ApiRequest, ApiResponse, Endpoint, bearer_token
+from ..api.pipeline import ApiRequest, ApiResponse, Dialect, Endpoint, bearer_token
 from ..domain.caller import Caller
 from ..domain.clock import SystemClock
 from ..protocol import uvicorn_config
@@ -99,9 +99,8 @@ def create_smsp_app(settings: SmspSettings) -> Starlette:
     )
     adapter = SmspEndpoint(settings, query)
     # Authentication failures reach render_error as the pipeline's 401, answered ASID_CHECK_FAILED.
-    endpoint = Endpoint(api="smsp-dstu2", interaction="query", handler=adapter.handle,
-                        auditor=Auditor(store, SystemClock()), authenticate=adapter.authenticate,
-                        render_error=adapter.render_error, negotiate=False, base_path="/fhir/fgm")
+    dialect = Dialect("smsp-dstu2", "/fhir/fgm", adapter.render_error, negotiate=False)
+    endpoint = Endpoint(dialect, "query", adapter.handle, Auditor(store, SystemClock()), adapter.authenticate)
     app = Starlette(routes=[
         Route("/_ping", ping, methods=["GET"]),
         Route("/_status", status_endpoint(store), methods=["GET"]),

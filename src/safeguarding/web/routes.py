@@ -39,7 +39,7 @@ from .oidc import OidcClient
 from .session import OIDC_COOKIE, Session, SessionCodec, compact_claims
 
 if TYPE_CHECKING:
-    from ..app import Services
+    from ..services.wiring import Services
     from ..settings import Settings
 
 HERE = Path(__file__).resolve().parent
