@@ -7,12 +7,24 @@ from __future__ import annotations
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import procs
 
-if TYPE_CHECKING:
-    from bench import Run
+from safeguarding.settings import Layout
+
+
+class Run(Protocol):
+    """What the peer needs of one of bench.py's runs (named here, so the two scripts import one way only)."""
+
+    @property
+    def workdir(self) -> Path: ...
+
+    @property
+    def size(self) -> str: ...
+
+    @property
+    def layout(self) -> Layout: ...
 
 HERE = Path(__file__).resolve().parent / "medplum"
 NODE = HERE / "node_modules" / ".bin" / "node"

@@ -16,9 +16,9 @@ from types import TracebackType
 import anyio
 import httpx
 import pytest
-from starlette.applications import Starlette
 
 from safeguarding.api.pipeline import ApiRequest
+from safeguarding.api.routing import ApiFirst
 from safeguarding.app import create_app
 from safeguarding.sandbox.setup import ensure_sandbox
 from safeguarding.security.dev_tokens import issue_dev_token
@@ -37,7 +37,7 @@ class Refused:
 
 
 @pytest.fixture(scope="module")
-def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Settings, Starlette]]:
+def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Settings, ApiFirst]]:
     settings = ensure_sandbox(tmp_path_factory.mktemp("leak"))
     app = create_app(settings)
     yield settings, app
@@ -80,7 +80,7 @@ def _refusals(settings: Settings) -> dict[str, Refused]:
     }
 
 
-async def _send(app: Starlette, refused: Refused, times: int) -> None:
+async def _send(app: ApiFirst, refused: Refused, times: int) -> None:
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="https://testserver") as client:
         for _ in range(times):
@@ -114,12 +114,12 @@ CASES = (
 )
 
 
-def test_every_kind_of_refusal_is_sent(sandbox: tuple[Settings, Starlette]) -> None:
+def test_every_kind_of_refusal_is_sent(sandbox: tuple[Settings, ApiFirst]) -> None:
     assert sorted(_refusals(sandbox[0])) == sorted(CASES)
 
 
 @pytest.mark.parametrize("case", CASES)
-def test_refused_requests_are_not_kept_alive(sandbox: tuple[Settings, Starlette], case: str) -> None:
+def test_refused_requests_are_not_kept_alive(sandbox: tuple[Settings, ApiFirst], case: str) -> None:
     settings, app = sandbox
     refused = _refusals(settings)[case]
     anyio.run(_send, app, refused, 3)  # warm up: lazily built objects are built now

@@ -12,7 +12,7 @@ import anyio
 import httpx
 from starlette.types import Message
 
-from safeguarding.api.pipeline import ApiRequest, ApiResponse, Endpoint
+from safeguarding.api.pipeline import ApiRequest, ApiResponse, Dialect, Endpoint
 from safeguarding.logs import JsonFormatter
 from safeguarding.services.context import RequestContext
 
@@ -148,7 +148,7 @@ def test_an_unexpected_failure_is_a_generic_500_that_quotes_nothing(caplog: Any)
         raise RuntimeError(f"boom with {secret}")
 
     auditor = _Auditor()
-    endpoint = Endpoint(api="test", interaction="boom", handler=handler, auditor=auditor,  # type: ignore[arg-type]
+    endpoint = Endpoint(Dialect("test", ""), "boom", handler, auditor=auditor,  # type: ignore[arg-type]
                         authenticate=None)
     sent: list[Message] = []
 

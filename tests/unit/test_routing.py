@@ -7,12 +7,12 @@ from typing import Any
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
-from safeguarding.api.pipeline import Endpoint
+from safeguarding.api.pipeline import Dialect, Endpoint
 from safeguarding.api.routing import FastRoutes
 
 
 def endpoint(name: str) -> Endpoint:
-    return Endpoint(api="test", interaction=name, handler=lambda request, ctx: None,  # type: ignore[arg-type, return-value]
+    return Endpoint(Dialect("test", ""), name, lambda request, ctx: None,  # type: ignore[arg-type, return-value]
                     auditor=None, authenticate=None)  # type: ignore[arg-type]
 
 

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from ..domain.caller import Caller
 from ..security.errors import AccessDenied
+from ..security.rbac import Operation, authorise
 from ..security.registry import RegistryFile
 from ..security.tokens import TokenVerifier
-from .pipeline import ApiRequest, Authenticator, bearer_token
+from .pipeline import ApiRequest, Authenticator, Authoriser, bearer_token
 
 
 def bearer(verifier: TokenVerifier) -> Authenticator:
@@ -34,3 +35,12 @@ def client_certificate(registry: RegistryFile) -> Authenticator:
         return Caller(system=system)
 
     return authenticate
+
+
+def allowed(operation: Operation) -> Authoriser:
+    """The authorisation of one operation (``security/rbac.py``): the caller must be allowed it."""
+
+    def check(caller: Caller) -> None:
+        authorise(caller, operation)
+
+    return check

@@ -62,7 +62,7 @@ class ErrorRow:
 
     def error(self, **changes: Any) -> ApiError:
         """A fresh exception for this row (``changes`` replace fields, e.g. diagnostics)."""
-        return ApiError(**self.values() | changes)
+        return ApiError(**self.values() | changes, row=self)
 
     def values(self) -> dict[str, Any]:
         """The fields, as an ``ApiError`` (or a subclass) is built from them."""
@@ -90,6 +90,8 @@ class ApiError(Exception):
     system: str | None = None
     display: str | None = None
     also: tuple[Coding, ...] = ()
+    # The table row it was raised from (``ErrorRow.error()``): how another protocol finds its own row for it.
+    row: ErrorRow | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         super().__init__(self.details_code)
@@ -160,6 +162,10 @@ SERVICE_UNAVAILABLE = ErrorRow(503, "SERVICE_UNAVAILABLE", "The service is tempo
                                issue_type="transient", headers=(("Retry-After", "2"),))
 
 
+# The last resort: its diagnostics carry the correlation id (internal_error).
+INTERNAL_ERROR = ErrorRow(500, "INTERNAL_SERVER_ERROR", "An unexpected error occurred", issue_type="exception",
+                          severity="fatal")
+
+
 def internal_error(correlation_id: str) -> ApiError:
-    return ApiError(500, "INTERNAL_SERVER_ERROR", f"An unexpected error occurred. Correlation id: {correlation_id}",
-                    issue_type="exception", severity="fatal")
+    return INTERNAL_ERROR.error(diagnostics=f"An unexpected error occurred. Correlation id: {correlation_id}")

@@ -22,7 +22,6 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Match, Route
 
-from ..security.registry import configured_registry
 from . import errors as e
 from .dstu2.endpoints import BASE_PATH as DSTU2_BASE
 from .dstu2.endpoints import FgmDstu2
@@ -30,7 +29,6 @@ from .dstu2.messages import Interaction
 from .pipeline import ApiResponse
 
 if TYPE_CHECKING:
-    from ..app import Services
     from ..settings import Settings
 
 Handler = Callable[[Request, Exception], Awaitable[Response]]
@@ -61,17 +59,15 @@ def allowed_methods(request: Request) -> str:
     return ", ".join(sorted(methods))
 
 
-def router_errors(settings: Settings, services: Services) -> dict[int, Handler]:
-    """The exception handlers for the router's 404 and 405."""
-    dstu2 = FgmDstu2(services.fgm, settings.service_asid, configured_registry(settings))
+def router_errors(settings: Settings, dstu2: FgmDstu2) -> dict[int, Handler]:
+    """The exception handlers for the router's 404 and 405 (``dstu2``: the messaging adapter, for its 405)."""
 
-    def r4(error: e.ApiError, headers: dict[str, str]) -> Response:
+    def r4(error: e.ErrorRow, headers: dict[str, str]) -> Response:
         return Response(orjson.dumps(e.operation_outcome(error, settings.error_system)), status_code=error.status,
                         media_type="application/fhir+json; charset=utf-8", headers=headers)
 
     async def not_found(request: Request, _: Exception) -> Response:
-        return r4(e.ApiError(404, "RESOURCE_NOT_FOUND", "Resource not found", issue_type="not-found"),
-                  request_ids(request.headers))
+        return r4(e.NOT_FOUND, request_ids(request.headers))
 
     async def method_not_allowed(request: Request, exc: Exception) -> Response:
         allow = allowed_methods(request)
@@ -85,7 +81,6 @@ def router_errors(settings: Settings, services: Services) -> dict[int, Handler]:
                                                       certificate if isinstance(certificate, bytes) else None)
             return Response(answer.body, status_code=answer.status, media_type=answer.content_type,
                             headers={**headers, **answer.headers})
-        return r4(e.ApiError(405, "METHOD_NOT_ALLOWED", "Method not allowed for this resource",
-                             issue_type="not-supported"), headers)
+        return r4(e.METHOD_NOT_ALLOWED, headers)
 
     return {404: not_found, 405: method_not_allowed}

@@ -31,6 +31,7 @@ from .openapi_common import (
     _SECURED_ERRORS,
     _TRACE_ID,
     _USER_HEADERS,
+    CPIS_R4,
     FGM_R4,
     _caseless,
     _flag_body,
@@ -43,6 +44,7 @@ from .openapi_common import (
 from .openapi_cpis import _cpis_paths
 from .openapi_dstu2 import dstu2_paths
 
+__all__ = ["CPIS_R4", "FGM_R4", "openapi_document", "openapi_endpoint"]
 
 def openapi_document(*, dstu2: bool = True) -> dict[str, Any]:
     """The document: paths under ``/fgm/FHIR/R4`` and ``/cpis/FHIR/R4`` and (``dstu2``) the FGM-IS DSTU2

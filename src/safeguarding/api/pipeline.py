@@ -98,6 +98,32 @@ def r4_error_renderer(system: str = e.DEFAULT_ERROR_SYSTEM) -> ErrorRenderer:
     return render
 
 
+@dataclass(frozen=True)
+class Dialect:
+    """How one API speaks HTTP, shared by all its endpoints: its name and base path, how it words a refusal
+    (``render_error``, and ``denied``, its own 403 row), and whether the response format is negotiated
+    (``_format``/``Accept``, the R4 APIs) or follows the request (DSTU2 messaging)."""
+
+    api: str
+    base_path: str
+    render_error: ErrorRenderer = field(default_factory=r4_error_renderer)
+    public_base_url: str | None = None
+    negotiate: bool = True
+    denied: e.ErrorRow = e.ACCESS_DENIED
+
+    def base_url(self, scope: Scope, headers: Headers) -> str:
+        if self.public_base_url:
+            return self.public_base_url.rstrip("/") + self.base_path
+        host = headers.get("host") or "{}:{}".format(*scope["server"])
+        return f"{scope.get('scheme', 'https')}://{host}{self.base_path}"
+
+
+def r4_dialect(api: str, base_path: str, error_system: str, public_base_url: str | None,
+               denied: e.ErrorRow = e.ACCESS_DENIED) -> Dialect:
+    """An R4 REST API: OperationOutcomes in the configured code system, the format negotiated."""
+    return Dialect(api, base_path, r4_error_renderer(error_system), public_base_url, True, denied)
+
+
 
 
 def map_domain_error(errors: ErrorTable, error: DomainError) -> e.ErrorRow:
@@ -150,35 +176,16 @@ class Endpoint:
 
     explain_refusals = False  # the sandbox sets it (server.py): token refusals' diagnostics say why
 
-    def __init__(
-        self,
-        *,
-        api: str,
-        interaction: str,
-        handler: Handler,
-        auditor: Auditor,
-        authenticate: Authenticator | None,
-        authorise: Authoriser | None = None,
-        errors: ErrorTable | None = None,
-        success_status: int = 200,
-        render_error: ErrorRenderer | None = None,
-        error_system: str = e.DEFAULT_ERROR_SYSTEM,
-        public_base_url: str | None = None,
-        base_path: str = "",
-        negotiate: bool = True,
-        denied: e.ErrorRow = e.ACCESS_DENIED,
-    ) -> None:
-        self.api, self.interaction = api, interaction
+    def __init__(self, dialect: Dialect, interaction: str, handler: Handler, auditor: Auditor,
+                 authenticate: Authenticator | None, authorise: Authoriser | None = None,
+                 errors: ErrorTable | None = None, success_status: int = 200) -> None:
+        """``errors``: the interaction's table, what each broken rule is told as (response and audit alike)."""
+        self.dialect = dialect
+        self.api, self.interaction = dialect.api, interaction
         self.handler, self.auditor = handler, auditor
         self.authenticate, self.authorise = authenticate, authorise
         self.errors = dict(errors or {})
         self.success_status = success_status
-        self.render_error = render_error or r4_error_renderer(error_system)
-        self.error_system = error_system
-        self.public_base_url = public_base_url
-        self.base_path = base_path
-        self.negotiate = negotiate
-        self.denied = denied  # the API's own 403 row (FGM-IS and CP-IS word ACCESS_DENIED differently)
 
     def outcome_for(self, error: DomainError | None) -> Outcome:
         if error is None:
@@ -200,14 +207,14 @@ class Endpoint:
         try:
             self._trace_ids(headers, ctx, echo)
             query = Query(scope.get("query_string", b""))
-            fmt = response_format(headers.get("accept"), query.get("_format")) if self.negotiate else "json"
+            fmt = response_format(headers.get("accept"), query.get("_format")) if self.dialect.negotiate else "json"
             request = ApiRequest(
                 method=scope["method"],
                 path_params=scope.get("path_params", {}),
                 query=query,
                 headers=headers,
                 body=b"",
-                base_url=self._base_url(scope, headers),
+                base_url=self.dialect.base_url(scope, headers),
                 client_cert=_client_cert(scope),
                 response_format=fmt,
             )
@@ -251,12 +258,6 @@ class Endpoint:
         ctx.correlation_id = echo.get("X-Correlation-ID")
         ctx.trace_id = echo.get("TraceID")
 
-    def _base_url(self, scope: Scope, headers: Headers) -> str:
-        if self.public_base_url:
-            return self.public_base_url.rstrip("/") + self.base_path
-        host = headers.get("host") or "{}:{}".format(*scope["server"])
-        return f"{scope.get('scheme', 'https')}://{host}{self.base_path}"
-
     def _serve(self, request: ApiRequest, ctx: RequestContext) -> ApiResponse:
         try:
             if self.authenticate is not None:
@@ -267,7 +268,7 @@ class Endpoint:
         except SecurityError as error:
             log.info("refused", extra={"event": "SECURITY_REFUSED", "reason": error.reason,
                                        "request_id": ctx.request_id})
-            return self._refuse(security_error(error, self.denied, self.explain_refusals), request, ctx)
+            return self._refuse(security_error(error, self.dialect.denied, self.explain_refusals), request, ctx)
         except DomainError as error:
             return self._refuse(self.api_error(error), request, ctx)
         except e.ApiError as error:
@@ -276,7 +277,7 @@ class Endpoint:
             return self._refuse(e.SERVICE_UNAVAILABLE.error(), request, ctx)
 
     def _refuse(self, error: e.ApiError, request: ApiRequest | None, ctx: RequestContext) -> ApiResponse:
-        response = self.render_error(error, request, ctx)
+        response = self.dialect.render_error(error, request, ctx)
         response.headers.setdefault("X-Outcome-Code", error.details_code)
         if "Connection" in error.headers:  # e.g. after a timed-out body: whatever renders the error, close
             response.headers.setdefault("Connection", error.headers["Connection"])

@@ -3,16 +3,19 @@
 Every API interaction is an ``Endpoint`` at a fixed path, or at a fixed path and one trailing ``{id}``.
 Starlette finds them too (and still answers everything else: the web interface, 404, 405, HEAD), but
 through three middleware layers, a send wrapper each and a regular expression per route, which cost
-as much as some interactions' own work. ``SafeguardingApp`` looks the request up in ``FastRoutes``
-first and hands it straight to its endpoint, which adds the hardening headers itself.
+as much as some interactions' own work. ``ApiFirst`` is the outer ASGI app ``create_app`` composes in
+front of Starlette: it looks the request up in ``FastRoutes`` and hands it straight to its endpoint (the
+pipeline adds the hardening headers itself), so Starlette's middleware applies to everything else only.
+That is why it wraps Starlette rather than extending it: middleware added to the inner app visibly
+does not wrap the API endpoints.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
 
 from starlette.applications import Starlette
+from starlette.datastructures import State
 from starlette.routing import BaseRoute, Route
 from starlette.types import Receive, Scope, Send
 
@@ -50,17 +53,26 @@ class FastRoutes:
         return endpoint
 
 
-class SafeguardingApp(Starlette):
-    """Starlette, with the API's endpoints found first (``FastRoutes``)."""
+class ApiFirst:
+    """The outer ASGI app: an API endpoint when ``FastRoutes`` finds one, else ``inner`` (Starlette, with its
+    middleware). ``routes`` and ``state`` are the inner app's."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.fast_routes = FastRoutes(self.routes)
+    def __init__(self, inner: Starlette) -> None:
+        self.inner = inner
+        self.fast_routes = FastRoutes(inner.routes)
+
+    @property
+    def routes(self) -> list[BaseRoute]:
+        return self.inner.routes
+
+    @property
+    def state(self) -> State:
+        return self.inner.state
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         endpoint = self.fast_routes.match(scope)
         if endpoint is None:
-            await super().__call__(scope, receive, send)
+            await self.inner(scope, receive, send)
             return
-        scope["app"] = self
+        scope["app"] = self.inner
         await endpoint(scope, receive, send)

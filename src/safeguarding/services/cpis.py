@@ -63,11 +63,11 @@ class Feed:
 
 
 class CpisService:
-    def __init__(self, store: Store, demographics: Demographics, clock: Clock) -> None:
+    def __init__(self, store: Store, demographics: Demographics, clock: Clock, auditor: Auditor) -> None:
         self._store = store
         self._demographics = demographics
         self._clock = clock
-        self._auditor = Auditor(store, clock)
+        self._auditor = auditor
 
     def today(self) -> date:
         """The calendar date in England by this service's clock (plans are active by it)."""

@@ -21,11 +21,11 @@ P = TypeVar("P")
 
 
 class FgmService:
-    def __init__(self, store: Store, demographics: Demographics, clock: Clock) -> None:
+    def __init__(self, store: Store, demographics: Demographics, clock: Clock, auditor: Auditor) -> None:
         self._store = store
         self._demographics = demographics
         self._clock = clock
-        self._auditor = Auditor(store, clock)
+        self._auditor = auditor
 
     def _today(self) -> date:
         return uk_today(self._clock)

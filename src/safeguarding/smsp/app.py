@@ -16,7 +16,7 @@ from .. import logs
 from ..api import errors as e
 from ..api.hardening import SecurityHeaders
 from ..api.health import metrics_endpoint, ping, status_endpoint
-from ..api.pipeline import ApiRequest, ApiResponse, Endpoint, bearer_token
+from ..api.pipeline import ApiRequest, ApiResponse, Dialect, Endpoint, bearer_token
 from ..domain.caller import Caller
 from ..domain.clock import SystemClock
 from ..protocol import uvicorn_config
@@ -121,9 +121,8 @@ def create_smsp_app(settings: SmspSettings) -> Starlette:
     throughput = _registered(Throughput())  # /_metrics: daily and peak-hour throughput (SMSP-PERF-002)
     adapter = SmspEndpoint(settings, query, throughput)
     # Authentication failures reach render_error as the pipeline's 401, answered ASID_CHECK_FAILED.
-    endpoint = Endpoint(api="smsp-dstu2", interaction="query", handler=adapter.handle,
-                        auditor=auditor, authenticate=adapter.authenticate,
-                        render_error=adapter.render_error, negotiate=False, base_path="/fhir/fgm")
+    dialect = Dialect("smsp-dstu2", "/fhir/fgm", adapter.render_error, negotiate=False)
+    endpoint = Endpoint(dialect, "query", adapter.handle, auditor, adapter.authenticate)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:

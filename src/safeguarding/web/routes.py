@@ -30,7 +30,7 @@ from .patient_pages import PatientPages
 from .sign_in_pages import SignInPages
 
 if TYPE_CHECKING:
-    from ..app import Services
+    from ..services.wiring import Services
     from ..settings import Settings
 
 HERE = Path(__file__).resolve().parent

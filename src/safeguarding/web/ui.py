@@ -20,7 +20,7 @@ from .session import Session, SessionCodec
 from .signed_out import SignedOut
 
 if TYPE_CHECKING:
-    from ..app import Services
+    from ..services.wiring import Services
     from ..settings import Settings
 
 

@@ -24,7 +24,7 @@ import logging
 import uuid
 from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Final, TypeVar
+from typing import Final, TypeVar
 
 from starlette.datastructures import Headers
 from starlette.routing import Route
@@ -33,13 +33,14 @@ from ...domain import errors as d
 from ...domain.caller import Caller, System, User
 from ...domain.errors import DomainError
 from ...domain.fgm import RemovalReason
-from ...security.registry import RegistryFile, configured_registry
+from ...security.registry import RegistryFile
+from ...services.auditing import Auditor
 from ...services.context import Outcome, RequestContext
 from ...services.fgm import FgmService
 from ...store.interface import StoreUnavailable
 from .. import errors as e
 from ..formats import media_type
-from ..pipeline import ApiRequest, ApiResponse, Endpoint, ErrorTable, Handler, map_domain_error
+from ..pipeline import ApiRequest, ApiResponse, Dialect, Endpoint, ErrorTable, Handler, map_domain_error
 from .codec import CONTENT_TYPES, Format, MessageError, media_format, parse_request, render_response
 from .codes import (
     ASID_CHECK_FAILED,
@@ -55,10 +56,6 @@ from .codes import (
     SpineCode,
 )
 from .messages import CreateRequest, DeleteRequest, FoundFlag, Interaction, QueryRequest, Request, RequestHeader
-
-if TYPE_CHECKING:
-    from ...app import Services
-    from ...settings import Settings
 
 log = logging.getLogger("safeguarding.dstu2")
 
@@ -91,7 +88,7 @@ def refusal(code: SpineCode, diagnostics: str, header: RequestHeader | None = No
 
 def answering(row: e.ErrorRow, header: RequestHeader | None) -> Refusal:
     """A fresh refusal of ``row`` answering this message (never raise a shared exception: it keeps requests alive)."""
-    return Refusal(**row.values(), request_header=header)
+    return Refusal(**row.values(), row=row, request_header=header)
 
 
 NO_CERTIFICATE = spine_row(ASID_CHECK_FAILED, "A client certificate is required")
@@ -134,25 +131,26 @@ ERRORS: Final[Mapping[Interaction, ErrorTable]] = {
     Interaction.DELETE: DELETE_ERRORS,
 }
 
-# Errors raised by the shared pipeline itself, in DSTU2 terms (the table has no 413, 415 or 503 rows).
-_PIPELINE_ROWS: Final[Mapping[str, tuple[SpineCode, str | None]]] = {
-    e.PRECONDITION_FAILED.details_code: (
+# The shared pipeline's own rows (api/errors.py), in DSTU2 terms (the table has no 413, 415 or 503 rows): found
+# by the row an error was raised from, never by its code.
+_PIPELINE_ROWS: Final[Mapping[e.ErrorRow, tuple[SpineCode, str | None]]] = {
+    e.PRECONDITION_FAILED: (
         INVALID_PARAMETER, "X-Request-ID, X-Correlation-ID and TraceID may each be given once, as 1-128 characters "
                            "from letters, digits and ._:-"),
-    e.NOT_WELL_FORMED.details_code: (MESSAGE_NOT_WELL_FORMED, "The Content-Length header is not valid"),
-    e.TOO_LARGE.details_code: (MESSAGE_NOT_WELL_FORMED, "The message is larger than 1 MiB"),
-    e.REQUEST_TIMEOUT.details_code: (MESSAGE_NOT_WELL_FORMED, "The message was not received in time"),
-    e.SERVICE_UNAVAILABLE.details_code: (COULD_NOT_CONNECT_TO_SPINE, "The service is temporarily unavailable"),
+    e.NOT_WELL_FORMED: (MESSAGE_NOT_WELL_FORMED, "The Content-Length header is not valid"),
+    e.TOO_LARGE: (MESSAGE_NOT_WELL_FORMED, "The message is larger than 1 MiB"),
+    e.REQUEST_TIMEOUT: (MESSAGE_NOT_WELL_FORMED, "The message was not received in time"),
+    e.SERVICE_UNAVAILABLE: (COULD_NOT_CONNECT_TO_SPINE, "The service is temporarily unavailable"),
     # Diagnostics of the internal error carry the correlation id (fixed text otherwise).
-    "INTERNAL_SERVER_ERROR": (GENERIC_SPINE_MINI_SERVICE_PROVIDER_SOFTWARE_FAILURE, None),
+    e.INTERNAL_ERROR: (GENERIC_SPINE_MINI_SERVICE_PROVIDER_SOFTWARE_FAILURE, None),
 }
+_UNEXPECTED: Final = (GENERIC_SPINE_MINI_SERVICE_PROVIDER_SOFTWARE_FAILURE, "An unexpected error occurred")
 
 
 def _spine_row(error: e.ApiError) -> tuple[SpineCode, str]:
     if isinstance(error, Refusal):
         return SPINE_CODES[error.details_code], error.diagnostics
-    code, diagnostics = _PIPELINE_ROWS.get(error.details_code, (GENERIC_SPINE_MINI_SERVICE_PROVIDER_SOFTWARE_FAILURE,
-                                                                 "An unexpected error occurred"))
+    code, diagnostics = _PIPELINE_ROWS.get(error.row, _UNEXPECTED) if error.row else _UNEXPECTED
     return code, diagnostics or error.diagnostics
 
 
@@ -302,18 +300,13 @@ class FgmDstu2:
         return ApiResponse(status, body=body, content_type=CONTENT_TYPES[fmt],
                            headers={"X-Outcome-Code": outcome.code if outcome else "OK"})
 
-    def render_error(self, interaction: Interaction) -> Callable[[e.ApiError, ApiRequest | None, RequestContext],
-                                                                 ApiResponse]:
-        """The pipeline's error renderer for one endpoint: a DSTU2 response message, never an R4 outcome."""
-
-        def render(error: e.ApiError, request: ApiRequest | None, ctx: RequestContext) -> ApiResponse:
-            code, diagnostics = _spine_row(error)
-            header = error.request_header if isinstance(error, Refusal) else None
-            system = ctx.caller.system
-            return self._respond(interaction, request, header, outcome=code, diagnostics=diagnostics,
-                                 requester_asid=system.asid if system else None)
-
-        return render
+    def render_error(self, error: e.ApiError, request: ApiRequest | None, ctx: RequestContext) -> ApiResponse:
+        """The dialect's error renderer: a DSTU2 response message answering the request (never an R4 outcome)."""
+        code, diagnostics = _spine_row(error)
+        header = error.request_header if isinstance(error, Refusal) else None
+        system = ctx.caller.system
+        return self._respond(Interaction(ctx.interaction), request, header, outcome=code, diagnostics=diagnostics,
+                             requester_asid=system.asid if system else None)
 
     def refuse_method(self, interaction: Interaction, headers: Headers, certificate: bytes | None) -> ApiResponse:
         """The 405 for ``interaction``'s path (no message to read: GET, PUT, ...), as a DSTU2 response message
@@ -386,24 +379,16 @@ def method_not_allowed() -> SpineCode:
 METHOD_NOT_ALLOWED_TEXT: Final = "Only POST is allowed: FGM-IS messages are posted to /fhir/fgm/query, create or delete"
 
 
-def dstu2_routes(settings: Settings, services: Services) -> list[Route]:
-    """``POST /fhir/fgm/{query,create,delete}``, each through the shared pipeline."""
-    adapter = FgmDstu2(services.fgm, settings.service_asid, configured_registry(settings))
-    routes = []
-    for interaction in Interaction:
-        endpoint = Endpoint(
-            api=API,
-            interaction=interaction.value,
-            handler=adapter.handler(interaction),
-            auditor=services.auditor,
-            authenticate=adapter.authenticate,
-            errors=ERRORS[interaction],
-            success_status=interaction.success_status,
-            render_error=adapter.render_error(interaction),
-            public_base_url=settings.public_base_url,
-            base_path=BASE_PATH,
-            negotiate=False,
-        )
-        routes.append(Route(f"{BASE_PATH}/{interaction.value}", endpoint, methods=["POST"]))
-    return routes
+def dstu2_dialect(adapter: FgmDstu2, public_base_url: str | None) -> Dialect:
+    """FGM-IS DSTU2 messaging: every answer a response message, in the request's format (no negotiation)."""
+    return Dialect(API, BASE_PATH, adapter.render_error, public_base_url, negotiate=False)
+
+
+def dstu2_routes(dialect: Dialect, adapter: FgmDstu2, auditor: Auditor) -> list[Route]:
+    """``POST /fhir/fgm/{query,create,delete}``, each through the shared pipeline in the DSTU2 dialect."""
+    return [Route(f"{BASE_PATH}/{interaction.value}",
+                  Endpoint(dialect, interaction.value, adapter.handler(interaction), auditor, adapter.authenticate,
+                           errors=ERRORS[interaction], success_status=interaction.success_status),
+                  methods=["POST"])
+            for interaction in Interaction]
 

@@ -15,8 +15,7 @@ from __future__ import annotations
 import dataclasses
 import re
 import uuid
-from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from fhir.resources.R4B.communication import Communication
 from fhir.resources.R4B.parameters import Parameters
@@ -24,21 +23,21 @@ from starlette.routing import Route
 
 from ...domain import errors as d
 from ...domain import nhs_number as nhs
-from ...domain.caller import Caller, System
+from ...domain.caller import System
 from ...domain.cpis import Access, Alert, Applied, Event, FileCode, RecordCode
-from ...security.rbac import Operation, authorise
-from ...security.registry import configured_registry
+from ...security.rbac import Operation
+from ...services.auditing import Auditor
 from ...services.context import RequestContext
 from ...services.cpis import FEED_LIMIT, CpisService, RecordResult
 from ...store.interface import StoreUnavailable
 from .. import errors as e
-from ..authentication import client_certificate
+from ..authentication import allowed
 from ..formats import parse_resource, request_format
 from ..pipeline import (
     ApiRequest,
     ApiResponse,
     Authenticator,
-    Authoriser,
+    Dialect,
     Endpoint,
     ErrorTable,
     Handler,
@@ -51,10 +50,6 @@ from .careteam import care_team
 from .flag import FHIR_ID
 from .search import nhs_number_parameter
 from .systems import NHS_NUMBER_SYSTEM
-
-if TYPE_CHECKING:
-    from ...app import Services
-    from ...settings import Settings
 
 API = "cpis-r4"
 BASE_PATH = "/cpis/FHIR/R4"
@@ -338,29 +333,16 @@ def _acknowledged(parameters: Parameters) -> dict[str, str]:
     return found
 
 
-def _authoriser(operation: Operation | None) -> Authoriser | None:
-    if operation is None:
-        return None
-
-    def check(caller: Caller) -> None:
-        authorise(caller, operation)
-
-    return check
-
-
-def cpis_routes(settings: Settings, services: Services, bearer: Authenticator) -> list[Route]:
-    """Every CP-IS route, each through the shared pipeline."""
-    adapter = CpisR4(services.cpis)
-    certificate = client_certificate(configured_registry(settings))
-    published = datetime.now(timezone.utc).date().isoformat()
+def cpis_routes(dialect: Dialect, service: CpisService, auditor: Auditor, bearer: Authenticator,
+                certificate: Authenticator, published: str) -> list[Route]:
+    """Every CP-IS route, each through the shared pipeline in the CP-IS R4 dialect: clinicians by bearer token,
+    local authorities by client certificate."""
+    adapter = CpisR4(service)
 
     def endpoint(interaction: str, handler: Handler, authenticate: Authenticator | None,
-                 operation: Operation | None, errors: ErrorTable | None = None,
-                 success: int = 200) -> Endpoint:
-        return Endpoint(api=API, interaction=interaction, handler=handler, auditor=services.auditor,
-                        authenticate=authenticate, authorise=_authoriser(operation), errors=errors,
-                        success_status=success, error_system=settings.error_system,
-                        public_base_url=settings.public_base_url, base_path=BASE_PATH, denied=ACCESS_DENIED)
+                 operation: Operation | None, errors: ErrorTable | None = None, success: int = 200) -> Endpoint:
+        return Endpoint(dialect, interaction, handler, auditor, authenticate,
+                        allowed(operation) if operation else None, errors, success)
 
     def metadata(request: ApiRequest, ctx: RequestContext) -> ApiResponse:
         return ApiResponse(200, cpis_capability_statement(request.base_url, published))

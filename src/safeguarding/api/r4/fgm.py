@@ -10,15 +10,20 @@ import re
 from typing import Any
 
 from fhir.resources.R4B.flag import Flag
+from starlette.routing import Route
 
 from ...domain import errors as d
 from ...domain import nhs_number as nhs
+from ...security.rbac import Operation
+from ...services.auditing import Auditor
 from ...services.context import RequestContext
 from ...services.fgm import FgmService
+from ..authentication import allowed
 from ..errors import ApiError, ErrorRow
 from ..formats import read_resource, request_format
-from ..pipeline import ApiRequest, ApiResponse
+from ..pipeline import ApiRequest, ApiResponse, Authenticator, Dialect, Endpoint, ErrorTable, Handler
 from . import flag as mapping
+from .capability import fgm_capability_statement
 from .search import nhs_number_parameter
 
 INVALID_NHS_SEARCH = ErrorRow(400, "INVALID_SEARCH_DATA", "Invalid NHS number")
@@ -52,9 +57,12 @@ def bad_if_match() -> ApiError:
     """An If-Match that is not a list of entity tags: the IG's row for an invalid header."""
     return ApiError(400, "PRECONDITION_FAILED", "Missing or invalid head parameter")
 
-SEARCH_ERRORS = {d.InvalidNhsNumber: INVALID_NHS_SEARCH, d.PatientNotTraced: INVALID_NHS_SEARCH}
-READ_ERRORS = {d.IndicatorNotFound: NOT_FOUND_READ}
-CREATE_ERRORS = {
+API = "fgm-r4"
+BASE_PATH = "/fgm/FHIR/R4"
+
+SEARCH_ERRORS: ErrorTable = {d.InvalidNhsNumber: INVALID_NHS_SEARCH, d.PatientNotTraced: INVALID_NHS_SEARCH}
+READ_ERRORS: ErrorTable = {d.IndicatorNotFound: NOT_FOUND_READ}
+CREATE_ERRORS: ErrorTable = {
     d.InvalidNhsNumber: INVALID_NHS_VALUE,
     d.PatientNotTraced: INVALID_NHS_VALUE,
     d.PatientOver18: OVER_18,
@@ -62,7 +70,7 @@ CREATE_ERRORS = {
     d.IndicatorAlreadySet: ALREADY_SET,
     d.AssessmentDateInvalid: ASSESSMENT_DATE,
 }
-REMOVE_ERRORS = {
+REMOVE_ERRORS: ErrorTable = {
     d.IndicatorNotFound: NOT_FOUND_PUT,
     d.IndicatorAlreadyRemoved: ALREADY_REMOVED,
     d.RemovalReasonInvalid: REASON_REQUIRED,
@@ -188,3 +196,31 @@ class FgmR4:
             raise REASON_INVALID.error()
         indicator = self.service.remove(ctx, flag_id, status, reason, expected_version)
         return ApiResponse(200, mapping.to_fhir(indicator), headers={"ETag": etag(indicator.version)})
+
+
+def fgm_routes(dialect: Dialect, service: FgmService, auditor: Auditor, bearer: Authenticator,
+               published: str) -> list[Route]:
+    """Every FGM-IS R4 route, each through the shared pipeline in the FGM-IS R4 dialect."""
+    adapter = FgmR4(service)
+
+    def endpoint(interaction: str, handler: Handler, operation: Operation, errors: ErrorTable,
+                 success: int = 200) -> Endpoint:
+        return Endpoint(dialect, interaction, handler, auditor, bearer, allowed(operation), errors, success)
+
+    def metadata(request: ApiRequest, ctx: RequestContext) -> ApiResponse:
+        return ApiResponse(200, fgm_capability_statement(request.base_url, published))
+
+    base = dialect.base_path
+    return [
+        Route(f"{base}/metadata", Endpoint(dialect, "metadata", metadata, auditor, None), methods=["GET"]),
+        Route(f"{base}/Flag", endpoint("search", adapter.search, Operation.FGM_SEARCH, SEARCH_ERRORS),
+              methods=["GET"]),
+        Route(f"{base}/Flag", endpoint("create", adapter.create, Operation.FGM_CREATE, CREATE_ERRORS, 201),
+              methods=["POST"]),
+        Route(f"{base}/Flag/{{id}}", endpoint("read", adapter.read, Operation.FGM_READ, READ_ERRORS),
+              methods=["GET"]),
+        Route(f"{base}/Flag/{{id}}", endpoint("remove", adapter.remove, Operation.FGM_REMOVE, REMOVE_ERRORS),
+              methods=["PUT"]),
+        Route(f"{base}/Flag/{{id}}/_history/{{vid}}",
+              endpoint("vread", adapter.vread, Operation.FGM_READ, READ_ERRORS), methods=["GET"]),
+    ]
