@@ -38,7 +38,7 @@ class UiBase:
         self.services = services
         self.clock = clock
         # The configured source ([pds] or the local table), as the APIs read it.
-        self.demographics = services.demographics or LocalDemographics(services.store)
+        self.demographics = getattr(services, "demographics", None) or LocalDemographics(services.store)
         self.verifier = TokenVerifier(list(settings.trusted_issuers))
         oidc: OidcSettings | None = settings.web.oidc
         self.oidc = OidcClient(oidc, settings.base_url) if oidc else None
