@@ -44,6 +44,7 @@ class OidcProvider:
     keys: list[tuple[str, ec.EllipticCurvePrivateKey]] = field(default_factory=list)
     hits: Counter[str] = field(default_factory=Counter)
     access_tokens: dict[str, dict[str, Any]] = field(default_factory=dict)
+    codes: dict[str, str] = field(default_factory=dict)  # authorization code -> the nonce its ID token carries
     roles: list[dict[str, Any]] = field(default_factory=lambda: [ROLE])
 
     def __post_init__(self) -> None:
@@ -107,6 +108,12 @@ class OidcProvider:
         async def token(request: Request) -> Response:
             provider.hits["token"] += 1
             form = {k: v[0] for k, v in parse_qs((await request.body()).decode()).items()}
+            if form.get("grant_type") == "authorization_code" and form.get("code") in provider.codes:
+                nonce = provider.codes.pop(form["code"])  # a code is used once
+                access = provider.token(roles=False)
+                provider.access_tokens[access] = {"sub": "700000000001"}
+                return JSONResponse({"access_token": access, "token_type": "Bearer", "expires_in": 300,
+                                     "id_token": provider.token(aud=form.get("client_id"), nonce=nonce)})
             if form.get("grant_type") != "client_credentials":
                 return JSONResponse({"error": "unsupported_grant_type"}, 400)
             access = provider.token(roles=False)

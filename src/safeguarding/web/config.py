@@ -9,26 +9,27 @@
     issuer = "https://am.nhsidentity.spineservices.nhs.uk:443/openam/oauth2/realms/root/realms/oidc"
     client_id = "..."
     client_secret_file = "oidc-client-secret"
-    authorization_endpoint = "https://.../authorize"
-    token_endpoint = "https://.../access_token"
+    authorization_endpoint = "https://.../authorize"      # each endpoint optional: left out, it is found
+    token_endpoint = "https://.../access_token"            # by OpenID Connect discovery from the issuer
     userinfo_endpoint = "https://.../userinfo"
     jwks_uri = "https://.../connect/jwk_uri"
     redirect_uri = "https://safeguarding.example.nhs.uk/web/oidc/callback"   # optional: public_base_url + path
     scopes = ["openid", "profile", "nationalrbacaccess", "associatedorgs", "selectedrole"]   # optional
     ca_file = "idp-ca.pem"               # optional: CA for the provider's TLS (default: the system's)
 
-Endpoints must be https, except on a loopback address (for tests and local providers).
-This module imports nothing from the rest of the package: ``settings`` imports it.
+Endpoints must be https, except on a loopback address (for tests and local providers): the rule of
+``security/jwks.py`` for every provider URL. ``settings`` imports this module.
 """
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
+
+from ..security.jwks import ProviderError, checked_url
 
 DEFAULT_SCOPES = ("openid", "profile", "nationalrbacaccess", "associatedorgs", "selectedrole")
 CALLBACK_PATH = "/web/oidc/callback"
@@ -39,9 +40,10 @@ class OidcSettings:
     issuer: str
     client_id: str
     client_secret: bytes = field(repr=False)
-    authorization_endpoint: str
-    token_endpoint: str
-    jwks_uri: str
+    # Each endpoint left out is found by OpenID Connect discovery ({issuer}/.well-known/openid-configuration).
+    authorization_endpoint: str | None = None
+    token_endpoint: str | None = None
+    jwks_uri: str | None = None
     userinfo_endpoint: str | None = None
     redirect_uri: str | None = None
     scopes: tuple[str, ...] = DEFAULT_SCOPES
@@ -49,7 +51,9 @@ class OidcSettings:
 
     @property
     def authorization_origin(self) -> str:
-        parts = urlsplit(self.authorization_endpoint)
+        """Where the browser is sent to sign in (the CSP's form-action): the configured authorization endpoint's
+        origin, else the issuer's (a discovered endpoint must be on it: ``web/oidc.py``)."""
+        parts = urlsplit(self.authorization_endpoint or self.issuer)
         return f"{parts.scheme}://{parts.netloc}"
 
 
@@ -61,27 +65,12 @@ class WebSettings:
     persistent_cookie: bool = False  # a Max-Age on the session cookie (kept across browser restarts)
 
 
-def _is_loopback(host: str | None) -> bool:
-    if host is None:
-        return False
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def checked_endpoint(name: str, value: object) -> str:
-    """An endpoint URL: https, or http on a loopback address only."""
-    if not isinstance(value, str) or not value:
-        raise ValueError(f"web.oidc.{name} must be a URL")
-    parts = urlsplit(value)
-    if parts.scheme == "https" and parts.hostname:
-        return value
-    if parts.scheme == "http" and _is_loopback(parts.hostname):
-        return value
-    raise ValueError(f"web.oidc.{name} must be an https URL (http only on a loopback address)")
+    """An endpoint URL: https, or http on a loopback address only (the rule for every provider URL)."""
+    try:
+        return checked_url(name, value)
+    except ProviderError:
+        raise ValueError(f"web.oidc.{name} must be an https URL (http only on a loopback address)") from None
 
 
 def web_settings(raw: Mapping[str, Any] | None, resolve: Callable[[str | None], Path | None]) -> WebSettings:
@@ -94,16 +83,19 @@ def web_settings(raw: Mapping[str, Any] | None, resolve: Callable[[str | None], 
         secret_file = resolve(section["client_secret_file"])
         if secret_file is None:
             raise ValueError("web.oidc.client_secret_file is required")
-        userinfo = section.get("userinfo_endpoint")
+        def endpoint(name: str) -> str | None:
+            value = section.get(name)
+            return checked_endpoint(name, value) if value is not None else None
+
         redirect = section.get("redirect_uri")
         oidc = OidcSettings(
-            issuer=str(section["issuer"]),
+            issuer=checked_endpoint("issuer", section.get("issuer")),
             client_id=str(section["client_id"]),
             client_secret=secret_file.read_bytes().strip(),
-            authorization_endpoint=checked_endpoint("authorization_endpoint", section["authorization_endpoint"]),
-            token_endpoint=checked_endpoint("token_endpoint", section["token_endpoint"]),
-            jwks_uri=checked_endpoint("jwks_uri", section["jwks_uri"]),
-            userinfo_endpoint=checked_endpoint("userinfo_endpoint", userinfo) if userinfo else None,
+            authorization_endpoint=endpoint("authorization_endpoint"),
+            token_endpoint=endpoint("token_endpoint"),
+            jwks_uri=endpoint("jwks_uri"),
+            userinfo_endpoint=endpoint("userinfo_endpoint"),
             redirect_uri=checked_endpoint("redirect_uri", redirect) if redirect else None,
             scopes=tuple(str(s) for s in section.get("scopes", DEFAULT_SCOPES)),
             ca_file=resolve(section.get("ca_file")),

@@ -30,7 +30,7 @@ import orjson
 
 from .. import inline
 from ..security.errors import AuthenticationFailed
-from ..security.jwks import MAX_DOCUMENT, IssuerKeys
+from ..security.jwks import MAX_DOCUMENT, IssuerKeys, ProviderError, checked_url
 from ..security.tokens import ALLOWED_ALGORITHMS, is_numeric_date
 from .config import CALLBACK_PATH, OidcSettings
 
@@ -52,6 +52,24 @@ class OidcClient:
         self._keys = IssuerKeys(settings.issuer, jwks_url=settings.jwks_uri, ca_file=settings.ca_file,
                                 timeout=TIMEOUT)
 
+    def endpoint(self, name: str) -> str | None:
+        """The provider's ``name`` endpoint: as configured, else from its discovery document (held by the same
+        ``IssuerKeys`` that holds its keys: unreachable is the service being unavailable)."""
+        configured: str | None = getattr(self.settings, name)
+        if configured is not None:
+            return configured
+        found = inline.blocking(self._keys.discovery).get(name)
+        if found is None and name == "userinfo_endpoint":
+            return None
+        try:
+            url = checked_url(name, found)
+        except ProviderError as exc:
+            raise AuthenticationFailed(f"discovery document: {exc.reason}") from None
+        if name == "authorization_endpoint" and not url.startswith(self.settings.authorization_origin + "/"):
+            # The page's CSP lets forms lead only to the issuer's origin: configure the endpoint to use another.
+            raise AuthenticationFailed("discovered authorization endpoint is not on the issuer's origin")
+        return url
+
     def start(self) -> Started:
         state, nonce, verifier = (secrets.token_urlsafe(32) for _ in range(3))
         challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).decode().rstrip("=")
@@ -66,11 +84,12 @@ class OidcClient:
             "code_challenge_method": "S256",
             "prompt": "login",
         })
-        separator = "&" if "?" in self.settings.authorization_endpoint else "?"
-        return Started(f"{self.settings.authorization_endpoint}{separator}{query}", state, nonce, verifier)
+        authorize = self.endpoint("authorization_endpoint")
+        separator = "&" if "?" in str(authorize) else "?"
+        return Started(f"{authorize}{separator}{query}", state, nonce, verifier)
 
     def finish(self, code: str, nonce: str, verifier: str) -> dict[str, Any]:
-        tokens = self._call("POST", self.settings.token_endpoint, data={
+        tokens = self._call("POST", str(self.endpoint("token_endpoint")), data={
             "grant_type": "authorization_code",
             "code": code,
             "redirect_uri": self.redirect_uri,
@@ -82,8 +101,9 @@ class OidcClient:
         if not isinstance(id_token, str) or not isinstance(access_token, str):
             raise AuthenticationFailed("token response lacks id_token or access_token")
         claims = self._verify_id_token(id_token, nonce)
-        if self.settings.userinfo_endpoint:
-            info = self._call("GET", self.settings.userinfo_endpoint,
+        userinfo = self.endpoint("userinfo_endpoint")
+        if userinfo:
+            info = self._call("GET", userinfo,
                               headers={"Authorization": f"Bearer {access_token}"})
             if info.get("sub") != claims.get("sub"):
                 raise AuthenticationFailed("userinfo is about another subject")
