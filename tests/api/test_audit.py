@@ -105,8 +105,9 @@ def test_audit_verify_passes_and_detects_an_edited_row(server: Server, client: h
     try:
         tampered = _verify(server)
         assert tampered.returncode == 1
-        assert json.loads(tampered.stdout) == {"ok": False, "checked": 2, "checkpoints": 0,
-                                              "problem": "record content does not match its hash", "seq": 3}
+        answer = json.loads(tampered.stdout)
+        assert isinstance(answer.pop("checkpoints"), int)  # how many were written by now depends on the clock
+        assert answer == {"ok": False, "checked": 2, "problem": "record content does not match its hash", "seq": 3}
     finally:
         _sql(server, "UPDATE audit_events SET status = :status, outcome = :outcome WHERE seq = 3", **original)
     assert _verify(server).returncode == 0
