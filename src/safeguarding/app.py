@@ -25,6 +25,8 @@ from .api.r4.cpis import cpis_routes
 from .api.routing import SafeguardingApp
 from .demographics import LocalDemographics
 from .domain.clock import Clock, SystemClock
+from .domain.patients import Demographics
+from .pds.client import PdsDemographics
 from .sandbox.docs_page import docs_routes
 from .sandbox.scenarios import scenario_demographics
 from .security.rbac import Operation, authorise
@@ -45,15 +47,17 @@ class Services:
     fgm: FgmService
     auditor: Auditor
     cpis: CpisService
+    demographics: Demographics | None = None  # the configured source ([pds] or the local table)
 
 
 def build_services(settings: Settings, clock: Clock | None = None) -> Services:
     clock = clock or SystemClock()
     store = SqlStore.open(settings.database_url, settings.audit_key.value, spool_dir=settings.layout.audit_spool,
                           checkpoints=settings.audit_checkpoints)
-    demographics = scenario_demographics(LocalDemographics(store), settings.sandbox)  # sandbox: error simulation
+    source = PdsDemographics(settings.pds) if settings.pds else LocalDemographics(store)  # [pds], else the table
+    demographics = scenario_demographics(source, settings.sandbox)  # sandbox: error simulation
     return Services(store=store, fgm=FgmService(store, demographics, clock), auditor=Auditor(store, clock),
-                    cpis=CpisService(store, demographics, clock))
+                    cpis=CpisService(store, demographics, clock), demographics=demographics)
 
 
 def _closing(store: SqlStore) -> Any:

@@ -20,8 +20,9 @@ import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, IPvAnyNetwork, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, IPvAnyNetwork, ValidationError, field_validator, model_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
@@ -50,16 +51,58 @@ class TlsConfig(_Strict):
 
 
 class IssuerConfig(_Strict):
+    """Keys from ``jwks_file``, ``jwks_url``, or (neither) OpenID Connect discovery from ``issuer``."""
+
     issuer: str
     audience: str
     jwks_file: str | None = None
     jwks_url: str | None = None
+    ca_file: str | None = None
+    roles: Literal["token", "userinfo"] = "token"
+    userinfo_url: str | None = None
 
     @model_validator(mode="after")
     def _one_key_source(self) -> IssuerConfig:
-        if bool(self.jwks_file) == bool(self.jwks_url):
-            raise ValueError("give exactly one of jwks_file and jwks_url")
+        if self.jwks_file and self.jwks_url:
+            raise ValueError("give at most one of jwks_file and jwks_url (neither: OpenID Connect discovery)")
+        for name, url in (("jwks_url", self.jwks_url), ("userinfo_url", self.userinfo_url),
+                          ("issuer", None if self.jwks_file or self.jwks_url else self.issuer)):
+            if url is not None and not _secure_url(url):
+                raise ValueError(f"{name} must be an https URL (http only on a loopback address)")
         return self
+
+
+def _secure_url(url: str) -> bool:
+    parts = urlsplit(url)
+    return bool(parts.hostname) and (parts.scheme == "https" or (
+        parts.scheme == "http" and parts.hostname in ("127.0.0.1", "::1", "localhost")))
+
+
+class PdsConfig(_Strict):
+    """The Personal Demographics Service (docs/operations.md "PDS"); without this table, the local table."""
+
+    url: str
+    token_url: str
+    client_id: str
+    key_file: str
+    kid: str
+    timeout_seconds: float = Field(5.0, gt=0, le=60)
+    cache_seconds: float = Field(0.0, ge=0, le=3600)
+    ca_file: str | None = None
+
+    @field_validator("url", "token_url")
+    @classmethod
+    def _secure(cls, url: str) -> str:
+        if not _secure_url(url):
+            raise ValueError("must be an https URL (http only on a loopback address)")
+        return url
+
+
+class GatewayConfig(_Strict):
+    """An API gateway passing the user's selected role in a header (docs/operations.md)."""
+
+    addresses: tuple[IPvAnyNetwork, ...] = Field(min_length=1)
+    role_header: str = Field("NHSD-Session-URID", pattern=r"^[A-Za-z0-9-]+$")
 
 
 class ProxyConfig(_Strict):
@@ -88,6 +131,8 @@ class ConfigFile(BaseSettings):
     log_format: Literal["auto", "json", "console"] = "auto"
     tls: TlsConfig = TlsConfig()
     proxy: ProxyConfig = ProxyConfig()
+    pds: PdsConfig | None = None
+    gateway: GatewayConfig | None = None
     web: dict[str, Any] = {}
 
     @model_validator(mode="after")

@@ -45,10 +45,7 @@ def patient_from_pds(resource: dict[str, Any]) -> Patient:
         and any(c.get("code") == VERIFIED_CODE for c in ext.get("valueCodeableConcept", {}).get("coding", []))
         for ext in identifier.get("extension", [])
     )
-    security = SecurityLabel.UNRESTRICTED
-    for label in resource.get("meta", {}).get("security", []):
-        if label.get("system") == CONFIDENTIALITY_SYSTEM:
-            security = SecurityLabel(label["code"])
+    security = security_label(resource.get("meta", {}).get("security", []))
     gp = None
     for practitioner in resource.get("generalPractitioner", []):
         ident = practitioner.get("identifier", {})
@@ -65,6 +62,28 @@ def patient_from_pds(resource: dict[str, Any]) -> Patient:
         gp_ods_code=gp,
         deceased=bool(resource.get("deceasedDateTime") or resource.get("deceasedBoolean")),
     )
+
+
+_RESTRICTIVENESS = (SecurityLabel.UNRESTRICTED, SecurityLabel.RESTRICTED, SecurityLabel.VERY_RESTRICTED,
+                    SecurityLabel.REDACTED)
+
+
+def security_label(labels: Any) -> SecurityLabel:
+    """The record's confidentiality from PDS ``meta.security`` (U, R, V or REDACTED; none is U). A label this
+    service does not understand (another system, another code) refuses the record: it is never read as
+    unrestricted. Several labels: the most restrictive."""
+    if not isinstance(labels, list):
+        raise PatientDataError("meta.security is not a list")
+    found = SecurityLabel.UNRESTRICTED
+    for label in labels:
+        if not isinstance(label, dict) or label.get("system") != CONFIDENTIALITY_SYSTEM:
+            raise PatientDataError("a security label of a system this service does not understand")
+        try:
+            code = SecurityLabel(label.get("code"))
+        except ValueError:
+            raise PatientDataError("a security label code this service does not understand") from None
+        found = max(found, code, key=_RESTRICTIVENESS.index)
+    return found
 
 
 def patients_from_bundle(bundle: dict[str, Any]) -> Iterator[Patient]:

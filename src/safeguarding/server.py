@@ -23,7 +23,9 @@ from .app import create_app
 from .domain.clock import Clock
 from .protocol import listen_options, uvicorn_config
 from .proxy import ProxyHeaders
+from .retry_after import RetryAfter
 from .sandbox.scenarios import with_scenarios
+from .security.gateway import GatewayRole
 from .settings import Settings, file_settings, sandbox_settings
 
 log = logging.getLogger(__name__)
@@ -79,7 +81,9 @@ def service_app(settings: Settings, clock: Clock | None = None) -> Any:
     if settings.sandbox:
         explain_refusals(app.routes)
     served = with_scenarios(app, settings.sandbox)  # the sandbox's error simulation (nothing outside it)
-    return ProxyHeaders(served, settings.proxy) if settings.proxy.trusted else served
+    served = RetryAfter(served)  # an unreachable store, PDS or identity provider: every 503 says when to retry
+    served = ProxyHeaders(served, settings.proxy) if settings.proxy.trusted else served
+    return GatewayRole(served, settings.gateway) if settings.gateway else served  # the peer as connected
 
 
 def explain_refusals(routes: Iterable[Any]) -> None:
@@ -113,6 +117,11 @@ class _BannerServer(uvicorn.Server):
     async def startup(self, sockets: Any = None) -> None:
         await super().startup(sockets)
         if self.started:
+            # The banner lists the sandbox's test patients and a token command: it is for a person at a
+            # terminal (console logs), never for a log collector (JSON lines hold no NHS number at all).
+            if not logs.console_wanted(self._settings.log_format):
+                log.info("sandbox ready", extra={"event": "SANDBOX_READY"})
+                return
             from .banner import sandbox_banner
 
             for handler in logging.getLogger().handlers:

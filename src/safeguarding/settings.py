@@ -8,6 +8,7 @@ web/config.py's ``WebSettings`` and ``web_settings(raw, resolve)``): a field of 
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,7 +16,9 @@ from pathlib import Path
 from .api.errors import DEFAULT_ERROR_SYSTEM
 from .config_file import SettingsError as SettingsError
 from .config_file import load, read_toml, where
+from .pds.settings import PdsSettings
 from .proxy import ProxySettings, proxy_settings
+from .security.gateway import GatewaySettings
 from .security.tokens import TrustedIssuer
 from .store.sql import sqlite_url
 from .web.config import WebSettings, web_settings
@@ -101,6 +104,8 @@ class Settings:
     proxy: ProxySettings = field(default_factory=ProxySettings)
     web: WebSettings = field(default_factory=WebSettings)
     audit_checkpoint_file: Path | None = None  # None: audit-checkpoints.log in the data dir
+    pds: PdsSettings | None = None  # None: demographics from the local table
+    gateway: GatewaySettings | None = None  # None: the role header from anyone, as a choice among the user's
 
     @property
     def layout(self) -> Layout:
@@ -180,7 +185,9 @@ def file_settings(path: Path | None, *, host: str | None = None, port: int | Non
     try:
         data_dir = resolve(config.data_dir) or base
         issuers = tuple(TrustedIssuer(i.issuer, i.audience, jwks_file=str(resolve(i.jwks_file)) if i.jwks_file
-                                      else None, jwks_url=i.jwks_url) for i in config.trusted_issuers)
+                                      else None, jwks_url=i.jwks_url,
+                                      ca_file=str(resolve(i.ca_file)) if i.ca_file else None, roles=i.roles,
+                                      userinfo_url=i.userinfo_url) for i in config.trusted_issuers)
         audit_key_file = resolve(config.audit_key_file) or base
         try:
             audit_key = Secret(audit_key_file.read_bytes())
@@ -206,6 +213,11 @@ def file_settings(path: Path | None, *, host: str | None = None, port: int | Non
             proxy=proxy_settings(config.proxy),
             web=web_settings(effective.get("web"), resolve),
             audit_checkpoint_file=resolve(config.audit_checkpoint_file),
+            pds=PdsSettings(config.pds.url, config.pds.token_url, config.pds.client_id,
+                            resolve(config.pds.key_file) or base, config.pds.kid, config.pds.timeout_seconds,
+                            config.pds.cache_seconds, resolve(config.pds.ca_file)) if config.pds else None,
+            gateway=GatewaySettings(tuple(ipaddress.ip_network(str(n), strict=False) for n in config.gateway.addresses),
+                                    config.gateway.role_header) if config.gateway else None,
         )
     except SettingsError:
         raise
@@ -215,7 +227,9 @@ def file_settings(path: Path | None, *, host: str | None = None, port: int | Non
         raise SettingsError(f"{source}: the audit key in {audit_key_file} is shorter than 32 bytes: "
                             "make a longer one (e.g. head -c 32 /dev/urandom)")
     for name, file in (("tls.cert", settings.tls_cert), ("tls.key", settings.tls_key),
-                       ("tls.client_ca", settings.client_ca)):
+                       ("tls.client_ca", settings.client_ca),
+                       ("pds.key_file", settings.pds.key_file if settings.pds else None),
+                       ("pds.ca_file", settings.pds.ca_file if settings.pds else None)):
         if file is not None and not file.is_file():
             raise SettingsError(f"{source}: the setting {name} names {file}, which does not exist: "
                                 "correct the path or create the file")

@@ -389,7 +389,7 @@ SEARCH_INJECTIONS = [
     "\uff19" * 10,  # fullwidth digits: str.isdigit() says yes
     "٩٩٩٠٠٠٠٠١٨",  # Arabic-Indic digits
     f"https://evil.example/Id/nhs-number|{GIRL}",
-    f"|{GIRL}",
+    # "|N" (no system) is a published form of the search: tests/api/test_nhs_number_systems.py
     "",
     "|",
     "a" * 50_000,

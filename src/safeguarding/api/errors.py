@@ -119,7 +119,7 @@ NOT_FOUND = ApiError(404, "RESOURCE_NOT_FOUND", "Resource not found", issue_type
 METHOD_NOT_ALLOWED = ApiError(405, "METHOD_NOT_ALLOWED", "Method not allowed for this resource",
                               issue_type="not-supported")
 SERVICE_UNAVAILABLE = ApiError(503, "SERVICE_UNAVAILABLE", "The service is temporarily unavailable",
-                               issue_type="transient", headers={"Retry-After": "2"})
+                               issue_type="transient")
 
 
 def internal_error(correlation_id: str) -> ApiError:

@@ -178,7 +178,7 @@ SCENARIOS: tuple[Scenario, ...] = (
     Scenario("r4-no-token", "fgm-r4", "search without a bearer token", "401 ACCESS_DENIED with WWW-Authenticate",
              401, "ACCESS_DENIED", Request("GET", f"{FGM}/Flag?patient:identifier={NHS}|9990000018",
                                            {"X-Request-ID": "{{$guid}}"}),
-             diagnostics="Missing or invalid access token"),
+             diagnostics="Missing or invalid access token (sandbox only: no bearer token)"),
     Scenario("r4-create-invalid-nhs-number", "fgm-r4", f"create for {_BAD_CHECK_DIGIT} (wrong check digit)",
              "400 INVALID_VALUE", 400, "INVALID_VALUE", _create(_BAD_CHECK_DIGIT), _BAD_CHECK_DIGIT,
              diagnostics=_INVALID_NHS),

@@ -39,5 +39,5 @@ def load_private_key(path: Path) -> rsa.RSAPrivateKey:
 
 
 def load_jwks(source: str) -> jwt.PyJWKSet:
-    """A JWKS from a file path. (URLs are fetched by ``TrustedIssuer`` through PyJWKClient.)"""
+    """A JWKS from a file path. (URLs and OpenID Connect discovery: ``security.jwks.IssuerKeys``.)"""
     return jwt.PyJWKSet.from_dict(json.loads(Path(source).read_text()))

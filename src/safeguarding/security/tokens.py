@@ -9,6 +9,8 @@ the user acts in (``selected_roleid`` claim or ``NHSD-Session-URID`` header, els
 from __future__ import annotations
 
 import hashlib
+import logging
+import math
 import threading
 import time
 from collections import OrderedDict
@@ -20,40 +22,64 @@ import jwt
 from .. import inline
 from ..domain.caller import User
 from .errors import AuthenticationFailed, RoleSelectionFailed
-from .keys import load_jwks
+from .jwks import IssuerKeys, KeySetUnavailable, ProviderError, checked_url, get_json
+
+log = logging.getLogger(__name__)
 
 ALLOWED_ALGORITHMS = frozenset({"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512"})
 _KEY_TYPE_FOR_ALG_PREFIX = {"RS": "RSA", "PS": "RSA", "ES": "EC"}
 
 
+ROLE_SOURCES = ("token", "userinfo")
+
+
 @dataclass
 class TrustedIssuer:
+    """An issuer whose tokens are accepted for ``audience``. Its keys come from ``jwks_file``, ``jwks_url``, or
+    (neither given) OpenID Connect discovery (``security.jwks``). The user's national RBAC roles come from
+    the token's own claims (``roles = "token"``) or from the issuer's UserInfo endpoint called with the token
+    (``roles = "userinfo"``; ``userinfo_url``, else the discovered ``userinfo_endpoint``)."""
+
     issuer: str
     audience: str
     jwks_file: str | None = None
     jwks_url: str | None = None
-    _jwks: jwt.PyJWKSet | None = field(default=None, repr=False)
-    _client: jwt.PyJWKClient | None = field(default=None, repr=False)
+    ca_file: str | None = None
+    roles: str = "token"
+    userinfo_url: str | None = None
+    _keys: IssuerKeys | None = field(default=None, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.roles not in ROLE_SOURCES:
+            raise ValueError(f"roles must be one of {', '.join(ROLE_SOURCES)}")
+
+    @property
+    def keys(self) -> IssuerKeys:
+        if self._keys is None:
+            self._keys = IssuerKeys(self.issuer, jwks_url=self.jwks_url, jwks_file=self.jwks_file,
+                                    ca_file=self.ca_file)
+        return self._keys
+
+    @property
+    def remote(self) -> bool:
+        return self.jwks_file is None
 
     def key_for(self, kid: str | None) -> jwt.PyJWK:
-        if self.jwks_url:
-            if self._client is None:
-                self._client = jwt.PyJWKClient(self.jwks_url, cache_keys=True, lifespan=300)
-            keys = self._client.get_signing_keys()
-        else:
-            if self._jwks is None:
-                if not self.jwks_file:
-                    raise AuthenticationFailed("trusted issuer has neither jwks_file nor jwks_url")
-                self._jwks = load_jwks(self.jwks_file)
-            keys = self._jwks.keys
-        if kid is None:
-            if len(keys) == 1:
-                return keys[0]
-            raise AuthenticationFailed("token has no kid and the issuer has several keys")
-        for key in keys:
-            if key.key_id == kid:
-                return key
-        raise AuthenticationFailed("unknown kid")
+        return self.keys.key_for(kid)
+
+    def userinfo(self, token: str) -> dict[str, Any]:
+        """The UserInfo claims for this access token (a network call: run it off the event loop)."""
+        url = self.userinfo_url
+        try:
+            if url is None:
+                url = checked_url("userinfo_endpoint", self.keys.discovery().get("userinfo_endpoint"))
+            return get_json(self.keys.http(), url, {"Authorization": f"Bearer {token}"})
+        except ProviderError as exc:
+            if exc.reason in ("answered 401", "answered 403"):
+                raise AuthenticationFailed("userinfo refused the token") from None
+            log.warning("userinfo unavailable", extra={"event": "USERINFO_UNAVAILABLE", "issuer": self.issuer,
+                                                       "reason": exc.reason})
+            raise KeySetUnavailable(f"userinfo of {self.issuer} unavailable: {exc.reason}") from None
 
 
 @dataclass
@@ -95,7 +121,7 @@ class VerifiedTokens:
             return cached
 
     def put(self, token: str, claims: dict[str, Any]) -> _Verified | None:
-        if not isinstance(claims.get("exp"), (int, float)) or not isinstance(claims.get("nbf", 0), (int, float)):
+        if not is_numeric_date(claims.get("exp")) or not is_numeric_date(claims.get("nbf", 0)):
             return None
         entry = _Verified(claims, time.time())
         with self._lock:
@@ -110,6 +136,12 @@ class TokenVerifier:
         self._issuers = {issuer.issuer: issuer for issuer in issuers}
         self._leeway = leeway_seconds
         self._verified = VerifiedTokens()
+
+    def close(self) -> None:
+        """Close the connections to remote issuers (they reopen if used again)."""
+        for issuer in self._issuers.values():
+            if issuer._keys is not None:
+                issuer._keys.close()
 
     def verify(self, token: str, session_urid: str | None = None) -> User:
         entry = self._verified.entry(token, self._leeway)
@@ -138,13 +170,13 @@ class TokenVerifier:
         issuer = self._issuers.get(claimed_issuer) if isinstance(claimed_issuer, str) else None
         if issuer is None:
             raise AuthenticationFailed("token issuer not trusted")
-        # A JWKS URL may mean a fetch: off the event loop (inline.blocking), as any network call.
+        # A remote key set may mean a fetch: off the event loop (inline.blocking), as any network call.
         kid = header.get("kid")
-        key = inline.blocking(issuer.key_for, kid) if issuer.jwks_url else issuer.key_for(kid)
+        key = inline.blocking(issuer.key_for, kid) if issuer.remote else issuer.key_for(kid)
         if key.key_type != _KEY_TYPE_FOR_ALG_PREFIX[alg[:2]]:
             raise AuthenticationFailed("token algorithm does not match the key type")
         try:
-            return jwt.decode(
+            claims: dict[str, Any] = jwt.decode(
                 token,
                 key.key,
                 algorithms=[alg],
@@ -163,6 +195,25 @@ class TokenVerifier:
             raise AuthenticationFailed("token signature invalid") from exc
         except jwt.PyJWTError as exc:
             raise AuthenticationFailed(f"token rejected ({type(exc).__name__})") from exc
+        for name in ("exp", "nbf", "iat"):  # RFC 7519: a NumericDate, never a numeric string
+            if name in claims and not is_numeric_date(claims[name]):
+                raise AuthenticationFailed(f"token {name} is not a NumericDate")
+        if issuer.roles == "userinfo":
+            info = inline.blocking(issuer.userinfo, token)
+            if info.get("sub") != claims.get("sub"):
+                raise AuthenticationFailed("userinfo is about another subject")
+            # The token's own claims (expiry, selected role) stand; UserInfo adds the roles and organisations.
+            claims = {k: v for k, v in info.items() if k in _USERINFO_CLAIMS} | {
+                k: v for k, v in claims.items() if k not in _USERINFO_CLAIMS}
+        return claims
+
+
+_USERINFO_CLAIMS = frozenset({"nhsid_useruid", "nhsid_nrbac_roles", "nhsid_user_orgs", "name", "given_name",
+                              "family_name"})
+
+
+def is_numeric_date(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _text(value: Any) -> str | None:

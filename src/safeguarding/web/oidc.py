@@ -9,7 +9,10 @@ with PKCE (S256), ``state`` and ``nonce``.
    roles, organisations) are fetched with the access token and must name the same ``sub``.
 
 The result is the CIS2 claims; the role is then chosen by the same rules as the API
-(``security.tokens.user_from_claims``).
+(``security.tokens.user_from_claims``). The provider's keys are held as the API holds a trusted issuer's
+(``security.jwks.IssuerKeys``: cached 5 minutes, an unknown ``kid`` refetched at once at most every 30 s,
+the provider unreachable answered as the service being unavailable), and every call to the provider goes
+over httpx with the same TLS trust (the system's store, or ``ca_file``), off the event loop.
 """
 
 from __future__ import annotations
@@ -17,22 +20,21 @@ from __future__ import annotations
 import base64
 import hashlib
 import secrets
-import ssl
-import urllib.error
 import urllib.parse
-import urllib.request
 from dataclasses import dataclass
 from typing import Any
 
+import httpx
 import jwt
 import orjson
 
+from .. import inline
 from ..security.errors import AuthenticationFailed
-from ..security.tokens import ALLOWED_ALGORITHMS
+from ..security.jwks import MAX_DOCUMENT, IssuerKeys
+from ..security.tokens import ALLOWED_ALGORITHMS, is_numeric_date
 from .config import CALLBACK_PATH, OidcSettings
 
 TIMEOUT = 10
-_MAX_RESPONSE = 256 * 1024
 
 
 @dataclass(frozen=True)
@@ -47,9 +49,8 @@ class OidcClient:
     def __init__(self, settings: OidcSettings, base_url: str) -> None:
         self.settings = settings
         self.redirect_uri = settings.redirect_uri or base_url.rstrip("/") + CALLBACK_PATH
-        self._tls = ssl.create_default_context(cafile=str(settings.ca_file) if settings.ca_file else None)
-        self._jwks = jwt.PyJWKClient(settings.jwks_uri, cache_keys=True, lifespan=300, timeout=TIMEOUT,
-                                     ssl_context=self._tls)
+        self._keys = IssuerKeys(settings.issuer, jwks_url=settings.jwks_uri, ca_file=settings.ca_file,
+                                timeout=TIMEOUT)
 
     def start(self) -> Started:
         state, nonce, verifier = (secrets.token_urlsafe(32) for _ in range(3))
@@ -69,7 +70,7 @@ class OidcClient:
         return Started(f"{self.settings.authorization_endpoint}{separator}{query}", state, nonce, verifier)
 
     def finish(self, code: str, nonce: str, verifier: str) -> dict[str, Any]:
-        tokens = self._post(self.settings.token_endpoint, {
+        tokens = self._call("POST", self.settings.token_endpoint, data={
             "grant_type": "authorization_code",
             "code": code,
             "redirect_uri": self.redirect_uri,
@@ -82,7 +83,8 @@ class OidcClient:
             raise AuthenticationFailed("token response lacks id_token or access_token")
         claims = self._verify_id_token(id_token, nonce)
         if self.settings.userinfo_endpoint:
-            info = self._get(self.settings.userinfo_endpoint, access_token)
+            info = self._call("GET", self.settings.userinfo_endpoint,
+                              headers={"Authorization": f"Bearer {access_token}"})
             if info.get("sub") != claims.get("sub"):
                 raise AuthenticationFailed("userinfo is about another subject")
             # The ID token's selected role stands; UserInfo adds the roles and organisations.
@@ -92,43 +94,41 @@ class OidcClient:
     def _verify_id_token(self, token: str, nonce: str) -> dict[str, Any]:
         try:
             header = jwt.get_unverified_header(token)
-            alg = header.get("alg")
-            if alg not in ALLOWED_ALGORITHMS:
-                raise AuthenticationFailed("id token algorithm not allowed")
-            key = self._jwks.get_signing_key_from_jwt(token)
+        except jwt.PyJWTError as exc:
+            raise AuthenticationFailed(f"id token rejected ({type(exc).__name__})") from exc
+        alg = header.get("alg")
+        if alg not in ALLOWED_ALGORITHMS:
+            raise AuthenticationFailed("id token algorithm not allowed")
+        kid = header.get("kid")
+        key = inline.blocking(self._keys.key_for, kid if isinstance(kid, str) else None)
+        try:
             claims: dict[str, Any] = jwt.decode(
                 token, key.key, algorithms=[alg], audience=self.settings.client_id, issuer=self.settings.issuer,
                 leeway=30, options={"require": ["exp", "iat", "iss", "aud", "sub"]})
         except jwt.PyJWTError as exc:
             raise AuthenticationFailed(f"id token rejected ({type(exc).__name__})") from exc
+        if not all(is_numeric_date(claims[name]) for name in ("exp", "nbf", "iat") if name in claims):
+            raise AuthenticationFailed("id token time claim is not a NumericDate")
         if not isinstance(claims.get("nonce"), str) or not secrets.compare_digest(claims["nonce"], nonce):
             raise AuthenticationFailed("id token nonce does not match")
         return claims
 
-    def _post(self, url: str, form: dict[str, str]) -> dict[str, Any]:
-        request = urllib.request.Request(  # noqa: S310 - endpoints are checked (web/config.py)
-            url, data=urllib.parse.urlencode(form).encode(), method="POST",
-            headers={"Content-Type": "application/x-www-form-urlencoded", "Accept": "application/json"})
-        return self._json(request)
-
-    def _get(self, url: str, access_token: str) -> dict[str, Any]:
-        request = urllib.request.Request(  # noqa: S310 - endpoints are checked (web/config.py)
-            url, headers={"Authorization": f"Bearer {access_token}", "Accept": "application/json"})
-        return self._json(request)
-
-    def _json(self, request: urllib.request.Request) -> dict[str, Any]:
+    def _call(self, method: str, url: str, **kwargs: Any) -> dict[str, Any]:
         # Only https URLs, or http on loopback, reach here (web/config.py checks every endpoint).
+        return inline.blocking(self._request, method, url, kwargs)
+
+    def _request(self, method: str, url: str, kwargs: dict[str, Any]) -> dict[str, Any]:
+        headers = {"Accept": "application/json", **kwargs.pop("headers", {})}
         try:
-            with urllib.request.urlopen(request, timeout=TIMEOUT, context=self._tls) as response:  # noqa: S310
-                body = response.read(_MAX_RESPONSE + 1)
-        except urllib.error.HTTPError as exc:
-            raise AuthenticationFailed(f"provider answered {exc.code}") from None
-        except (urllib.error.URLError, OSError) as exc:
+            response = self._keys.http().request(method, url, headers=headers, **kwargs)
+        except httpx.HTTPError as exc:
             raise AuthenticationFailed(f"provider unreachable ({type(exc).__name__})") from None
-        if len(body) > _MAX_RESPONSE:
+        if response.status_code != 200:
+            raise AuthenticationFailed(f"provider answered {response.status_code}")
+        if len(response.content) > MAX_DOCUMENT:
             raise AuthenticationFailed("provider response too large")
         try:
-            parsed = orjson.loads(body)
+            parsed = orjson.loads(response.content)
         except orjson.JSONDecodeError:
             raise AuthenticationFailed("provider response is not JSON") from None
         if not isinstance(parsed, dict):
