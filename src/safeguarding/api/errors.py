@@ -159,7 +159,7 @@ NOT_FOUND = ErrorRow(404, "RESOURCE_NOT_FOUND", "Resource not found", issue_type
 METHOD_NOT_ALLOWED = ErrorRow(405, "METHOD_NOT_ALLOWED", "Method not allowed for this resource",
                               issue_type="not-supported")
 SERVICE_UNAVAILABLE = ErrorRow(503, "SERVICE_UNAVAILABLE", "The service is temporarily unavailable",
-                               issue_type="transient", headers=(("Retry-After", "2"),))
+                               issue_type="transient")
 
 
 # The last resort: its diagnostics carry the correlation id (internal_error).

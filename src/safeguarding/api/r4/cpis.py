@@ -80,8 +80,7 @@ BAD_ACKNOWLEDGEMENT = e.ErrorRow(
 )
 ENTRY_NOT_APPLIED = careplan.entry_refusal(500, "exception", RecordCode.UNSUCCESSFUL, "The record was not applied")
 PDS_UNAVAILABLE = e.ErrorRow(503, "SERVICE_UNAVAILABLE", "The service is temporarily unavailable",
-                             issue_type="transient", also=(careplan.file_coding(FileCode.PDS_UNAVAILABLE),),
-                             headers=(("Retry-After", "2"),))
+                             issue_type="transient", also=(careplan.file_coding(FileCode.PDS_UNAVAILABLE),))
 
 SEARCH_ERRORS: ErrorTable = {d.InvalidNhsNumber: INVALID_NHS_SEARCH}
 # Reads by id, where the IG is silent: what is not shared (or not the caller's alert) is not found.
