@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import stat
 import subprocess
 import sys
 from collections.abc import Callable
@@ -14,6 +15,8 @@ from typing import Any
 
 import httpx
 import pytest
+
+from safeguarding.audit.checkpoints import read_checkpoints
 
 from .harness import CLIENT_ASID, GIRL, GIRL_WITHOUT, Smsp, Standin, make_smsp
 
@@ -156,3 +159,15 @@ def test_the_requirement_table_names_tests_that_exist() -> None:
     assert len(named) >= 25
     for module, test in named:
         assert f"\ndef {test}(" in (Path(__file__).parent / modules[module]).read_text(), (module, test)
+
+
+def test_the_chain_head_is_checkpointed_outside_the_database_at_shutdown(queried: Smsp) -> None:
+    queried.stop()
+    try:
+        path = queried.data_dir / "audit-checkpoints.log"
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+        checkpoints = read_checkpoints(path, (queried.data_dir / "audit.key").read_bytes())
+        records = queried.audit()
+        assert checkpoints and checkpoints[-1].seq == records[-1].seq  # the last one written at shutdown
+    finally:
+        queried.start()

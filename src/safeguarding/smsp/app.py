@@ -7,6 +7,7 @@ import math
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
+import anyio.to_thread
 import uvicorn
 from prometheus_client import REGISTRY
 from starlette.applications import Starlette
@@ -105,7 +106,9 @@ def create_smsp_app(settings: SmspSettings) -> Starlette:
         upgrade_schema(engine)  # the SMSP's own audit trail
     finally:
         engine.dispose()
-    store = SqlStore.open(settings.database_url, settings.audit_key.value)
+    # As the service's: audit events spooled while the database is down, the chain head checkpointed outside it.
+    store = SqlStore.open(settings.database_url, settings.audit_key.value, spool_dir=settings.data_dir / "audit-spool",
+                          checkpoints=settings.data_dir / "audit-checkpoints.log")
     auditor = Auditor(store, SystemClock())
     audit_configuration(auditor, settings.sources)  # SMSP-AUDIT-008
     national = NationalClient(settings.national_url, str(settings.national_ca), str(settings.national_cert),
@@ -130,6 +133,7 @@ def create_smsp_app(settings: SmspSettings) -> Starlette:
             yield
         finally:
             await national.close()
+            await anyio.to_thread.run_sync(store.close)  # the spool flushed, a last checkpoint written
 
     app = Starlette(lifespan=lifespan, routes=[
         Route("/_ping", ping, methods=["GET"]),
