@@ -8,6 +8,7 @@ import re
 import stat
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -171,3 +172,17 @@ def test_the_chain_head_is_checkpointed_outside_the_database_at_shutdown(queried
         assert checkpoints and checkpoints[-1].seq == records[-1].seq  # the last one written at shutdown
     finally:
         queried.start()
+
+
+def test_a_client_registry_change_while_running_is_audited_at_once(queried: Smsp) -> None:
+    [started] = _search(queried, "--outcome", "CONFIGURATION_LOADED")
+    clients = queried.data_dir / "clients.json"
+    clients.write_text(json.dumps(json.loads(clients.read_text()), indent=2))  # same clients, another file
+    assert queried.query(GIRL).status_code == 400  # the next request re-reads it (the national answer is junk)
+    for _ in range(50):
+        loaded = _search(queried, "--outcome", "CONFIGURATION_LOADED")
+        if len(loaded) == 2:
+            break
+        time.sleep(0.1)
+    assert [r["resource_id"] == started["resource_id"] for r in loaded] == [True, False]
+    assert loaded[1]["seq"] > started["seq"]

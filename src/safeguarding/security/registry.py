@@ -20,6 +20,7 @@ import json
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -178,8 +179,11 @@ class RegistryFile:
     registry read in force (its revocations included) until it answers again.
     """
 
-    def __init__(self, path: Path, database_url: str | None = None) -> None:
+    def __init__(self, path: Path, database_url: str | None = None,
+                 on_reload: Callable[[], None] | None = None) -> None:
+        """``on_reload``: called after the file was read again because it changed (e.g. to audit the change)."""
         self._path = path
+        self._on_reload = on_reload
         self._lock = threading.Lock()
         self._engine: Any = None
         if shared(database_url):
@@ -240,6 +244,8 @@ class RegistryFile:
                     log.error("system registry unreadable: every system is refused",
                               extra={"event": "SYSTEM_REGISTRY_UNREADABLE", "error": type(exc).__name__})
                 self._stamp = stamp
+                if self._on_reload is not None:
+                    self._on_reload()
             return self._registry
 
 

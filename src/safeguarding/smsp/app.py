@@ -29,7 +29,7 @@ from ..services.auditing import Auditor
 from ..services.context import RequestContext
 from ..store.sql import SqlStore, make_engine, upgrade_schema
 from .breaker import CircuitBreaker
-from .configuration import audit_configuration
+from .configuration import audit_configuration, audit_configuration_later
 from .national import NationalClient
 from .query import LocalStore, SmspQuery, SmspRefusal, respond
 from .settings import SmspSettings
@@ -51,9 +51,11 @@ class _Wrapped(e.ApiError):
 
 
 class SmspEndpoint:
-    def __init__(self, settings: SmspSettings, query: SmspQuery, throughput: Throughput) -> None:
+    def __init__(self, settings: SmspSettings, query: SmspQuery, throughput: Throughput, auditor: Auditor) -> None:
         self.settings, self.query, self.throughput = settings, query, throughput
-        self.registry = RegistryFile(settings.clients_file)
+        # clients.json is re-read when it changes; each change is audited (SMSP-AUDIT-008).
+        self.registry = RegistryFile(settings.clients_file,
+                                     on_reload=lambda: audit_configuration_later(auditor, settings.sources))
         self.verifier = TokenVerifier(list(settings.trusted_issuers))
 
     def authenticate(self, request: ApiRequest) -> Caller:
@@ -122,7 +124,7 @@ def create_smsp_app(settings: SmspSettings) -> Starlette:
         responses=settings.responses,
     )
     throughput = _registered(Throughput())  # /_metrics: daily and peak-hour throughput (SMSP-PERF-002)
-    adapter = SmspEndpoint(settings, query, throughput)
+    adapter = SmspEndpoint(settings, query, throughput, auditor)
     # Authentication failures reach render_error as the pipeline's 401, answered ASID_CHECK_FAILED.
     dialect = Dialect("smsp-dstu2", "/fhir/fgm", adapter.render_error, negotiate=False)
     endpoint = Endpoint(dialect, "query", adapter.handle, auditor, adapter.authenticate)

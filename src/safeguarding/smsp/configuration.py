@@ -3,13 +3,16 @@
 At every start-up the SMSP records one audit event, ``interaction = configuration``, outcome
 ``CONFIGURATION_LOADED``, whose ``resource_id`` is the SHA-256 of the files it was configured from (the
 TOML file, the user mapping, the client registry), in that order. A change made while it was stopped
-shows as a different hash from the previous start's; ``safeguarding smsp audit search --outcome
-CONFIGURATION_LOADED`` lists them.
+shows as a different hash from the previous start's. The client registry is also re-read while the SMSP
+runs: each time it is, the same event is recorded again (``audit_configuration_later``, off the request's
+path), so a client added or removed at run time is in the audit trail at once. ``safeguarding smsp audit
+search --outcome CONFIGURATION_LOADED`` lists them.
 """
 
 from __future__ import annotations
 
 import hashlib
+import threading
 import uuid
 from collections.abc import Iterable
 from pathlib import Path
@@ -34,3 +37,9 @@ def audit_configuration(auditor: Auditor, sources: Iterable[Path]) -> str:
                          resource_id=fingerprint)
     auditor.record(ctx, (200, LOADED))
     return fingerprint
+
+
+def audit_configuration_later(auditor: Auditor, sources: Iterable[Path]) -> None:
+    """Record the configuration event from another thread (called where a request is being answered)."""
+    threading.Thread(target=audit_configuration, args=(auditor, tuple(sources)), name="configuration-audit",
+                     daemon=True).start()
