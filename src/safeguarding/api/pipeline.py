@@ -1,10 +1,12 @@
 """The request pipeline every API endpoint runs through, in a fixed order:
 
 1. request ids (``X-Request-ID``, ``X-Correlation-ID``, ``TraceID``): checked, echoed back;
-2. response format (``_format`` / ``Accept``);
+2. response format (``_format`` / ``Accept``, when the API's ``Dialect`` negotiates);
 3. body, read up to the limit;
 4. (inline on the event loop, ``inline.run``) authentication -> typed ``Caller``; authorisation; the handler;
-5. every error becomes an OperationOutcome here and nowhere else; unknown errors a generic 500;
+5. every error becomes the dialect's answer here and nowhere else (an OperationOutcome for R4, a response
+   message for DSTU2): a broken rule by the interaction's table, the row the audit used too
+   (``Outcomes``); unknown errors a generic 500;
 6. the request is audited exactly once: by the service with its change, or here if it never got there;
 7. the response, with the hardening headers (``hardening.py``);
 8. one log line with the event code, ids, status and duration: never patient data.
