@@ -126,8 +126,6 @@ def r4_dialect(api: str, base_path: str, error_system: str, public_base_url: str
     return Dialect(api, base_path, r4_error_renderer(error_system), public_base_url, True, denied)
 
 
-
-
 def map_domain_error(errors: ErrorTable | Outcomes, error: DomainError) -> e.ErrorRow:
     """The interaction's row for a broken rule, found through the error's class hierarchy (``Outcomes.row``: the
     look-up the audit outcome is found by too)."""
