@@ -17,16 +17,19 @@ import pytest
 from sqlalchemy import text
 
 from safeguarding import inline
+from safeguarding.api.errors import ErrorRow
 from safeguarding.audit.chain import verify
 from safeguarding.domain.audit import AuditEvent
 from safeguarding.domain.clock import SystemClock
 from safeguarding.domain.errors import IndicatorAlreadySet
 from safeguarding.services.auditing import Auditor
-from safeguarding.services.context import RequestContext
+from safeguarding.services.context import Outcomes, RequestContext
 from safeguarding.store.interface import StoreUnavailable
 from safeguarding.store.sql import SqlStore, SqlTransaction
 
 from .test_contract import instant, patient
+
+VALIDATION_ERROR = ErrorRow(400, "VALIDATION_ERROR", "Flag value was already set")  # an API table's row
 
 
 def event(request_id: str, number: str | None = None) -> AuditEvent:
@@ -147,7 +150,7 @@ def test_a_refused_unit_is_undone_and_its_refusal_audited(store: SqlStore, audit
     def request(child: Any, refuse: bool) -> Callable[[], str]:
         def call() -> str:
             ctx = RequestContext(api="fgm-r4", interaction="create", request_id=f"req-{child.nhs_number}",
-                                 outcome_for=lambda error: (400, "VALIDATION_ERROR") if error else (201, "OK"))
+                                 outcomes=Outcomes((201, "OK"), {IndicatorAlreadySet: VALIDATION_ERROR}))
             ctx.nhs_number = child.nhs_number
 
             def work(tx: Any, _: None) -> str:

@@ -47,7 +47,8 @@ class Coding:
 
 @dataclass(frozen=True)
 class ErrorRow:
-    """What the caller is told of one kind of refusal (the fields of ``ApiError``); ``error()`` raises it."""
+    """What the caller is told of one kind of refusal (the fields of ``ApiError``); ``error()`` is the fresh
+    exception to raise for it."""
 
     status: int
     details_code: str

@@ -1,10 +1,12 @@
 """The request pipeline every API endpoint runs through, in a fixed order:
 
 1. request ids (``X-Request-ID``, ``X-Correlation-ID``, ``TraceID``): checked, echoed back;
-2. response format (``_format`` / ``Accept``);
+2. response format (``_format`` / ``Accept``, when the API's ``Dialect`` negotiates);
 3. body, read up to the limit;
 4. (inline on the event loop, ``inline.run``) authentication -> typed ``Caller``; authorisation; the handler;
-5. every error becomes an OperationOutcome here and nowhere else; unknown errors a generic 500;
+5. every error becomes the dialect's answer here and nowhere else (an OperationOutcome for R4, a response
+   message for DSTU2): a broken rule by the interaction's table, the row the audit used too
+   (``Outcomes``); unknown errors a generic 500;
 6. the request is audited exactly once: by the service with its change, or here if it never got there;
 7. the response, with the hardening headers (``hardening.py``);
 8. one log line with the event code, ids, status and duration: never patient data.
@@ -31,7 +33,7 @@ from ..domain.errors import DomainError
 from ..protocol import env_seconds
 from ..security.errors import AccessDenied, AuthenticationFailed, RoleSelectionFailed, SecurityError
 from ..services.auditing import Auditor
-from ..services.context import Outcome, RequestContext
+from ..services.context import Outcomes, RequestContext
 from ..store.interface import StoreUnavailable
 from . import errors as e
 from .formats import CONTENT_TYPES, response_format, serialise
@@ -124,14 +126,13 @@ def r4_dialect(api: str, base_path: str, error_system: str, public_base_url: str
     return Dialect(api, base_path, r4_error_renderer(error_system), public_base_url, True, denied)
 
 
-
-
-def map_domain_error(errors: ErrorTable, error: DomainError) -> e.ErrorRow:
-    """The interaction's row for a broken rule, found through the error's class hierarchy."""
-    for kind in type(error).__mro__:
-        if kind in errors:
-            return errors[kind]
-    raise error  # an unmapped domain error is a programming error: let it become a 500
+def map_domain_error(errors: ErrorTable | Outcomes, error: DomainError) -> e.ErrorRow:
+    """The interaction's row for a broken rule, found through the error's class hierarchy (``Outcomes.row``: the
+    look-up the audit outcome is found by too)."""
+    row = (errors if isinstance(errors, Outcomes) else Outcomes(table=errors)).row(error)
+    if not isinstance(row, e.ErrorRow):
+        raise error  # an unmapped domain error is a programming error: let it become a 500
+    return row
 
 
 class ReadBodyError(Exception):
@@ -186,21 +187,20 @@ class Endpoint:
         self.authenticate, self.authorise = authenticate, authorise
         self.errors = dict(errors or {})
         self.success_status = success_status
+        # What the caller is told, for the service's audit and this pipeline's answer alike: resolved from the
+        # same rows by the same look-up, handed down as data (services/context.py).
+        self.outcomes = Outcomes((success_status, "OK"), self.errors, unnamed=None)
 
-    def outcome_for(self, error: DomainError | None) -> Outcome:
-        if error is None:
-            return self.success_status, "OK"
-        return map_domain_error(self.errors, error).outcome
-
-    def api_error(self, error: DomainError) -> e.ApiError:
-        return map_domain_error(self.errors, error).error()
+    def api_error(self, error: DomainError, ctx: RequestContext) -> e.ApiError:
+        """The refusal of a broken rule: its row in the outcomes the service audited with, raised fresh."""
+        return map_domain_error(ctx.outcomes, error).error()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
         headers = Headers(scope=scope)
         request_id = str(uuid.uuid4())
         ctx = RequestContext(api=self.api, interaction=self.interaction, request_id=request_id,
-                             outcome_for=self.outcome_for)
+                             outcomes=self.outcomes)
         echo: dict[str, str] = {}
         request: ApiRequest | None = None
         ctx.wire = wire_facts(scope)  # for the assurance report (api/wire.py)
@@ -270,7 +270,7 @@ class Endpoint:
                                        "request_id": ctx.request_id})
             return self._refuse(security_error(error, self.dialect.denied, self.explain_refusals), request, ctx)
         except DomainError as error:
-            return self._refuse(self.api_error(error), request, ctx)
+            return self._refuse(self.api_error(error, ctx), request, ctx)
         except e.ApiError as error:
             return self._refuse(error, request, ctx)
         except StoreUnavailable:

@@ -45,7 +45,7 @@ class Auditor:
         try:
             prepared = prepare()
         except DomainError as error:
-            self.record(ctx, ctx.outcome_for(error))
+            self.record(ctx, ctx.outcomes.of(error))
             raise
 
         def unit(tx: Transaction) -> T | _Refused:
@@ -56,9 +56,9 @@ class Auditor:
                 else:
                     result = work(tx, prepared)
             except DomainError as error:
-                self.record_in(tx, ctx, ctx.outcome_for(error))
+                self.record_in(tx, ctx, ctx.outcomes.of(error))
                 return _Refused(error)
-            self.record_in(tx, ctx, outcome(result) if outcome else ctx.outcome_for(None))
+            self.record_in(tx, ctx, outcome(result) if outcome else ctx.outcomes.success)
             return result
 
         done = self._store.run(unit)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from ..domain.audit import AuditEvent
 from ..domain.caller import ANONYMOUS, Caller
@@ -15,11 +15,46 @@ if TYPE_CHECKING:
 
 # (status, outcome code) as the caller is told them: the API adapter decides, the audit records it.
 Outcome = tuple[int, str]
-OutcomeFor = Callable[[DomainError | None], Outcome]
 
 
-def _unmapped(error: DomainError | None) -> Outcome:
-    return (200, "OK") if error is None else (400, error.code)
+class Told(Protocol):
+    """A row of an adapter's error table (``api/errors.py`` ErrorRow), as far as the audit reads it."""
+
+    @property
+    def outcome(self) -> Outcome: ...
+
+
+@dataclass(frozen=True)
+class Outcomes:
+    """What the caller is told, handed down by the adapter as data: its error table (the very rows its
+    response is rendered from), its success, and how a search that finds nothing is told (``nothing_found``;
+    None: as a success). The service audits with it; the adapter answers from the same row, found by the
+    same look-up (``row``). A broken rule the table does not name is told as (``unnamed``, its domain code),
+    or, with ``unnamed`` None (the APIs), is a programming error: raised again, it becomes a 500."""
+
+    success: Outcome = (200, "OK")
+    table: Mapping[type[DomainError], Told] = field(default_factory=dict)
+    unnamed: int | None = 400
+    nothing_found: Outcome | None = None
+
+    def row(self, error: DomainError) -> Told | None:
+        """The table's row for a broken rule, through the error's class hierarchy."""
+        for kind in type(error).__mro__:
+            row = self.table.get(kind)
+            if row is not None:
+                return row
+        return None
+
+    def of(self, error: DomainError) -> Outcome:
+        row = self.row(error)
+        if row is not None:
+            return row.outcome
+        if self.unnamed is None:
+            raise error
+        return self.unnamed, error.code
+
+    def searched(self, found: bool) -> Outcome:
+        return self.success if found or self.nothing_found is None else self.nothing_found
 
 
 @dataclass
@@ -30,7 +65,7 @@ class RequestContext:
     correlation_id: str | None = None
     trace_id: str | None = None
     caller: Caller = ANONYMOUS
-    outcome_for: OutcomeFor = _unmapped
+    outcomes: Outcomes = field(default_factory=Outcomes)
     nhs_number: str | None = None
     resource_id: str | None = None
     audited: bool = field(default=False)

@@ -111,7 +111,7 @@ class CpisService:
             return UploadResult(results, cpis.file_code(len(results) + refused - failed, failed))
 
         def outcome(result: UploadResult) -> Outcome:
-            return ctx.outcome_for(None)[0], result.file_code.value
+            return ctx.outcomes.success[0], result.file_code.value
 
         return self._auditor.run(ctx, prepare, work, outcome)
 

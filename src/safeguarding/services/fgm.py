@@ -49,7 +49,8 @@ class FgmService:
                 return found
             return None
 
-        return self._run(ctx, lambda: self._traced(nhs_number), work, writes=False)
+        return self._auditor.run(ctx, lambda: self._traced(nhs_number), work,
+                                 lambda found: ctx.outcomes.searched(found is not None), writes=False)
 
     def _visible(self, ctx: RequestContext, indicator_id: str, version: int | None = None) -> Indicator:
         """An indicator by id (at ``version``, when given: only the current one is held); one that stopped

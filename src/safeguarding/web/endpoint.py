@@ -33,9 +33,8 @@ from starlette.types import Receive, Scope, Send
 
 from .. import metrics
 from ..domain.caller import ANONYMOUS, Caller
-from ..domain.errors import DomainError
 from ..security.errors import SecurityError
-from ..services.context import Outcome, RequestContext
+from ..services.context import Outcomes, RequestContext
 from ..store.interface import StoreUnavailable
 from . import csrf
 from .session import OIDC_COOKIE, SESSION_COOKIE, Session, SessionCodec
@@ -91,11 +90,8 @@ class Visit:
     def context(self, interaction: str, *, success: int = 200, failure: int = 200) -> RequestContext:
         """A context for one service call. ``success``/``failure`` are the statuses the browser gets."""
 
-        def outcome_for(error: DomainError | None) -> Outcome:
-            return (success, "OK") if error is None else (failure, error.code)
-
         ctx = RequestContext(api=API, interaction=interaction, request_id=self.request_id, caller=self.caller,
-                             outcome_for=outcome_for)
+                             outcomes=Outcomes((success, "OK"), unnamed=failure))
         self.contexts.append(ctx)
         return ctx
 

@@ -35,7 +35,7 @@ from ...domain.errors import DomainError
 from ...domain.fgm import RemovalReason
 from ...security.registry import RegistryFile
 from ...services.auditing import Auditor
-from ...services.context import Outcome, RequestContext
+from ...services.context import RequestContext
 from ...services.fgm import FgmService
 from ...store.interface import StoreUnavailable
 from .. import errors as e
@@ -242,12 +242,13 @@ class FgmDstu2:
             raise answering(WRONG_SOAP_ACTION, header)
         return message
 
-    def _call(self, interaction: Interaction, header: RequestHeader, work: Callable[[], T]) -> T:
-        """Run the service; its errors (already audited by it) become refusals answering this message."""
+    def _call(self, ctx: RequestContext, header: RequestHeader, work: Callable[[], T]) -> T:
+        """Run the service; its errors (already audited by it, with the same row) become refusals answering
+        this message."""
         try:
             return work()
         except DomainError as error:
-            raise answering(map_domain_error(ERRORS[interaction], error), header) from None
+            raise answering(map_domain_error(ctx.outcomes, error), header) from None
         except StoreUnavailable:
             raise refusal(COULD_NOT_CONNECT_TO_SPINE, "The service is temporarily unavailable", header) from None
 
@@ -255,17 +256,10 @@ class FgmDstu2:
 
     def query(self, request: ApiRequest, ctx: RequestContext) -> ApiResponse:
         message = self._message(Interaction.QUERY, QueryRequest, request, ctx)
-        # The service audits "no active indicator" as a success; over DSTU2 it is a 404 NO_RECORD_FOUND,
-        # and the audit records what the caller is told. The service sets resource_id only when found.
-        endpoint_outcome = ctx.outcome_for
-
-        def outcome_for(error: DomainError | None) -> Outcome:
-            if error is None and ctx.resource_id is None:
-                return _NO_RECORD.outcome
-            return endpoint_outcome(error)
-
-        ctx.outcome_for = outcome_for
-        found = self._call(Interaction.QUERY, message.header, lambda: self.service.search(ctx, message.nhs_number))
+        # "No active indicator" is a success over R4; over DSTU2 it is a 404 NO_RECORD_FOUND, and the audit
+        # records what the caller is told.
+        ctx.outcomes = dataclasses.replace(ctx.outcomes, nothing_found=_NO_RECORD.outcome)
+        found = self._call(ctx, message.header, lambda: self.service.search(ctx, message.nhs_number))
         if found is None:
             return self._respond(Interaction.QUERY, request, message.header, outcome=NO_RECORD_FOUND,
                                  diagnostics=_NO_RECORD.diagnostics)
@@ -274,14 +268,14 @@ class FgmDstu2:
 
     def create(self, request: ApiRequest, ctx: RequestContext) -> ApiResponse:
         message = self._message(Interaction.CREATE, CreateRequest, request, ctx)
-        self._call(Interaction.CREATE, message.header,
+        self._call(ctx, message.header,
                    lambda: self.service.create(ctx, message.nhs_number, message.assessment_date))
         return self._respond(Interaction.CREATE, request, message.header)
 
     def delete(self, request: ApiRequest, ctx: RequestContext) -> ApiResponse:
         message = self._message(Interaction.DELETE, DeleteRequest, request, ctx)
         reason = RemovalReason(message.delete_reason)  # 0, 1 or 2: the codec checked it
-        self._call(Interaction.DELETE, message.header,
+        self._call(ctx, message.header,
                    lambda: self.service.remove_for_patient(ctx, message.nhs_number, reason))
         return self._respond(Interaction.DELETE, request, message.header)
 
