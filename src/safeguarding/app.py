@@ -66,7 +66,8 @@ def create_app(settings: Settings, clock: Clock | None = None, services: Service
     systems registry, the token verifier; each API speaks through one dialect; every route is an adapter's."""
     services = services or build_services(settings, clock)
     registry = configured_registry(settings)  # the file, or on PostgreSQL the database's shared copy
-    bearer = bearer_authenticator(TokenVerifier(list(settings.trusted_issuers)))
+    verifier = TokenVerifier(list(settings.trusted_issuers))  # the APIs' and the web sign-in's
+    bearer = bearer_authenticator(verifier)
     dstu2 = FgmDstu2(services.fgm, settings.service_asid, registry)
     published = datetime.now(timezone.utc).date().isoformat()
     fgm_r4 = r4_dialect(r4_fgm.API, r4_fgm.BASE_PATH, settings.error_system, settings.public_base_url)
@@ -81,7 +82,7 @@ def create_app(settings: Settings, clock: Clock | None = None, services: Service
         *dstu2_routes(dstu2_dialect(dstu2, settings.public_base_url), dstu2, services.auditor),
         *r4_cpis.cpis_routes(cpis_r4, services.cpis, services.auditor, bearer, client_certificate(registry),
                              published),
-        *web_routes(settings, services, clock),  # the clinician web interface under /web, and / -> /web/
+        *web_routes(settings, services, clock, verifier),  # the clinician web interface under /web, and / -> /web/
         *docs_routes(settings.sandbox),  # the API explorer at /_docs, sandbox only
     ]
     # Starlette answers what no API endpoint takes (the web interface, 404, 405, HEAD) behind its middleware;

@@ -19,10 +19,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..api.dstu2.example_messages import ACTIONS, template
+from ..domain import nhs_number
 from . import scenarios as sim
 from .data import REMOVED_INDICATOR_ID
 
-NHS = "https://fhir.nhs.uk/Id/nhs-number"
+NHS = nhs_number.SYSTEM
 FGM = "/fgm/FHIR/R4"
 CPIS = "/cpis/FHIR/R4"
 GP_SYSTEM, QUERY_ONLY_SYSTEM, SANDBOX_CITY = "047192794544", "200000000117", "300000000101"

@@ -22,6 +22,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..domain.clock import Clock, SystemClock
+from ..security.tokens import TokenVerifier
 from . import views
 from .endpoint import PREFIX, Handler, Renderer, WebEndpoint, origin_of
 from .indicator_pages import IndicatorPages
@@ -63,9 +64,10 @@ async def _to_web(request: Request) -> Response:
     return RedirectResponse(f"{PREFIX}/", status_code=303)
 
 
-def web_routes(settings: Settings, services: Services, clock: Clock | None = None) -> list[BaseRoute]:
+def web_routes(settings: Settings, services: Services, clock: Clock | None = None,
+               verifier: TokenVerifier | None = None) -> list[BaseRoute]:
     """``/web`` (the interface) and ``/`` (a redirect to it), for ``create_app``."""
-    ui = WebUi(settings, services, clock or SystemClock())
+    ui = WebUi(settings, services, clock or SystemClock(), verifier)
     form_action = "'self'" + (f" {ui.oidc.settings.authorization_origin}" if ui.oidc else "")
     csp = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; font-src 'self'; "
            f"connect-src 'self'; manifest-src 'self'; form-action {form_action}; frame-ancestors 'none'; "

@@ -33,13 +33,15 @@ def can(caller: Caller, operation: Operation) -> bool:
 
 
 class UiBase:
-    def __init__(self, settings: Settings, services: Services, clock: Clock) -> None:
+    def __init__(self, settings: Settings, services: Services, clock: Clock,
+                 verifier: TokenVerifier | None = None) -> None:
         self.settings = settings
         self.services = services
         self.clock = clock
         # The configured source ([pds] or the local table), as the APIs read it.
         self.demographics = getattr(services, "demographics", None) or LocalDemographics(services.store)
-        self.verifier = TokenVerifier(list(settings.trusted_issuers))
+        # The composition root's verifier (one per app: its issuers' key sets are fetched and cached once).
+        self.verifier = verifier or TokenVerifier(list(settings.trusted_issuers))
         oidc: OidcSettings | None = settings.web.oidc
         self.oidc = OidcClient(oidc, settings.base_url) if oidc else None
         self.codec = SessionCodec(settings.audit_key.value, idle=settings.web.session_idle_minutes * 60,
