@@ -5,11 +5,7 @@ with PKCE, state and nonce; role selection by the API's rules; each way a sign-i
 from __future__ import annotations
 
 import re
-import secrets
 import ssl
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
@@ -21,11 +17,11 @@ import pytest
 from playwright.sync_api import Browser
 
 from safeguarding.domain.patients import Gender, Patient
-from safeguarding.security import certs
 from safeguarding.store.sql import SqlStore
 
 from ..conftest import ARTIFACTS
-from ..support import free_port, fresh_nhs_number, years_ago
+from ..production_server import production
+from ..support import fresh_nhs_number, years_ago
 from .browser import AXE, check_page
 from .fake_oidc import CLIENT_ID, CLIENT_SECRET, ROLE_A, ROLE_B, FakeOidcProvider, Person
 
@@ -54,26 +50,8 @@ class Deployment:
 def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
     root = tmp_path_factory.mktemp("oidc-deployment")
     with FakeOidcProvider().running() as idp:
-        ca = certs.create_ca(root / "tls")
-        certs.issue(ca, certs.CertPair(root / "tls" / "server.pem", root / "tls" / "server.key"),
-                    common_name="localhost", server_names=("localhost", "127.0.0.1"))
-        audit_key = secrets.token_bytes(32)
-        (root / "audit.key").write_bytes(audit_key)
         (root / "oidc-client-secret").write_text(CLIENT_SECRET + "\n")
-        port = free_port()
-        database_url = f"sqlite:///{root / 'prod.db'}"
-        config = root / "safeguarding.toml"
-        config.write_text(f"""
-database_url = "{database_url}"
-audit_key_file = "audit.key"
-service_asid = "990101234567"
-port = {port}
-
-[tls]
-cert = "tls/server.pem"
-key = "tls/server.key"
-client_ca = "tls/ca.pem"
-
+        config = f"""
 [[trusted_issuers]]
 issuer = "{idp.issuer}"
 audience = "safeguarding-api"
@@ -87,35 +65,13 @@ authorization_endpoint = "{idp.base}/authorize"
 token_endpoint = "{idp.base}/token"
 userinfo_endpoint = "{idp.base}/userinfo"
 jwks_uri = "{idp.base}/jwks"
-""")
-        subprocess.run([sys.executable, "-m", "safeguarding", "db", "upgrade", "--config", str(config)], check=True,
-                       capture_output=True)
+"""
         child = fresh_nhs_number()
-        store = SqlStore.open(database_url, audit_key)
-        with store.transaction() as tx:
-            tx.put_patient(Patient(child, True, years_ago(date.today(), 8), Gender.FEMALE))
-        store.close()
-        log = ARTIFACTS / "server-oidc.log"
         ARTIFACTS.mkdir(exist_ok=True)
-        with log.open("wb") as out:
-            process = subprocess.Popen([sys.executable, "-m", "safeguarding", "serve", "--config", str(config)],
-                                       stdout=out, stderr=subprocess.STDOUT)
-        tls = ssl.create_default_context(cafile=str(ca.cert))
-        base = f"https://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    if httpx.get(f"{base}/_ping", verify=tls).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    if time.monotonic() > deadline:
-                        raise
-                    time.sleep(0.2)
-            yield Deployment(base, tls, idp, database_url, audit_key, child, log)
-        finally:
-            process.terminate()
-            process.wait(timeout=30)
+        girl = Patient(child, True, years_ago(date.today(), 8), Gender.FEMALE)
+        with production(root, config, ARTIFACTS / "server-oidc.log", [girl]) as server:
+            yield Deployment(server.base, server.tls, idp, f"sqlite:///{root / 'prod.db'}",
+                             (root / "audit.key").read_bytes(), child, server.log)
 
 
 @pytest.fixture()
