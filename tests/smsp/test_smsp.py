@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import httpx
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -337,3 +338,18 @@ def test_zz_national_stopped_no_caching_and_the_opt_in_local_store(smsp: Smsp, p
     finally:
         fallback.stop()
 
+
+
+def test_what_the_shared_pipeline_refuses_is_the_smsps_input_validation_error(smsp: Smsp, national: Server) -> None:
+    """Refused before the SMSP's own checks (by the request pipeline every API shares): each is answered in the
+    SMSP's vocabulary, and nothing reaches the national service."""
+    before = len(_national_audit(national))
+    with httpx.Client(verify=smsp.tls(smsp.client_cert), timeout=30) as client:
+        url = f"https://127.0.0.1:{smsp.port}/fhir/fgm/query"
+        too_large = client.post(url, content=b"<" * (1024 * 1024 + 1), headers={"Content-Type": "text/xml"})
+        bad_trace = client.post(url, content=query_message(GIRL), headers={"Content-Type": "text/xml",
+                                                                            "X-Request-ID": "not/valid"})
+    for response in (too_large, bad_trace):
+        assert (response.status_code, _outcome(_parse(response))) == (
+            400, ("INPUT_MESSAGE_VALIDATION_ERROR", "structure")), response.text
+    assert len(_national_audit(national)) == before

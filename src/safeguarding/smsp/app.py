@@ -36,13 +36,14 @@ from .settings import SmspSettings
 from .throttle import Throttle
 from .throughput import Throughput
 
-# Errors raised by the shared pipeline, as the SMSP's events (vocabulary.py).
-_PIPELINE_EVENTS = {
-    "PRECONDITION_FAILED": "input_invalid",
-    "MESSAGE_NOT_WELL_FORMED": "input_invalid",
-    "REQUEST_TOO_LARGE": "input_invalid",
-    "ACCESS_DENIED": "client_not_registered",
-}
+# Errors raised by the shared pipeline, found by the row they were raised from, as the SMSP's events
+# (vocabulary.py); any other is the SMSP's own software failure.
+_PIPELINE_EVENTS: tuple[tuple[e.ErrorRow, str], ...] = (
+    (e.PRECONDITION_FAILED, "input_invalid"),
+    (e.NOT_WELL_FORMED, "input_invalid"),
+    (e.TOO_LARGE, "input_invalid"),
+    (e.ACCESS_DENIED, "client_not_registered"),
+)
 
 
 @dataclass
@@ -82,11 +83,12 @@ class SmspEndpoint:
             extra = {"Retry-After": str(math.ceil(refusal.retry_after))} if refusal.retry_after else None
             return respond(request, refusal.header, self.settings.smsp_asid, outcome=refusal.code,
                            diagnostics=refusal.diagnostics, extra_headers=extra)
-        if error.status == 401 or error.details_code in ("ACCESS_DENIED",):
+        event = next((event for row, event in _PIPELINE_EVENTS if error.row is row), "software_failure")
+        if error.status == 401 or event == "client_not_registered":
             return respond(request, None, self.settings.smsp_asid,
                            outcome=self.settings.responses["client_not_registered"],
                            diagnostics="The client is not a registered local system or user")
-        code = self.settings.responses[_PIPELINE_EVENTS.get(error.details_code, "software_failure")]
+        code = self.settings.responses[event]
         return respond(request, None, self.settings.smsp_asid, outcome=code, diagnostics=error.diagnostics)
 
 
