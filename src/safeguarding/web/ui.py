@@ -44,7 +44,7 @@ class UiBase:
         self.oidc = OidcClient(oidc, settings.base_url) if oidc else None
         self.codec = SessionCodec(settings.audit_key.value, idle=settings.web.session_idle_minutes * 60,
                                   lifetime=settings.web.session_hours * 3600)
-        self.signed_out = SignedOut(settings.database_url)
+        self.signed_out = SignedOut(services.store)
         self.sandbox_users: list[dict[str, Any]] = []
         if settings.sandbox:
             from ..sandbox.setup import USERS
