@@ -141,7 +141,7 @@ def test_expire_removes_indicators_of_children_who_turned_18(server: Server) -> 
 
 def test_db_upgrade_on_a_new_data_dir(tmp_path: Path) -> None:
     result = run("db", "upgrade", "--data-dir", str(tmp_path / "new"))
-    assert json.loads(result.stdout) == {"revision": "0004"}
+    assert json.loads(result.stdout) == {"revision": "0005"}
     assert (tmp_path / "new" / "safeguarding.db").exists()
 
 

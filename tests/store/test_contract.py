@@ -6,6 +6,7 @@ interface with raw SQL, exactly as someone with write access to the database cou
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import threading
 import uuid
@@ -18,6 +19,7 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
+from safeguarding import inline
 from safeguarding.audit.chain import GENESIS, link_hash, verify
 from safeguarding.domain.audit import AuditEvent, AuditRecord
 from safeguarding.domain.clock import iso_instant
@@ -654,3 +656,73 @@ def test_unreachable_store_raises_store_unavailable(unreachable: SqlStore) -> No
         unreachable.audit_head()
     with pytest.raises(StoreUnavailable):
         list(unreachable.audit_records())
+
+
+# Signed-out web sessions ------------------------------------------------------------------------------
+
+LATER = 2_000_000_000  # epoch seconds, in 2033: a lifetime that has not ended
+NOW = 1_900_000_000
+
+
+def test_a_revoked_web_session_is_seen_by_every_store_on_the_database(store: SqlStore, store_url: str,
+                                                                       audit_key: bytes) -> None:
+    other = SqlStore.open(store_url, audit_key)  # another worker process, or another node
+    try:
+        assert not store.web_session_revoked("a" * 64) and not other.web_session_revoked("a" * 64)
+        store.run(lambda tx: tx.revoke_web_session("a" * 64, LATER, NOW))
+        assert other.web_session_revoked("a" * 64) and store.web_session_revoked("a" * 64)
+        assert not other.web_session_revoked("b" * 64)
+    finally:
+        other.close()
+
+
+def test_revoking_twice_is_harmless_and_ended_sessions_are_forgotten(store: SqlStore) -> None:
+    with store.transaction() as tx:
+        tx.revoke_web_session("a" * 64, LATER, NOW)
+        tx.revoke_web_session("a" * 64, LATER, NOW)  # signed out twice, or from two tabs
+        tx.revoke_web_session("c" * 64, NOW - 1, NOW - 10)  # its lifetime ends just before the next sign-out
+        tx.revoke_web_session("d" * 64, NOW, NOW - 10)  # ends exactly then: kept
+    assert store.web_session_revoked("a" * 64) and store.web_session_revoked("c" * 64)
+    store.run(lambda tx: tx.revoke_web_session("b" * 64, LATER, NOW))
+    assert not store.web_session_revoked("c" * 64)
+    assert all(store.web_session_revoked(h * 64) for h in "abd")
+
+
+def test_a_revocation_in_a_failed_transaction_is_not_kept(store: SqlStore) -> None:
+    with pytest.raises(RuntimeError), store.transaction() as tx:
+        tx.revoke_web_session("a" * 64, LATER, NOW)
+        raise RuntimeError("after the revocation")
+    assert not store.web_session_revoked("a" * 64)
+
+
+def test_concurrent_revocations_of_one_session_all_succeed(store: SqlStore) -> None:
+    results = run_threads(8, lambda i: store.run(lambda tx: tx.revoke_web_session("a" * 64, LATER, NOW + i)))
+    assert results == [None] * 8
+    assert store.web_session_revoked("a" * 64)
+
+
+def test_an_unreachable_store_cannot_say_whether_a_session_was_revoked(unreachable: SqlStore) -> None:
+    with pytest.raises(StoreUnavailable):
+        unreachable.web_session_revoked("a" * 64)
+    with pytest.raises(StoreUnavailable):
+        unreachable.run(lambda tx: tx.revoke_web_session("a" * 64, LATER, NOW))
+
+
+def test_revocations_from_requests_on_an_event_loop_commit_with_the_others_in_group_commit(
+        store: SqlStore, audit_key: bytes) -> None:
+    def sign_out(i: int) -> None:
+        store.run(lambda tx: tx.revoke_web_session(f"{i:064x}", LATER, NOW))
+
+    def audited(i: int) -> int:
+        event = AuditEvent(recorded_at=instant(), api="web", interaction="sign-out", status=303, outcome="OK",
+                           request_id=f"r{i}")
+        return store.run(lambda tx: tx.append_audit(event).seq)
+
+    async def main() -> list[Any]:
+        calls = [inline.run(sign_out, i) for i in range(10)] + [inline.run(audited, i) for i in range(10)]
+        return await asyncio.gather(*calls, return_exceptions=True)
+
+    results = asyncio.run(main())
+    assert results[:10] == [None] * 10 and sorted(results[10:]) == list(range(1, 11)), results
+    assert all(store.web_session_revoked(f"{i:064x}") for i in range(10))
+    assert_chain_ok(store, audit_key, 10)

@@ -107,11 +107,12 @@ class Web:
     def csrf_token(self) -> str:
         return str(self.page.locator("input[name=csrf_token]").first.get_attribute("value"))
 
-    def post(self, path: str, form: dict[str, str], origin: str | None = None) -> Any:
-        """A POST from outside the page (same cookies): what a forged or scripted request looks like."""
+    def post(self, path: str, form: dict[str, str], origin: str | None = None, follow: bool = False) -> Any:
+        """A POST from outside the page (same cookies): what a forged or scripted request looks like. With
+        ``follow``, the page its redirect leads to (a refusal's page, after post/redirect/get)."""
         headers = {"Origin": origin} if origin else {}
         return self.context.request.post(f"{self.server.base}{path}", form=form, headers=headers,
-                                         max_redirects=0, fail_on_status_code=False)
+                                         max_redirects=5 if follow else 0, fail_on_status_code=False)
 
     def assert_no_nhs_number_in_urls(self) -> None:
         ours = [u for u in self.urls if u.startswith(self.server.base)]

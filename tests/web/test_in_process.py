@@ -93,3 +93,49 @@ async def _service_failure(app: Starlette, database: Path) -> None:
         cpis_page = await _patient_page(client, "555021941103", "9990000018")  # Dr Erin: CP-IS
         page = await client.get(cpis_page)
         assert 'data-testid="cpis-service-error"' in page.text and 'data-testid="cpis-none"' not in page.text
+
+
+def test_sign_out_is_kept_by_the_store_and_a_failed_check_refuses_keeping_the_cookie(tmp_path: Path) -> None:
+    """Sign-out is a row in the service's own store (no file of its own beside the database); a copy of
+    the cookie is then no session. When the store cannot say whether a session was signed out, the
+    request is refused with a 503 and the cookie is kept (the session is not ended by an outage)."""
+    settings = ensure_sandbox(tmp_path / "sandbox")
+    services = build_services(settings)
+    try:
+        app = Starlette(routes=web_routes(settings, services))
+        anyio.run(_signed_out_in_the_store, app, Layout(tmp_path / "sandbox").database)
+    finally:
+        services.store.close()
+    assert not list((tmp_path / "sandbox").glob("*web-signed-out*"))
+
+
+async def _signed_out_in_the_store(app: Starlette, database: Path) -> None:
+    transport = httpx.ASGITransport(app=app)
+    async with (httpx.AsyncClient(transport=transport, base_url="https://testserver") as client,
+                httpx.AsyncClient(transport=transport, base_url="https://testserver") as copy,
+                httpx.AsyncClient(transport=transport, base_url="https://testserver") as other):
+        page = await _patient_page(client, "555021935107", "9990000018")
+        copy.cookies.set("__Host-safeguarding-session", client.cookies["__Host-safeguarding-session"])
+        assert (await copy.get(page)).status_code == 200
+        with sqlite3.connect(database) as db:
+            assert db.execute("SELECT count(*) FROM web_signed_out_session").fetchone() == (0,)
+        home = await client.get("/web/")
+        signed_out = await client.post("/web/sign-out", data={"csrf_token": CSRF.search(home.text).group(1)})  # type: ignore[union-attr]
+        assert (signed_out.status_code, signed_out.headers["location"]) == (303, "/web/signed-out")
+        with sqlite3.connect(database) as db:
+            assert db.execute("SELECT count(*) FROM web_signed_out_session").fetchone() == (1,)
+        after = await copy.get(page)
+        assert (after.status_code, after.headers["location"]) == (303, "/web/")
+
+        other_page = await _patient_page(other, "555021935107", "9990000018")
+        with sqlite3.connect(database) as db:
+            db.execute("ALTER TABLE web_signed_out_session RENAME TO web_signed_out_session_gone")
+        failed = await other.get(other_page)
+        assert failed.status_code == 503 and "Sorry, the service is unavailable" in failed.text
+        assert "999 000 0018" not in failed.text
+        kept = failed.headers["set-cookie"]
+        assert kept.startswith("__Host-safeguarding-session=") and "Max-Age=0" not in kept
+        with sqlite3.connect(database) as db:
+            db.execute("ALTER TABLE web_signed_out_session_gone RENAME TO web_signed_out_session")
+        again = await other.get(other_page)
+        assert again.status_code == 200 and "999 000 0018" in again.text  # the same session, still signed in

@@ -14,7 +14,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
-from playwright.sync_api import Browser
+from playwright.sync_api import Browser, Route
 
 from safeguarding.domain.patients import Gender, Patient
 from safeguarding.store.sql import SqlStore
@@ -198,8 +198,30 @@ def test_signing_in_and_choosing_a_role_in_a_browser(browser: Browser, deploymen
         page = context.new_page()
         page.goto("/web/")
         check_page(page, "60-sign-in-oidc")
+        # The provider sends the browser back to the callback, whose "Signing in" page moves on to /web/ at
+        # once (a meta refresh: from our own origin, so the SameSite=Strict cookie goes with it). That refresh
+        # is stopped here (as a browser that does not refresh would) so the page can be checked; its
+        # "Continue" link then leads on.
+        refreshed: list[str] = []
+        home = re.compile(r".*/web/$")
+
+        def stop(route: Route) -> None:
+            refreshed.append(route.request.url)
+            route.abort("aborted")  # the navigation is dropped: the page stays as it is
+
+        page.route(home, stop)
+        page.click("button:has-text('Sign in with NHS Care Identity')")
+        page.wait_for_selector("h1:has-text('Signing in')")
+        assert "/web/oidc/callback?" in page.url and page.title().startswith("Signing in")
+        for _ in range(100):  # the refresh is asked for as soon as the page has loaded; up to 10 s all the same
+            if refreshed:
+                break
+            page.wait_for_timeout(100)
+        assert refreshed == [f"{deployment.base}/web/"]
+        page.unroute(home)
+        check_page(page, "63-signing-in")
         with page.expect_navigation(url="**/web/"):
-            page.click("button:has-text('Sign in with NHS Care Identity')")
+            page.click("[data-testid=continue]")
         page.wait_for_selector("h1:has-text('Choose your role')")
         assert "General Medical Practitioner at Sandbox Surgery" in page.inner_text("main")
         check_page(page, "61-choose-role")

@@ -125,13 +125,18 @@ def test_the_session_cookie_is_persistent_only_when_configured(tmp_path: Path) -
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
-def test_signed_out_sessions_are_shared_through_the_database(backend: str, tmp_path: Path) -> None:
-    from safeguarding.web.signed_out import SignedOut
+def test_signed_out_sessions_are_shared_through_the_store(backend: str, tmp_path: Path) -> None:
+    from safeguarding.store.sql import SqlStore, make_engine, upgrade_schema
+    from safeguarding.web.signed_out import SignedOut, session_hash
 
     from ..pg import create_database, drop_database
 
     url = create_database() if backend == "postgresql" else f"sqlite:///{tmp_path / 'safeguarding.sqlite'}"
-    one, other = SignedOut(url), SignedOut(url)  # two workers, or two hosts
+    engine = make_engine(url)
+    upgrade_schema(engine)
+    engine.dispose()
+    stores = SqlStore.open(url, KEY), SqlStore.open(url, KEY)  # two workers, or two hosts
+    one, other = SignedOut(stores[0]), SignedOut(stores[1])
     try:
         assert not one.holds("session-a")
         one.record("session-a", until=2_000_000_000)
@@ -140,10 +145,11 @@ def test_signed_out_sessions_are_shared_through_the_database(backend: str, tmp_p
         one.record("session-old", until=1)  # past its lifetime: forgotten at the next sign-out
         other.record("session-b", until=2_000_000_000)
         assert not one.holds("session-old") and one.holds("session-b")
-        if backend == "sqlite":
-            assert (tmp_path / "safeguarding-web-signed-out.sqlite").exists()
+        assert stores[0].web_session_revoked(session_hash("session-a"))  # the store keeps a hash, not the id
+        assert not stores[0].web_session_revoked("session-a")
+        assert [p.name for p in tmp_path.iterdir() if "signed-out" in p.name] == []  # no file of its own
     finally:
-        one.close()
-        other.close()
+        for store in stores:
+            store.close()
         if backend == "postgresql":
             drop_database(url)

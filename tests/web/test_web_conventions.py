@@ -1,5 +1,5 @@
-"""Conventions of the NHS.UK design system: post/redirect/get for every form (Back never asks to
-resubmit a form), "Change" links on check pages, full NHS.UK error pages with "Error: " in the title,
+"""Conventions of the NHS.UK design system: post/redirect/get for every form, refusals included (Back
+never asks to resubmit a form), "Change" links on check pages, full NHS.UK error pages with "Error: " in the title,
 the responsive access-history table at 320 px, and the footer's links."""
 
 from __future__ import annotations
@@ -68,6 +68,64 @@ def test_back_after_every_form_never_resubmits(web: Web, sqlite_server: Server) 
 
     web.sign_out()
     back_is_clean(web)  # "You have signed out" again
+
+
+def test_back_after_a_refused_form_never_resubmits(web: Web, sqlite_server: Server) -> None:
+    """A form refused for another patient or a stale confirmation (409), or by the CSRF check (403), is
+    answered with a redirect to the page saying so: Back onto it shows it again, naming the same child,
+    and nothing is changed or sent twice."""
+    girl_a, girl_b = sqlite_server.add_patient(age=9), sqlite_server.add_patient(age=12)
+    web.sign_in(AMY)
+    web.find(girl_b)
+    b_ref = web.path.split("/")[3]
+    web.find(girl_a)
+
+    def refused_with(title: str) -> None:
+        assert web.page.title().startswith(f"Error: {title}"), web.page.title()
+        assert "Success" not in web.page.inner_text("body")
+
+    def names_girl_a() -> None:
+        assert f"{girl_a[:3]} {girl_a[3:6]} {girl_a[6:]}" in web.texts("error-message")[0]
+
+    # 409: girl A's record form carrying girl B's reference (a swapped field).
+    web.submit("[data-testid=record-indicator]")
+    _date_fields(web, date.today() - timedelta(days=2))
+    web.page.evaluate("ref => { document.querySelector('form input[name=patient]').value = ref; }", b_ref)
+    web.submit("Continue")
+    refused_with("This form was for another patient")
+    names_girl_a()
+    assert web.path.endswith("/refused/other-patient")
+    web.check("54-other-patient-refused")
+    back_is_clean(web)
+    refused_with("This form was for another patient")
+    names_girl_a()
+
+    # 409: a confirmation that is out of date (an older page's token).
+    web.submit("[data-testid=error-link]")  # girl A's page
+    web.submit("[data-testid=record-indicator]")
+    _date_fields(web, date.today() - timedelta(days=2))
+    web.submit("Continue")
+    web.page.evaluate("() => { document.querySelector('input[name=confirm]').value = 'from-an-older-page'; }")
+    web.submit("Record FGM indicator")
+    refused_with("This confirmation is out of date")
+    names_girl_a()
+    back_is_clean(web)
+    refused_with("This confirmation is out of date")
+    assert "Nothing was recorded" in web.texts("error-message")[0]
+
+    # 403: a form whose CSRF token is not the session's (a page from before the session changed).
+    web.submit("[data-testid=error-link]")
+    web.submit("[data-testid=record-indicator]")
+    _date_fields(web, date.today() - timedelta(days=2))
+    web.submit("Continue")
+    web.page.evaluate("() => document.querySelectorAll('input[name=csrf_token]').forEach(i => { i.value = 'x'; })")
+    web.submit("Record FGM indicator")
+    refused_with("You cannot do this")
+    assert web.path == "/web/refused/form-expired" and "so it was refused" in web.texts("error-message")[0]
+    back_is_clean(web)
+    refused_with("You cannot do this")
+
+    assert sqlite_server.history(girl_a) == [] and sqlite_server.history(girl_b) == []
 
 
 def test_check_pages_have_change_links(web: Web, sqlite_server: Server) -> None:

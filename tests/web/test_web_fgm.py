@@ -209,9 +209,13 @@ def test_forged_posts_are_refused(web: Web, sqlite_server: Server) -> None:
     token = web.csrf_token()
     patient_page = web.path.removesuffix("/indicator/record/check")
     confirm = f"{patient_page}/indicator/record/confirm"
-    assert web.post(confirm, {}).status == 403  # no token
-    assert web.post(confirm, {"csrf_token": token[:-2] + "xx"}).status == 403  # the wrong token
-    assert web.post(confirm, {"csrf_token": token}, origin="https://attacker.example").status == 403
+    for form, origin, kind in (({}, None, "form-expired"),  # no token
+                               ({"csrf_token": token[:-2] + "xx"}, None, "form-expired"),  # the wrong token
+                               ({"csrf_token": token}, "https://attacker.example", "cross-site")):
+        sent = web.post(confirm, form, origin)  # refused with a redirect to the refusal (post/redirect/get)
+        assert (sent.status, sent.headers["location"]) == (303, f"/web/refused/{kind}")
+        shown = web.post(confirm, form, origin, follow=True)
+        assert shown.status == 403 and "so it was refused" in shown.text()
     assert sqlite_server.history(child) == []
 
     # In the browser, a form without the token (as a page on another site would build it) is refused.
@@ -223,7 +227,9 @@ def test_forged_posts_are_refused(web: Web, sqlite_server: Server) -> None:
     assert sqlite_server.history(child) == []
     events = [r.event for r in sqlite_server.stored(lambda s: list(s.audit_records()))]
     refused = [e for e in events if e.api == "web" and e.outcome == "CSRF_FAILED" and e.user_id == AMY]
-    assert len(refused) >= 4 and {e.status for e in refused} == {403}
+    posts = [e for e in refused if e.interaction == "fgm-create"]  # the POSTs, each answered with a redirect
+    assert len(posts) >= 4 and {e.status for e in posts} == {303}
+    assert {e.status for e in refused if e.interaction == "form-refused"} == {403}  # the page saying so
 
     # The real page, with its token, still works: the refusals changed nothing.
     web.page.goto(patient_page)

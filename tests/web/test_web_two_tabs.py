@@ -77,7 +77,9 @@ def test_recording_in_tab_one_acts_on_girl_a_never_on_girl_b(web: Web, sqlite_se
     assert sqlite_server.history(girl_b) == []
 
     # The same confirmation sent again (a stale page, a double click): refused, naming girl A.
-    again = web.post(confirm_path, stale_form)
+    sent = web.post(confirm_path, stale_form)  # answered with a redirect to the refusal (post/redirect/get)
+    assert sent.status == 303 and sent.headers["location"].endswith("/refused/stale-record")
+    again = web.post(confirm_path, stale_form, follow=True)
     assert again.status == 409
     assert "Nothing was recorded" in again.text() and _spaced(girl_a) in again.text()
     assert "There was nothing to confirm" not in again.text() and "Success" not in again.text()
@@ -85,8 +87,9 @@ def test_recording_in_tab_one_acts_on_girl_a_never_on_girl_b(web: Web, sqlite_se
 
     # A's confirmation carrying B's reference (a swapped field) is refused: nothing changes.
     b_ref = tab2.path.split("/")[3]
-    swapped = web.post(confirm_path, {**stale_form, "patient": b_ref})
-    assert swapped.status == 409 and _spaced(girl_a) in swapped.text()
+    swapped = web.post(confirm_path, {**stale_form, "patient": b_ref}, follow=True)
+    assert swapped.status == 409 and swapped.url.endswith("/refused/other-patient")
+    assert _spaced(girl_a) in swapped.text()
     assert "<title>Error: This form was for another patient" in swapped.text()
     assert sqlite_server.history(girl_b) == []
 
@@ -153,7 +156,7 @@ def test_removing_in_tab_one_acts_on_girl_a_never_on_girl_b(web: Web, sqlite_ser
     assert active(sqlite_server, girl_a) == [IndicatorStatus.ENTERED_IN_ERROR]
     assert active(sqlite_server, girl_b) == [IndicatorStatus.ACTIVE]
 
-    again = web.post(confirm_path, stale_form)
+    again = web.post(confirm_path, stale_form, follow=True)
     assert again.status == 409 and "Nothing was removed" in again.text() and _spaced(girl_a) in again.text()
     assert "Success" not in again.text()
     assert active(sqlite_server, girl_b) == [IndicatorStatus.ACTIVE]

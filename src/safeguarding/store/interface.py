@@ -100,6 +100,13 @@ class Transaction(Protocol):
         that were pending (unknown, already acknowledged or other authorities' ids are ignored)."""
         ...
 
+    # Web sessions
+    def revoke_web_session(self, session_hash: str, until: int, now: int) -> None:
+        """The web session with this hash is signed out, everywhere, until ``until`` (epoch seconds: when
+        its absolute lifetime ends). Recording it twice is harmless. Sessions whose ``until`` is before
+        ``now`` are forgotten at the same time (they have ended anyway)."""
+        ...
+
     # Audit
     def append_audit(self, event: AuditEvent) -> AuditRecord: ...
 
@@ -124,6 +131,10 @@ class Store(Protocol):
 
     def read_notifications(self, authority_ods: str) -> list[Notification]:
         """Every notification queued for the authority, acknowledged or not, oldest first."""
+        ...
+
+    def web_session_revoked(self, session_hash: str) -> bool:
+        """Whether the web session with this hash was signed out (and not yet forgotten)."""
         ...
 
     def audit_records(self, up_to: int | None = None) -> Iterator[AuditRecord]:

@@ -6,7 +6,20 @@ backend, sortable, and hashed by the audit chain exactly as stored.
 
 from __future__ import annotations
 
-from sqlalchemy import Boolean, Column, Date, Index, Integer, MetaData, String, Table, Text, UniqueConstraint, text
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Date,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    text,
+)
 
 metadata = MetaData()
 
@@ -155,4 +168,14 @@ system_registry = Table(
     Column("version", Integer, nullable=False),
     Column("document", Text),
     Column("changed_at", String(32)),
+)
+
+# Web sessions that were signed out (web/signed_out.py): a SHA-256 of the session id, kept until the
+# session's absolute lifetime would have ended (epoch seconds), then deleted by a later sign-out.
+web_signed_out_session = Table(
+    "web_signed_out_session",
+    metadata,
+    Column("session_hash", String(64), primary_key=True),
+    Column("until", BigInteger, nullable=False),
+    Index("ix_web_signed_out_session_until", "until"),
 )

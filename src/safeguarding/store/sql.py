@@ -51,6 +51,7 @@ from .rows import (
     _Sql,
 )
 from .transaction import SqlBatch, SqlTransaction
+from .web_sessions import WEB_SESSION_REVOKED
 from .writer import LoopWriter, ThreadWriter
 
 __all__ = ["_MIGRATIONS", "SqlStore", "SqlTransaction", "make_engine", "schema_revision", "sqlite_url",
@@ -239,6 +240,9 @@ class SqlStore:
             except BaseException:
                 conn.close()
                 raise
+
+    def web_session_revoked(self, session_hash: str) -> bool:
+        return self._readers.one(WEB_SESSION_REVOKED, {"session_hash": session_hash}) is not None
 
     def audit_records(self, up_to: int | None = None) -> Iterator[AuditRecord]:
         last = 0

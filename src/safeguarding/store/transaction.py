@@ -62,6 +62,7 @@ from .rows import (
     _plan_values,
     _Sql,
 )
+from .web_sessions import FORGET_ENDED_WEB_SESSIONS, REVOKE_WEB_SESSION
 
 
 class SqlTransaction:
@@ -334,6 +335,11 @@ class SqlTransaction:
                                       c.acknowledged_at.is_(None))
                                .values(acknowledged_at=at))
         return taken
+
+    # Web sessions
+    def revoke_web_session(self, session_hash: str, until: int, now: int) -> None:
+        self._execute(REVOKE_WEB_SESSION, {"session_hash": session_hash, "until": until})
+        self._execute(FORGET_ENDED_WEB_SESSIONS, {"now": now})
 
     # Audit
     def audit_page(self, after: int, limit: int, up_to: int | None = None) -> list[AuditRecord]:

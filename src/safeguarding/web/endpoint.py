@@ -193,12 +193,11 @@ class WebEndpoint:
                 return refused(400, "BAD_FORM", "The form could not be read.", "bad form")
             visit.form = {key: values[0] for key, values in parsed.items()}
             origin = self.own_origin or f"{request.url.scheme}://{request.headers.get('host', '')}"
+            # Refused with a redirect to the page saying so (post/redirect/get: Back onto it never re-sends).
             if not csrf.origin_ok(request.headers, origin):
-                return refused(403, "CSRF_FAILED", "This form was not sent from this service, so it was refused.",
-                               "cross-site request")
+                return Page(redirect=f"{PREFIX}/refused/cross-site", outcome="CSRF_FAILED", reason="cross-site request")
             if not csrf.token_ok(session.csrf, visit.form.get(csrf.FIELD)):
-                return refused(403, "CSRF_FAILED", "This form has expired or was not sent from this service, so it "
-                               "was refused. Go back, reload the page and try again.", "csrf token")
+                return Page(redirect=f"{PREFIX}/refused/form-expired", outcome="CSRF_FAILED", reason="csrf token")
         if self.signed_in and session.user is None:
             return Page(redirect=f"{PREFIX}/", status=303, outcome="NOT_SIGNED_IN")
         return None
@@ -254,6 +253,21 @@ def refused(status: int, outcome: str, message: str, reason: str, link: tuple[st
                                                "message": message, "error_page": True,
                                                "link": {"href": link[0], "text": link[1]} if link else None},
                 status=status, outcome=outcome, reason=reason)
+
+
+_FORM_REFUSALS = {
+    "cross-site": "This form was not sent from this service, so it was refused. Nothing was changed.",
+    "form-expired": "This form has expired or was not sent from this service, so it was refused. Nothing was "
+                    "changed. Go back, reload the page and try again.",
+}
+
+
+def form_refused(visit: Visit) -> Page:
+    """Where a form refused by the CSRF check leads (``/web/refused/<kind>``): the 403 page."""
+    message = _FORM_REFUSALS.get(visit.path.get("kind", ""))
+    if message is None:
+        return refused(404, "NOT_FOUND", "There is no such page.", "no such refusal")
+    return refused(403, "CSRF_FAILED", message, visit.path["kind"])
 
 
 _TITLES = {400: "There is a problem", 403: "You cannot do this", 404: "Page not found",

@@ -3,7 +3,8 @@
 Every step names its patient in its URL and form (``patient_ref``). Each form answers with a
 redirect (post/redirect/get), so Back never re-sends one. What awaits confirmation is kept in the
 session per patient, with a one-time token the confirmation page carries: a confirmation from an
-older page, or for a patient whose check was replaced, is refused with 409 and changes nothing.
+older page, or for a patient whose check was replaced, is refused and changes nothing: a redirect to
+the 409 page naming the child (``UiBase.patient_refused``).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from ..domain import errors as d
 from ..domain.fgm import RemovalReason
 from ..security.rbac import Operation
 from . import views
-from .endpoint import Page, Visit, refused
+from .endpoint import Page, Visit
 from .session import Session
 from .ui import UiBase, parse_date
 
@@ -26,12 +27,9 @@ class IndicatorPages(UiBase):
     # --- shared --------------------------------------------------------------------------------------
 
     def _stale(self, visit: Visit, number: str, what: str) -> Page:
-        return refused(409, "STALE_CONFIRMATION", f"Nothing was {what}. This confirmation for the patient with NHS "
-                       f"number {views.nhs_number(number)} is out of date: it was already used or cancelled, or a "
-                       "newer check replaced it. Go to this patient's page to see what is recorded.",
-                       "stale confirmation", link=(self.patient_url(visit, number),
-                                                   f"Go to the patient with NHS number {views.nhs_number(number)}"),
-                       title="This confirmation is out of date")
+        """Refused: the page saying so names the child, after a redirect (``UiBase.patient_refused``)."""
+        return Page(redirect=self.patient_url(visit, number, f"/refused/stale-{what}"),
+                    outcome="STALE_CONFIRMATION", reason="stale confirmation")
 
     def _awaiting(self, visit: Visit, key: str) -> dict[str, str] | None:
         """The action awaiting confirmation under ``key``, if the form's token is its token (used up now)."""
@@ -99,7 +97,7 @@ class IndicatorPages(UiBase):
             return number
         pending = self._awaiting(visit, f"record:{number}")
         if pending is None:
-            return self._stale(visit, number, "recorded")
+            return self._stale(visit, number, "record")
         session = self._session(visit)
         try:
             self.services.fgm.create(visit.context("fgm-create", success=303, failure=303), number,
@@ -160,7 +158,7 @@ class IndicatorPages(UiBase):
             return number
         pending = self._awaiting(visit, f"remove:{number}")
         if pending is None:
-            return self._stale(visit, number, "removed")
+            return self._stale(visit, number, "remove")
         session = self._session(visit)
         reason = RemovalReason(pending["reason"])
         try:

@@ -24,7 +24,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from ..domain.clock import Clock, SystemClock
 from ..security.tokens import TokenVerifier
 from . import views
-from .endpoint import PREFIX, Handler, Renderer, WebEndpoint, origin_of
+from .endpoint import PREFIX, Handler, Renderer, WebEndpoint, form_refused, origin_of
 from .indicator_pages import IndicatorPages
 from .info_pages import InfoPages
 from .patient_pages import PatientPages
@@ -100,9 +100,11 @@ def web_routes(settings: Settings, services: Services, clock: Clock | None = Non
         page("/accessibility", "accessibility-statement", ui.accessibility, signed_in=False),
         page("/privacy", "privacy", ui.privacy, signed_in=False),
         page("/contact", "contact", ui.contact, signed_in=False),
+        page("/refused/{kind}", "form-refused", form_refused, signed_in=False),
         page("/setting", "care-setting", ui.care_setting, "POST"),
         page("/find", "find-patient", ui.find, "POST"),
         page(patient, "patient", ui.patient),
+        page(f"{patient}/refused/{{kind}}", "patient-refused", ui.patient_refused),
         page(f"{patient}/indicator/record", "fgm-record-form", ui.record_form),
         page(f"{patient}/indicator/record", "fgm-record-check", ui.record_check, "POST"),
         page(f"{patient}/indicator/record/check", "fgm-record-check-page", ui.record_check_page),

@@ -8,7 +8,7 @@ same sessions. Each cookie name is bound into the ciphertext (associated data), 
 stand in for another.
 
 A session ends after ``idle`` seconds without a request, or ``lifetime`` seconds after sign-in, or
-when it is signed out: sign-out is recorded on the server (``signed_out``), so a copy of the cookie
+when it is signed out: sign-out is recorded in the store (``signed_out``), so a copy of the cookie
 taken before then no longer works anywhere (docs/web.md).
 """
 

@@ -46,7 +46,7 @@ class UiBase:
         self.oidc = OidcClient(oidc, settings.base_url) if oidc else None
         self.codec = SessionCodec(settings.audit_key.value, idle=settings.web.session_idle_minutes * 60,
                                   lifetime=settings.web.session_hours * 3600)
-        self.signed_out = SignedOut(settings.database_url)
+        self.signed_out = SignedOut(services.store)
         self.sandbox_users: list[dict[str, Any]] = []
         if settings.sandbox:
             from ..sandbox.setup import USERS
@@ -92,13 +92,30 @@ class UiBase:
         if visit.method == "POST":
             sent = visit.form.get(patient_ref.FIELD)
             if sent != ref and patient_ref.open_ref(self.codec, session, sent) != number:
-                return refused(409, "PATIENT_MISMATCH", "This form was not sent from the page of the patient with "
-                               f"NHS number {views.nhs_number(number)}, so nothing was changed. Go back to that "
-                               "patient's page and try again.", "patient mismatch",
-                               link=(self.patient_url(visit, number),
-                                     f"Go to the patient with NHS number {views.nhs_number(number)}"),
-                               title="This form was for another patient")
+                return Page(redirect=self.patient_url(visit, number, "/refused/other-patient"),
+                            outcome="PATIENT_MISMATCH", reason="patient mismatch")
         return number
+
+    def patient_refused(self, visit: Visit) -> Page:
+        """Where a refused form about a patient leads (``/web/patient/<ref>/refused/<kind>``, after a
+        redirect: post/redirect/get): the 409 page naming the child the form was for."""
+        number = self._patient(visit)
+        if isinstance(number, Page):
+            return number
+        spaced = views.nhs_number(number)
+        link = (self.patient_url(visit, number), f"Go to the patient with NHS number {spaced}")
+        kind = visit.path.get("kind")
+        if kind == "other-patient":
+            return refused(409, "PATIENT_MISMATCH", f"This form was not sent from the page of the patient with NHS "
+                           f"number {spaced}, so nothing was changed. Go back to that patient's page and try "
+                           "again.", "patient mismatch", link=link, title="This form was for another patient")
+        what = {"stale-record": "recorded", "stale-remove": "removed"}.get(kind or "")
+        if what is None:
+            return refused(404, "NOT_FOUND", "There is no such page.", "no such refusal")
+        return refused(409, "STALE_CONFIRMATION", f"Nothing was {what}. This confirmation for the patient with NHS "
+                       f"number {spaced} is out of date: it was already used or cancelled, or a newer check "
+                       "replaced it. Go to this patient's page to see what is recorded.", "stale confirmation",
+                       link=link, title="This confirmation is out of date")
 
     def patient_context(self, visit: Visit, number: str) -> dict[str, Any]:
         """What every page about one patient shows: its NHS number, its own links and its reference."""
