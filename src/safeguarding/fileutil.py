@@ -50,6 +50,16 @@ def write_private(path: Path, data: bytes) -> None:
         handle.write(data)
 
 
+def replace_private(path: Path, data: bytes) -> None:
+    """Replace ``path`` with ``data`` at once (a reader sees the old file or the new one, never half of
+    it), readable by its owner only."""
+    spare = path.with_name(f".{path.name}.new")
+    write_private(spare, data)
+    with spare.open("rb") as handle:
+        os.fsync(handle.fileno())
+    os.replace(spare, path)
+
+
 def append_private(path: Path) -> int:
     """A descriptor appending to (and reading) ``path``, created ``0600`` (an append-only log: a spool, checkpoints)."""
     private_dir(path.parent)

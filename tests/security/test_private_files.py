@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from safeguarding.fileutil import private_dir
+from safeguarding.security.registry import SystemRegistry, save_registry
 from safeguarding.store.sql import SqlStore, make_engine, upgrade_schema
 
 from ..support import Server
@@ -68,3 +69,19 @@ def test_the_sandbox_data_dir_holds_nothing_others_can_read(sqlite_server: Serve
             assert _mode(path) & 0o077 == 0, f"{path.relative_to(sqlite_server.data_dir)} is {oct(_mode(path))}"
     for directory in [p for p in sqlite_server.data_dir.rglob("*") if p.is_dir()]:
         assert _mode(directory) & 0o077 == 0, f"{directory} is {oct(_mode(directory))}"
+
+
+def test_the_system_registry_is_written_private_whatever_the_umask(tmp_path: Path) -> None:
+    """A registry written from code running under a permissive umask (a test, an embedding application): the
+    file is still 0600, replaced whole (no half-written file for a server that re-reads it)."""
+    path = tmp_path / "registry" / "systems.json"
+    old = os.umask(0o022)
+    try:
+        save_registry(path, [{"asid": "1", "ods": "A", "kind": "clinical-system", "interactions": []}])
+        save_registry(path, [])
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+    assert [p.name for p in path.parent.iterdir()] == ["systems.json"]  # no spare left behind
+    assert SystemRegistry.load(path) is not None

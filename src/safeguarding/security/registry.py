@@ -28,6 +28,7 @@ from typing import Any, Protocol
 from cryptography import x509
 
 from ..domain.caller import System, SystemKind
+from ..fileutil import replace_private
 from .certs import fingerprint
 
 log = logging.getLogger(__name__)
@@ -146,7 +147,7 @@ def save_registry(path: Path, entries: list[dict[str, object]]) -> None:
     """Write the systems, keeping everything else in the file (the ``revoked`` deny list above all)."""
     document: dict[str, object] = json.loads(path.read_text()) if path.exists() else {}
     document["systems"] = entries
-    path.write_text(json.dumps(document, indent=2))
+    replace_private(path, json.dumps(document, indent=2).encode())  # never half-written for a reloading server
 
 
 SHARED_CHECK_SECONDS = 1.0  # how often a node looks whether the database's registry has changed
