@@ -154,8 +154,14 @@ def serve(settings: Settings, spec: ServeSpec, workers: int = 1) -> None:
     os.environ[metrics.MULTIPROCESS_ENV] = str(metrics_dir)
     # The supervisor only starts and watches the workers: this process becomes a fresh interpreter that imports
     # uvicorn and the protocol, not the service it loaded to set up (~90 MB it would hold for nothing).
+    banner = None
+    if settings.sandbox and logs.console_wanted(settings.log_format):  # as _BannerServer's, for a person
+        from .banner import sandbox_banner
+
+        banner = sandbox_banner(settings)
     os.environ[supervisor.ENV] = json.dumps({"listen": listen_options(settings), "workers": workers,
                                              "app": "safeguarding.server:app_from_environment",
-                                             "log_level": settings.log_level})
+                                             "log_level": settings.log_level, "log_format": settings.log_format,
+                                             "banner": banner})
     logging.shutdown()  # pending lines written before the image is replaced
     os.execv(sys.executable, [sys.executable, "-m", "safeguarding.supervisor"])  # noqa: S606

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 
 from uvicorn.supervisors import Multiprocess
 
@@ -23,9 +24,14 @@ ENV = "SAFEGUARDING_SUPERVISOR"
 
 def main() -> None:
     plan = json.loads(os.environ.pop(ENV))
-    logs.configure(plan["log_level"])
+    logs.configure(plan["log_level"], plan.get("log_format", "auto"))
     config = config_for(plan["listen"], plan["app"], factory=True, workers=plan["workers"])
-    Multiprocess(config, sockets=[config.bind_socket()]).run()
+    socket = config.bind_socket()
+    if plan.get("banner"):  # the sandbox's, on a terminal: once listening, requests wait for the workers
+        socket.listen(config.backlog)
+        sys.stderr.write(plan["banner"])
+        sys.stderr.flush()
+    Multiprocess(config, sockets=[socket]).run()
 
 
 if __name__ == "__main__":

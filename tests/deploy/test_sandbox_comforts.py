@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,13 +43,11 @@ def _stop(process: subprocess.Popen[str]) -> str:
     return out
 
 
-@pytest.fixture(scope="module")
-def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
-    data_dir = tmp_path_factory.mktemp("sandbox") / "data"
-    port = free_port()
+@contextmanager
+def _started(data_dir: Path, port: int, *options: str, until: str = BANNER_END) -> Iterator[Sandbox]:
+    """``serve --sandbox`` with ``options``, its output read until a line ends with ``until``."""
     process = subprocess.Popen([sys.executable, "-m", "safeguarding", "serve", "--sandbox", "--data-dir",
-                                str(data_dir), "--port", str(port), "--log-format", "console", "--tls-name",
-                                "sandbox.example", "--tls-name", "10.9.8.7"],
+                                str(data_dir), "--port", str(port), *options],
                                env=clean_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     assert process.stdout is not None
     lines: list[str] = []
@@ -58,13 +57,29 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
         if not line:
             break
         lines.append(line.rstrip("\n"))
-        if line.rstrip().endswith(BANNER_END):
+        if line.rstrip().endswith(until):
             break
     try:
-        assert lines and lines[-1].endswith(BANNER_END), "\n".join(lines)
+        assert lines and lines[-1].endswith(until), "\n".join(lines)
         yield Sandbox(data_dir, port, lines)
     finally:
         _stop(process)
+
+
+@pytest.fixture(scope="module")
+def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
+    data_dir = tmp_path_factory.mktemp("sandbox") / "data"
+    with _started(data_dir, free_port(), "--log-format", "console", "--tls-name", "sandbox.example",
+                  "--tls-name", "10.9.8.7") as started:
+        yield started
+
+
+def _paste_first_query(sandbox: Sandbox) -> subprocess.CompletedProcess[str]:
+    start = next(i for i, line in enumerate(sandbox.output) if line.strip().startswith("TOKEN=$("))
+    pasted = "\n".join(line.strip() for line in sandbox.output[start:start + 3])
+    venv_bin = str(Path(sys.executable).parent)
+    return subprocess.run(["/bin/bash", "-c", pasted], capture_output=True, text=True, timeout=60,
+                          env=clean_env(PATH=f"{venv_bin}:/usr/bin:/bin"))
 
 
 def test_console_logs_are_short_lines_without_library_chatter(sandbox: Sandbox) -> None:
@@ -86,11 +101,7 @@ def test_the_banner_says_where_everything_is(sandbox: Sandbox) -> None:
 
 
 def test_the_banners_dev_token_and_curl_pair_works_as_pasted(sandbox: Sandbox) -> None:
-    start = next(i for i, line in enumerate(sandbox.output) if line.strip().startswith("TOKEN=$("))
-    pasted = "\n".join(line.strip() for line in sandbox.output[start:start + 3])
-    venv_bin = str(Path(sys.executable).parent)
-    result = subprocess.run(["/bin/bash", "-c", pasted], capture_output=True, text=True, timeout=60,
-                            env=clean_env(PATH=f"{venv_bin}:/usr/bin:/bin"))
+    result = _paste_first_query(sandbox)
     assert result.returncode == 0, result.stderr
     assert '"resourceType":"Bundle"' in result.stdout and '"total":1' in result.stdout, result.stdout
 
@@ -185,3 +196,19 @@ def test_sandbox_reset_on_postgresql(tmp_path: Path) -> None:
             store.close()
     finally:
         drop_database(url)
+
+
+def test_with_several_workers_the_banner_is_printed_too(tmp_path: Path) -> None:
+    with _started(tmp_path / "data", free_port(), "--log-format", "console", "--workers", "2") as started:
+        result = _paste_first_query(started)
+    assert result.returncode == 0, result.stderr
+    assert '"resourceType":"Bundle"' in result.stdout and '"total":1' in result.stdout, result.stdout
+
+
+def test_json_logs_get_no_banner_and_no_nhs_number(tmp_path: Path) -> None:
+    """Off a terminal (a container's log collector) the banner, which lists the test patients, is not printed."""
+    with _started(tmp_path / "data", free_port(), "--log-format", "json", until='"event":"SANDBOX_READY"}') as started:
+        text = "\n".join(started.output)
+    assert "The safeguarding sandbox is ready." not in text and "Bearer" not in text
+    assert not re.search(r"\b999\d{7}\b", text)
+    assert all(line.startswith("{") for line in started.output), text
