@@ -12,9 +12,7 @@ commands edit it there, under a row lock, and the file is only imported from, on
 from __future__ import annotations
 
 import json
-import os
 import re
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +21,7 @@ from cryptography import x509
 
 from .cli_options import config_option, data_dir_option, database_option
 from .config_file import env_only
+from .fileutil import replace_private
 from .security.certs import pem_fingerprint
 from .security.registry import normalise_fingerprint, parse_serial, shared
 from .settings import Layout, SettingsError, file_settings
@@ -136,19 +135,7 @@ def write_entries(path: Path, entries: list[dict[str, Any]], revoked: list[dict[
     """Replace the registry in one step: the server either sees the old file or the new one.
     The deny list is kept as it is unless ``revoked`` is given (a revocation is never lost by an edit)."""
     document = {"systems": entries, "revoked": read_revoked(path) if revoked is None else revoked}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temporary = tempfile.mkstemp(prefix=".systems-", suffix=".json", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as handle:
-            json.dump(document, handle, indent=2)
-            handle.write("\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(temporary, 0o644)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    replace_private(path, (json.dumps(document, indent=2) + "\n").encode())  # 0600: it names every system
 
 
 def interaction_codes(values: tuple[str, ...]) -> list[str]:

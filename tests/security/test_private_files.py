@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from safeguarding.cli_systems import write_entries
 from safeguarding.fileutil import private_dir
 from safeguarding.security.registry import SystemRegistry, save_registry
 from safeguarding.store.sql import SqlStore, make_engine, upgrade_schema
@@ -79,6 +80,7 @@ def test_the_system_registry_is_written_private_whatever_the_umask(tmp_path: Pat
     try:
         save_registry(path, [{"asid": "1", "ods": "A", "kind": "clinical-system", "interactions": []}])
         save_registry(path, [])
+        write_entries(path, [])  # what `safeguarding systems add|remove|revoke` write
     finally:
         os.umask(old)
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
