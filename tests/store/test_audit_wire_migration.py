@@ -7,16 +7,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import insert, update
 
 from safeguarding.audit.chain import GENESIS, link_hash, verify
 from safeguarding.domain.audit import AuditEvent
 from safeguarding.store import schema as t
-from safeguarding.store.sql import _MIGRATIONS, SqlStore, make_engine, sqlite_url, upgrade_schema
+from safeguarding.store.sql import SqlStore, make_engine, upgrade_schema
 
-from ..pg import create_database, drop_database
+from .migrated import database_at
 
 KEY = bytes(range(32))
 OLD_FIELDS = [name for name in AuditEvent.__dataclass_fields__ if name != "wire"]
@@ -24,19 +22,8 @@ OLD_FIELDS = [name for name in AuditEvent.__dataclass_fields__ if name != "wire"
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def url_at_0002(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    url = sqlite_url(tmp_path / "old.db") if request.param == "sqlite" else create_database()
-    engine = make_engine(url)
-    try:
-        config = Config()
-        config.set_main_option("script_location", str(_MIGRATIONS))
-        with engine.begin() as conn:
-            config.attributes["connection"] = conn
-            command.upgrade(config, "0002")
+    with database_at("0002", request.param, tmp_path) as url:
         yield url
-    finally:
-        engine.dispose()
-        if request.param == "postgresql":
-            drop_database(url)
 
 
 def test_a_chain_from_before_the_migration_verifies_after_it(url_at_0002: str) -> None:

@@ -10,32 +10,19 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import BigInteger, Column, MetaData, String, Table, insert, make_url
 
-from safeguarding.store.sql import _MIGRATIONS, SqlStore, make_engine, schema_revision, sqlite_url, upgrade_schema
+from safeguarding.store.sql import SqlStore, make_engine, schema_revision, sqlite_url, upgrade_schema
 
-from ..pg import create_database, drop_database
+from .migrated import database_at
 
 KEY = bytes(range(32))
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def url_at_0004(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    url = sqlite_url(tmp_path / "old.db") if request.param == "sqlite" else create_database()
-    engine = make_engine(url)
-    try:
-        config = Config()
-        config.set_main_option("script_location", str(_MIGRATIONS))
-        with engine.begin() as conn:
-            config.attributes["connection"] = conn
-            command.upgrade(config, "0004")
+    with database_at("0004", request.param, tmp_path) as url:
         yield url
-    finally:
-        engine.dispose()
-        if request.param == "postgresql":
-            drop_database(url)
 
 
 def _upgrade(url: str) -> None:
