@@ -192,6 +192,7 @@ class SqlStore:
             tx = SqlTransaction(conn, self._audit_key)
             yield tx
             tx.finish()
+            tx.flush(commit=True)  # PostgreSQL: the queued statements and COMMIT in one round trip
 
     def run(self, unit: Callable[[SqlTransaction], T]) -> T:
         """``unit`` in a transaction, committed (durably) before this returns. From a request running
