@@ -141,6 +141,21 @@ def test_last_listed_access_is_per_child_and_user(store: SqlStore) -> None:
         assert tx.last_listed_access(child, "nobody") is None
 
 
+def test_plans_are_read_locked_with_the_users_last_listed_access(store: SqlStore) -> None:
+    child, other_child = nhs_number(), nhs_number()
+    plans = sorted([plan(child), plan(child, authority=TCC)], key=lambda p: p.id)
+    first, later = access(child), access(child)
+    with store.transaction() as tx:
+        for item in plans:
+            assert tx.insert_plan(item)
+        assert tx.plans_with_last_access(child, CLINICIAN.user_id) == (plans, None)
+        for item in (first, later, access(child, listed=False), access(other_child), access(child, author=OTHER)):
+            tx.record_access(item)
+        assert tx.plans_with_last_access(child, CLINICIAN.user_id) == (plans, later.at)
+        assert tx.plans_with_last_access(other_child, OTHER.user_id) == ([], None)
+        assert tx.plans_with_last_access(child, "nobody") == (plans, None)
+
+
 def test_author_round_trips_with_and_without_optional_fields(store: SqlStore) -> None:
     child = nhs_number()
     with store.transaction() as tx:

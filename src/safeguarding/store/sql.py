@@ -44,8 +44,11 @@ from .engine import (
 from .failures import unavailable_on
 from .interface import StoreUnavailable
 from .rows import (
+    _ACTIVE_INDICATOR,
     _INDICATOR_BY_ID,
+    _PATIENT_AND_ACTIVE_INDICATOR,
     _PATIENT_BY_NUMBER,
+    _PATIENT_FIELDS,
     _indicator_row,
     _patient_row,
     _Sql,
@@ -161,6 +164,17 @@ class SqlStore:
     def read_patient(self, nhs_number: str) -> Patient | None:
         row = self._readers.one(_PATIENT_BY_NUMBER, {"nhs_number": nhs_number})
         return _patient_row(row) if row else None
+
+    def read_active_indicator(self, nhs_number: str) -> Indicator | None:
+        row = self._readers.one(_ACTIVE_INDICATOR, {"nhs_number": nhs_number})
+        return _indicator_row(row) if row else None
+
+    def read_patient_and_active_indicator(self, nhs_number: str) -> tuple[Patient | None, Indicator | None]:
+        row = self._readers.one(_PATIENT_AND_ACTIVE_INDICATOR, {"nhs_number": nhs_number})
+        if row is None:
+            return None, None
+        split = len(_PATIENT_FIELDS)
+        return _patient_row(row[:split]), _indicator_row(row[split:]) if row[split] is not None else None
 
     def read_indicator(self, indicator_id: str) -> Indicator | None:
         row = self._readers.one(_INDICATOR_BY_ID, {"id": indicator_id})

@@ -93,13 +93,20 @@ class SqlTransaction:
         sql = statement.text(self._dialect)
         if self._queued is None or not self._queued and driver.info.transaction_status != _IDLE:
             return driver.execute(sql, params)
+        return self._cursors((statement, params))[0]
+
+    def _cursors(self, *statements: tuple[_Sql, dict[str, Any] | tuple[Any, ...]]) -> list[Any]:
+        """Several statements, after whatever is queued; on PostgreSQL all in one round trip."""
+        driver = self._driver_connection()
+        if self._queued is None:
+            return [driver.execute(statement.sqlite, params) for statement, params in statements]
         queued, self._queued = self._queued, []
         self._flushes += 1
         with driver.pipeline():
             for text, values in queued:
                 driver.execute(text, values)
-            cursor = driver.execute(sql, params)
-        return cursor
+            cursors = [driver.execute(statement.postgresql, params) for statement, params in statements]
+        return cursors
 
     def flush(self, *, commit: bool = False) -> None:
         """PostgreSQL: send what is queued (and with ``commit``, COMMIT) in one round trip. SQLAlchemy's own
@@ -257,6 +264,12 @@ class SqlTransaction:
     def plans_for(self, nhs_number: str, *, lock: bool = False) -> list[Plan]:
         rows = self._all(_PLANS_FOR_LOCKED if lock else _PLANS_FOR, {"nhs_number": nhs_number})
         return [_plan_row(row) for row in rows]
+
+    def plans_with_last_access(self, nhs_number: str, user_id: str) -> tuple[list[Plan], str | None]:
+        plans, last = self._cursors((_PLANS_FOR_LOCKED, {"nhs_number": nhs_number}),
+                                    (_LAST_LISTED_ACCESS, {"nhs_number": nhs_number, "user_id": user_id}))
+        row = last.fetchone()
+        return [_plan_row(row) for row in plans.fetchall()], str(row[0]) if row and row[0] is not None else None
 
     def plan_for_update(self, key: PlanKey) -> Plan | None:
         row = self._sa(
