@@ -44,13 +44,18 @@ def concurrently(calls: list[Callable[[], Any]]) -> list[Any]:
 
 
 def counting_transactions(store: SqlStore) -> list[int]:
-    """Counts the transactions the store's writer opens (SQLite: a batch each; PostgreSQL: transaction())."""
+    """Counts the transactions the store's writer opens (SQLite: a batch each; PostgreSQL: a batch transaction
+    each, on the writer's own connection; transaction() elsewhere)."""
     opened: list[int] = []
-    batch, transaction = store._open_batch, store.transaction
+    batch, transaction, batch_transaction = store._open_batch, store.transaction, store._batch_transaction
 
     def open_batch() -> Any:
         opened.append(1)
         return batch()
+
+    def counted_batch_transaction() -> Any:
+        opened.append(1)
+        return batch_transaction()
 
     def counted_transaction() -> Any:
         opened.append(1)
@@ -58,6 +63,7 @@ def counting_transactions(store: SqlStore) -> list[int]:
 
     store._open_batch = open_batch  # type: ignore[method-assign]
     store.transaction = counted_transaction  # type: ignore[method-assign]
+    store._batch_transaction = counted_batch_transaction  # type: ignore[method-assign]
     return opened
 
 

@@ -5,9 +5,8 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from datetime import date
-from typing import TypeVar
+from typing import Protocol, TypeVar, cast
 
-from ..demographics import LocalDemographics
 from ..domain import fgm
 from ..domain.clock import Clock, iso_instant, uk_today
 from ..domain.errors import IndicatorAlreadyRemoved, IndicatorNotFound, IndicatorVersionMismatch
@@ -21,6 +20,15 @@ T = TypeVar("T")
 P = TypeVar("P")
 
 
+class JoinedDemographics(Protocol):
+    """Demographics held in this store's own table (``joins_indicator``): the child and its active indicator
+    can be read in one statement."""
+
+    joins_indicator: bool
+
+    def lookup_with_active_indicator(self, nhs_number: str) -> tuple[Patient | None, Indicator | None]: ...
+
+
 class FgmService:
     def __init__(self, store: Store, demographics: Demographics, clock: Clock, auditor: Auditor) -> None:
         self._store = store
@@ -28,7 +36,8 @@ class FgmService:
         self._clock = clock
         self._auditor = auditor
         # Demographics from this store's own table: the search reads the child and the indicator at once.
-        self._local = demographics if isinstance(demographics, LocalDemographics) else None
+        joined = getattr(demographics, "joins_indicator", False)
+        self._local = cast(JoinedDemographics, demographics) if joined else None
 
     def _today(self) -> date:
         return uk_today(self._clock)

@@ -9,6 +9,7 @@ stay importable from here.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 from collections.abc import Callable, Iterator
@@ -16,7 +17,7 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 
 from .. import inline
@@ -129,6 +130,7 @@ class SqlStore:
         self._sqlite = engine.dialect.name == "sqlite"
         self._loop_writers: dict[asyncio.AbstractEventLoop, LoopWriter[SqlTransaction]] = {}
         self._thread_writer: ThreadWriter[SqlTransaction] | None = None
+        self._batch_conn: Connection | None = None  # the ThreadWriter's (PostgreSQL), kept from batch to batch
         self._checkpointer: WalCheckpointer | None = None
         self._writer_lock = threading.Lock()
         self._exclusive = _writer_lock_for(engine)
@@ -221,11 +223,35 @@ class SqlStore:
 
     @contextmanager
     def _batch_transaction(self) -> Iterator[SqlTransaction]:
-        # A batch locks the rows of many requests (CP-IS plans, indicators) and the chain head. Taken first,
-        # the head orders the batches of every process, so two can never hold rows the other waits for.
-        with self.transaction() as tx:
-            tx.lock_audit_head()
-            yield tx
+        """A PostgreSQL batch (``ThreadWriter``, one thread): on the writer's own connection, kept from batch to
+        batch (no pool checkout and pre-ping each time) in autocommit, so that BEGIN goes with the chain head's
+        lock in one round trip and COMMIT with the batch's writes in another.
+
+        A batch locks the rows of many requests (CP-IS plans, indicators) and the chain head. Taken first,
+        the head orders the batches of every process, so two can never hold rows the other waits for."""
+        conn = self._batch_conn
+        try:
+            with unavailable_on(*self._failures):
+                if conn is None:
+                    conn = self.engine.connect()
+                    conn.connection.driver_connection.autocommit = True  # type: ignore[union-attr]
+                    self._batch_conn = conn
+                tx = SqlTransaction(conn, self._audit_key, begin=True)
+                tx.lock_audit_head()
+                yield tx
+                tx.finish()
+                tx.flush(commit=True)
+                conn.commit()  # SQLAlchemy's view of it (nothing is sent: the transaction is closed)
+        except BaseException:
+            # Whatever went wrong, the connection goes: ROLLBACK is attempted, then the pool forgets it (it is in
+            # autocommit) and the next batch opens a new one.
+            self._batch_conn = None
+            if conn is not None:
+                with contextlib.suppress(Exception):
+                    conn.rollback()
+                conn.invalidate()
+                conn.close()
+            raise
 
     def _writer_for(self, loop: asyncio.AbstractEventLoop) -> LoopWriter[SqlTransaction] | ThreadWriter[SqlTransaction]:
         if not self._sqlite:
@@ -288,6 +314,10 @@ class SqlStore:
             checkpointer, self._checkpointer = self._checkpointer, None
         for writer in writers:
             writer.close()
+        if self._batch_conn is not None:
+            self._batch_conn.invalidate()  # in autocommit: never back to the pool
+            self._batch_conn.close()
+            self._batch_conn = None
         if checkpointer is not None:
             checkpointer.close()
         self._readers.close()

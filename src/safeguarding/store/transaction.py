@@ -67,7 +67,9 @@ _IDLE = 0  # libpq's PQTRANS_IDLE: no transaction open on the connection (psycop
 
 
 class SqlTransaction:
-    def __init__(self, conn: Connection, audit_key: bytes) -> None:
+    def __init__(self, conn: Connection, audit_key: bytes, *, begin: bool = False) -> None:
+        """``begin``: the connection is in autocommit (PostgreSQL) and this transaction sends its own BEGIN,
+        with its first statement, and COMMIT, with its last (``flush``)."""
         self._conn = conn
         self._audit_key = audit_key
         self._dialect = conn.dialect.name
@@ -80,6 +82,8 @@ class SqlTransaction:
         self._queued: list[tuple[str, dict[str, Any] | tuple[Any, ...]]] | None = (
             [] if self._dialect == "postgresql" else None)
         self._flushes = 0  # how many times the queue has gone to the database
+        if begin and self._queued is not None:
+            self._queued.append(("BEGIN", {}))
 
     def _driver_connection(self) -> Any:
         if self._driver is None:
@@ -109,8 +113,9 @@ class SqlTransaction:
         return cursors
 
     def flush(self, *, commit: bool = False) -> None:
-        """PostgreSQL: send what is queued (and with ``commit``, COMMIT) in one round trip. SQLAlchemy's own
-        COMMIT afterwards finds the transaction closed and sends nothing."""
+        """PostgreSQL: send what is queued (and with ``commit``, COMMIT) in one round trip. COMMIT goes as a
+        statement of the pipeline, so one sync answers for all (psycopg's ``commit()`` there would sync twice);
+        SQLAlchemy's own COMMIT afterwards finds the transaction closed and sends nothing."""
         if not self._queued and not commit or self._queued is None:
             return
         driver = self._driver_connection()
@@ -120,7 +125,7 @@ class SqlTransaction:
             for text, values in queued:
                 driver.execute(text, values)
             if commit:
-                driver.commit()
+                driver.execute("COMMIT")
 
     def _sa(self, statement: Any) -> Any:
         """A SQLAlchemy statement, after what is queued."""
