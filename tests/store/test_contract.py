@@ -6,6 +6,7 @@ interface with raw SQL, exactly as someone with write access to the database cou
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import threading
 import uuid
@@ -18,6 +19,7 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
+from safeguarding import inline
 from safeguarding.audit.chain import GENESIS, link_hash, verify
 from safeguarding.domain.audit import AuditEvent, AuditRecord
 from safeguarding.domain.clock import iso_instant
@@ -686,6 +688,16 @@ def unreachable(request: pytest.FixtureRequest, tmp_path: Path, audit_key: bytes
     opened = SqlStore.open(url, audit_key)
     yield opened
     opened.close()
+
+
+def test_reads_on_an_event_loop_from_an_unreachable_store_are_unavailable(unreachable: SqlStore) -> None:
+    """Requests running inline read through the store's reader thread on PostgreSQL: its failure reaches each."""
+
+    async def main() -> list[Any]:
+        return await asyncio.gather(*(inline.run(lambda: unreachable.read_patient("9990000018")) for _ in range(3)),
+                                    return_exceptions=True)
+
+    assert all(isinstance(result, StoreUnavailable) for result in asyncio.run(main()))
 
 
 def test_unreachable_store_raises_store_unavailable(unreachable: SqlStore) -> None:

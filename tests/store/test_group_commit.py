@@ -289,3 +289,15 @@ def test_on_sqlite_a_batch_waits_for_another_processs_writer_off_the_loop(tmp_pa
     finally:
         other.close()
         ours.close()
+
+
+def test_reads_from_requests_on_a_loop_each_get_their_own_row(store: SqlStore) -> None:
+    """On PostgreSQL the reads of requests running inline go to one thread, which sends those waiting together
+    (one pipeline); each request must still get its own answer, and a child nobody has none."""
+    children = [patient() for _ in range(30)]
+    with store.transaction() as tx:
+        for child in children[:20]:
+            tx.put_patient(child)
+    calls = [lambda child=child: store.read_patient_and_active_indicator(child.nhs_number) for child in children]
+    results = concurrently(calls)
+    assert results == [(child, None) for child in children[:20]] + [(None, None)] * 10

@@ -44,6 +44,7 @@ from .engine import (
 )
 from .failures import unavailable_on
 from .interface import StoreUnavailable
+from .pipelined_reads import PipelinedReads
 from .rows import (
     _ACTIVE_INDICATOR,
     _INDICATOR_BY_ID,
@@ -75,8 +76,12 @@ class _Readers:
         self._idle: list[Any] = []
         self._lock = threading.Lock()
         self._errors: tuple[type[Exception], ...] = (engine.dialect.loaded_dbapi.Error,)
+        self._postgresql = engine.dialect.name == "postgresql"
+        self._pipelined: PipelinedReads | None = None  # PostgreSQL, from requests on an event loop
 
     def one(self, statement: _Sql, params: dict[str, Any]) -> tuple[Any, ...] | None:
+        if self._postgresql and inline.running_loop() is not None:
+            return self._pipelined_reads().one(statement.postgresql, params)
         with self._lock:
             conn = self._idle.pop() if self._idle else None
         if conn is None:
@@ -106,11 +111,21 @@ class _Readers:
             conn.autocommit = True  # type: ignore[union-attr]
         return conn
 
+    def _pipelined_reads(self) -> PipelinedReads:
+        if self._pipelined is None:
+            with self._lock:
+                if self._pipelined is None:
+                    self._pipelined = PipelinedReads(self.connect, self._errors)
+        return self._pipelined
+
     def close(self) -> None:
         with self._lock:
             idle, self._idle = self._idle, []
+            pipelined, self._pipelined = self._pipelined, None
         for conn in idle:
             _close_quietly(conn)
+        if pipelined is not None:
+            pipelined.close()
 
 
 class SqlStore:
