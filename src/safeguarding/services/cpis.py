@@ -158,7 +158,11 @@ class CpisService:
                 self._record_access(tx, ctx, nhs_number, user, plans, last)
             return active
 
-        return self._auditor.run(ctx, lambda: _require_valid(nhs_number), work)
+        def prefetch(tx: Transaction) -> None:
+            if recording and nhs.is_valid(nhs_number):
+                tx.prefetch_plans_with_last_access(nhs_number, user.user_id)
+
+        return self._auditor.run(ctx, lambda: _require_valid(nhs_number), work, prefetch=prefetch)
 
     def care_team(self, ctx: RequestContext, plan_id: str, declared_unscheduled: bool | None) -> Plan:
         """One active plan by its id (a CareTeam read), recorded as the search for the child is: an

@@ -62,6 +62,11 @@ class Transaction(Protocol):
         PostgreSQL in one round trip): what an unscheduled access reads before it is recorded."""
         ...
 
+    def prefetch_plans_with_last_access(self, nhs_number: str, user_id: str) -> None:
+        """Queue ``plans_with_last_access``'s reads ahead (sent with the batch's first round trip; the store
+        reads again if the transaction has written the child's rows meanwhile)."""
+        ...
+
     def plan_for_update(self, key: PlanKey) -> Plan | None:
         """The plan with this key, locked until the transaction ends."""
         ...
@@ -112,10 +117,11 @@ class Transaction(Protocol):
 class Store(Protocol):
     def transaction(self) -> AbstractContextManager[Transaction]: ...
 
-    def run(self, unit: Callable[[Transaction], T]) -> T:
+    def run(self, unit: Callable[[Transaction], T], prefetch: Callable[[Transaction], None] | None = None) -> T:
         """Do ``unit`` in a transaction, maybe shared with other callers' units (group commit), and return
         its result once committed. It must only work through the transaction: it may be run again alone
-        if another unit of its batch fails. An exception it raises undoes all it did."""
+        if another unit of its batch fails. An exception it raises undoes all it did. ``prefetch``, when
+        given, queues the unit's reads (``prefetch_*``) before any unit of the batch runs."""
         ...
 
     # Reads outside any write transaction (a consistent snapshot, no locks held).

@@ -225,7 +225,8 @@ class SqlStore:
             tx.finish()
             tx.flush(commit=True)  # PostgreSQL: the queued statements and COMMIT in one round trip
 
-    def run(self, unit: Callable[[SqlTransaction], T]) -> T:
+    def run(self, unit: Callable[[SqlTransaction], T],
+            prefetch: Callable[[SqlTransaction], None] | None = None) -> T:
         """``unit`` in a transaction, committed (durably) before this returns. From a request running
         inline on the event loop the transaction is shared with other requests' units (group commit,
         ``writer.py``); ``unit`` may then be run twice (the second time alone, after another unit of its
@@ -234,7 +235,7 @@ class SqlStore:
         if loop is None:
             with self.transaction() as tx:
                 return unit(tx)
-        return self._writer_for(loop).run(unit)
+        return self._writer_for(loop).run(unit, prefetch)
 
     @contextmanager
     def _batch_transaction(self) -> Iterator[SqlTransaction]:
@@ -252,7 +253,7 @@ class SqlStore:
                     conn.connection.driver_connection.autocommit = True  # type: ignore[union-attr]
                     self._batch_conn = conn
                 tx = SqlTransaction(conn, self._audit_key, begin=True)
-                tx.lock_audit_head()
+                tx.lock_audit_head_ahead()  # first, with BEGIN, in the batch's first round trip
                 yield tx
                 tx.finish()
                 tx.flush(commit=True)

@@ -82,6 +82,11 @@ class SqlTransaction:
         self._queued: list[tuple[str, dict[str, Any] | tuple[Any, ...]]] | None = (
             [] if self._dialect == "postgresql" else None)
         self._flushes = 0  # how many times the queue has gone to the database
+        # Reads queued ahead (``prefetch_*``, the head's lock): the position of each in the queue, by name; after
+        # the flush that sends them, their cursors. ``_touched``: children whose CP-IS rows this transaction wrote.
+        self._ahead: dict[Any, int] = {}
+        self._fetched: dict[Any, Any] = {}
+        self._touched: set[str] = set()
         if begin and self._queued is not None:
             self._queued.append(("BEGIN", {}))
 
@@ -107,10 +112,29 @@ class SqlTransaction:
         queued, self._queued = self._queued, []
         self._flushes += 1
         with driver.pipeline():
-            for text, values in queued:
-                driver.execute(text, values)
+            sent = [driver.execute(text, values) for text, values in queued]
             cursors = [driver.execute(statement.postgresql, params) for statement, params in statements]
+        self._answered(sent)
         return cursors
+
+    def _answered(self, sent: list[Any]) -> None:
+        """Keep the cursors of the reads queued ahead, now that they have been sent."""
+        if self._ahead:
+            for name, position in self._ahead.items():
+                self._fetched[name] = sent[position]
+            self._ahead = {}
+
+    def _ahead_of_time(self, name: Any, statement: _Sql, params: dict[str, Any]) -> None:
+        """Queue a read whose answer is wanted later (``_fetch``): it goes with the next round trip."""
+        if self._queued is not None and name not in self._ahead and name not in self._fetched:
+            self._ahead[name] = len(self._queued)
+            self._queued.append((statement.postgresql, params))
+
+    def _fetch(self, name: Any) -> Any | None:
+        """The cursor of a read queued ahead (sent now if it is still waiting), or None."""
+        if name in self._ahead:
+            self.flush()
+        return self._fetched.pop(name, None)
 
     def flush(self, *, commit: bool = False) -> None:
         """PostgreSQL: send what is queued (and with ``commit``, COMMIT) in one round trip. COMMIT goes as a
@@ -122,10 +146,10 @@ class SqlTransaction:
         queued, self._queued = self._queued, []
         self._flushes += 1
         with driver.pipeline():
-            for text, values in queued:
-                driver.execute(text, values)
+            sent = [driver.execute(text, values) for text, values in queued]
             if commit:
                 driver.execute("COMMIT")
+        self._answered(sent)
 
     def _sa(self, statement: Any) -> Any:
         """A SQLAlchemy statement, after what is queued."""
@@ -163,6 +187,7 @@ class SqlTransaction:
             self._head, self._head_moved = head, moved
             if self._queued is not None and self._flushes == flushes:
                 del self._queued[mark:]  # nothing of the block has reached the database, nor its SAVEPOINT
+                self._ahead = {name: at for name, at in self._ahead.items() if at < mark}
             else:
                 self._execute(_ROLLBACK_TO_SAVEPOINT, {})
                 self._execute(_RELEASE_SAVEPOINT, {})
@@ -270,9 +295,20 @@ class SqlTransaction:
         rows = self._all(_PLANS_FOR_LOCKED if lock else _PLANS_FOR, {"nhs_number": nhs_number})
         return [_plan_row(row) for row in rows]
 
+    def prefetch_plans_with_last_access(self, nhs_number: str, user_id: str) -> None:
+        """PostgreSQL: queue ``plans_with_last_access``'s reads, to go with the transaction's next round trip
+        (a group-commit batch sends every unit's at once, after the head's lock)."""
+        self._ahead_of_time(("plans", nhs_number), _PLANS_FOR_LOCKED, {"nhs_number": nhs_number})
+        self._ahead_of_time(("last", nhs_number, user_id), _LAST_LISTED_ACCESS,
+                            {"nhs_number": nhs_number, "user_id": user_id})
+
     def plans_with_last_access(self, nhs_number: str, user_id: str) -> tuple[list[Plan], str | None]:
-        plans, last = self._cursors((_PLANS_FOR_LOCKED, {"nhs_number": nhs_number}),
-                                    (_LAST_LISTED_ACCESS, {"nhs_number": nhs_number, "user_id": user_id}))
+        plans, last = self._fetch(("plans", nhs_number)), self._fetch(("last", nhs_number, user_id))
+        if plans is None or last is None or nhs_number in self._touched:
+            # Not read ahead, or this transaction has written the child's rows since (a second access in one
+            # batch): read them now, after those writes.
+            plans, last = self._cursors((_PLANS_FOR_LOCKED, {"nhs_number": nhs_number}),
+                                        (_LAST_LISTED_ACCESS, {"nhs_number": nhs_number, "user_id": user_id}))
         row = last.fetchone()
         return [_plan_row(row) for row in plans.fetchall()], str(row[0]) if row and row[0] is not None else None
 
@@ -320,6 +356,7 @@ class SqlTransaction:
 
     # CP-IS access history, alerts and the notification queue
     def record_access(self, access: Access) -> None:
+        self._touched.add(access.nhs_number)
         self._execute(_RECORD_ACCESS, {"id": access.id, "nhs_number": access.nhs_number, "recorded_at": access.at,
                                        "user_id": access.author.user_id, "author": _flat_json(access.author),
                                        "listed": access.listed})
@@ -419,9 +456,15 @@ class SqlTransaction:
         row = self._sa(select(t.audit_head.c.seq, t.audit_head.c.hash).where(t.audit_head.c.id == 1)).one()
         return int(row.seq), str(row.hash)
 
+    def lock_audit_head_ahead(self) -> None:
+        """PostgreSQL: queue the head's lock to go first with the transaction's next round trip (a batch's
+        first read, or its first append): taken before any other row of the batch is locked."""
+        self._ahead_of_time("head", _LOCK_AUDIT_HEAD, {})
+
     def lock_audit_head(self) -> tuple[int, str]:
         """Read the chain head, locking it (PostgreSQL) until this transaction ends."""
-        row = self._one(_LOCK_AUDIT_HEAD, {})
+        cursor = self._fetch("head")
+        row = cursor.fetchone() if cursor is not None else self._one(_LOCK_AUDIT_HEAD, {})
         if row is None:
             raise StoreUnavailable("audit_head has no row: run `safeguarding db upgrade`")
         self._head = (int(row[0]), str(row[1]))
