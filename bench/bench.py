@@ -4,8 +4,9 @@ drives both with wrk at 32 connections, prints one table and writes the figures 
     bench/run [--size small|large|small,large] [--backend sqlite|postgresql|both] [--duration 10]
               [--scenarios 1,2,3,4,5,6] [--floor] [--peer medplum] [--profile] [--json PATH]
 
-``--floor`` also measures bench/floor.py (SQLite only): scenario 1's search doing only the minimum work a
-compliant, audited search needs, in lean Python on the same stack, as a row of its own after the ceiling's.
+``--floor`` also measures the floors (SQLite only): bench/floor.py, scenario 1's search doing only the minimum
+work a compliant, audited search needs, in lean Python on the same stack, and (with scenario 4 in the run)
+bench/floor_cpis.py, scenario 4's unscheduled access, as rows of their own after the ceiling's.
 
 See docs/performance.md for what each scenario does and what the figures mean.
 """
