@@ -4,8 +4,9 @@ drives both with wrk at 32 connections, prints one table and writes the figures 
     bench/run [--size small|large|small,large] [--backend sqlite|postgresql|both] [--duration 10]
               [--scenarios 1,2,3,4,5,6] [--floor] [--peer medplum] [--profile] [--json PATH]
 
-``--floor`` also measures bench/floor.py (SQLite only): scenario 1's search doing only the minimum work a
-compliant, audited search needs, in lean Python on the same stack, as a row of its own after the ceiling's.
+``--floor`` also measures the floors (SQLite only): bench/floor.py, scenario 1's search doing only the minimum
+work a compliant, audited search needs, in lean Python on the same stack, and (with scenario 4 in the run)
+bench/floor_cpis.py, scenario 4's unscheduled access, as rows of their own after the ceiling's.
 
 See docs/performance.md for what each scenario does and what the figures mean.
 """
@@ -67,6 +68,7 @@ SCENARIOS = {
 CEILING = Scenario("ceiling", "ceiling: fixed Bundle, same stack", "read.lua")
 CEILING_MTLS = Scenario("ceiling-mtls", "ceiling through the mTLS tunnel", "read.lua", via_tunnel=True)
 FLOOR = Scenario("floor", "floor: the minimum audited search, lean Python", "read.lua")
+FLOOR_4 = Scenario("floor-4", "floor: the minimum audited CP-IS access", "read.lua")
 PEER = Scenario("medplum-1", "Medplum peer: scenario 1's search", "read.lua")
 PEER_ONE = Scenario("medplum-1-one", "Medplum peer, one Flag only", "read.lua")
 
@@ -161,7 +163,7 @@ def scenario_params(run: Run, scenario: Scenario, label: str) -> Path:
         return run.params(label, search, {"nhs": lists["without_indicator"], "token": reader})
     if scenario.key in ("3", "ceiling-mtls"):
         return run.params(label, dstu2, {"nhs": lists["with_indicator"], "header": dstu2_headers})
-    if scenario.key == "4":
+    if scenario.key in ("4", "floor-4"):
         return run.params(label, {"path": f"{CARETEAM}?patient:identifier={NHS}{{{{nhs}}}}"},
                           {"nhs": lists["with_plan"], "token": run.tokens(["B0107"]),
                            "header": ["IsUnscheduledAccessEvent: true"]})
@@ -255,7 +257,7 @@ class Side:
             self.rows.append(measure(self.run, CEILING_MTLS, self.urls[True], ceiling, False))
         if self.args.floor:
             print(f"  {self.label}: floor ...", file=sys.stderr, flush=True)
-            self.rows.append(_floor(self.run, self.workers, self.log, self.profile, self.paired))
+            self.rows.extend(_floor(self.run, self.workers, self.log, self.profile, self.paired, self.args.scenarios))
         self.port = procs.free_port()
         database = ["--database-url", self.run.working.database_url] if self.run.working.database_url else []
         self.server = self._started(procs.Proc.start(
@@ -338,19 +340,23 @@ def run_backend(backend: str, sizes: list[str], args: argparse.Namespace) -> lis
             side.drop()
 
 
-def _floor(run: Run, workers: int, log: Path, profile: Path | None, paired: Paired) -> dict[str, Any]:
-    """The floor (floor.py) on the run's copy, as many workers as the ceiling, measured as scenario 1 is. Its
-    audit events join the copy's chain, which the service then carries on (and ``audit verify`` checks)."""
+def _floor(run: Run, workers: int, log: Path, profile: Path | None, paired: Paired,
+           scenarios: list[str]) -> list[dict[str, Any]]:
+    """The floors (floor.py, floor_cpis.py) on the run's copy, as many workers as the ceiling, measured as
+    scenarios 1 and 4 are (the CP-IS floor when 4 is in the run). Their audit events join the copy's chain,
+    which the service then carries on (and ``audit verify`` checks)."""
+    wanted = [FLOOR] + ([FLOOR_4] if "4" in scenarios else [])
     if run.backend != "sqlite":
-        return {"scenario": FLOOR.key, "title": FLOOR.title, "backend": run.backend, "size": run.size,
-                "available": False, "note": "not measured: the floor writes SQLite only"}
+        return [{"scenario": floor.key, "title": floor.title, "backend": run.backend, "size": run.size,
+                 "available": False, "note": "not measured: the floor writes SQLite only"} for floor in wanted]
     port = procs.free_port()
     floor = procs.Proc.start("floor", [str(PYTHON), str(BENCH / "floor.py"), str(run.working.data_dir), str(port),
                                        str(workers)],
                              log / f"{run.backend}-{run.size}-floor.log", env=_env(PYTHONPATH=str(BENCH)))
     try:
         procs.wait_https(port, "/", floor)
-        return measure(run, FLOOR, f"https://127.0.0.1:{port}", floor, audited=True, profile=profile, paired=paired)
+        return [measure(run, scenario, f"https://127.0.0.1:{port}", floor, audited=True, profile=profile,
+                        paired=paired) for scenario in wanted]
     finally:
         floor.stop()
 

@@ -38,7 +38,7 @@ BENCH = Path(__file__).resolve().parent
 CACHE = BENCH / ".cache"
 _CHECKOUT = hashlib.sha256(str(CACHE.resolve()).encode()).hexdigest()[:6]  # see _pg_database
 MIGRATIONS = BENCH.parent / "src" / "safeguarding" / "store" / "migrations" / "versions"
-DATASET_VERSION = "1"  # bump when this file changes what it builds
+DATASET_VERSION = "2"  # bump when this file changes what it builds (2: events hashed as AuditEvent.fields())
 ADMIN_URL = os.environ.get("SAFEGUARDING_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 CHUNK = 50_000
 SAMPLE = 20_000  # NHS numbers handed to the load generator per list
@@ -284,7 +284,7 @@ def _append_audit(engine: Engine, key: bytes, count: int, numbers: list[str], st
                           request_id=f"{rng.getrandbits(128):032x}", nhs_number=numbers[rng.randrange(len(numbers))],
                           system_asid="047192794544" if api == "fgm-dstu2" else None)
             seq += 1
-            digest = link_hash(key, seq, prev, values)
+            digest = link_hash(key, seq, prev, AuditEvent(**values))  # its fields() as the service hashes them
             rows.append({"seq": seq, "prev_hash": prev, "hash": digest, **values})
             prev = digest
             if len(rows) == CHUNK:  # committed as it goes: a build that dies leaves no manifest, so no cache

@@ -35,6 +35,7 @@ import sqlite3
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from datetime import time as midnight
 from pathlib import Path
@@ -42,6 +43,7 @@ from typing import Any
 from urllib.parse import unquote_plus
 from zoneinfo import ZoneInfo
 
+import floor_cpis
 import jwt
 import orjson
 from ceiling import serve
@@ -92,9 +94,12 @@ INSERT_SQL = (f"INSERT INTO audit_events ({', '.join(AUDIT_COLUMNS)}) "  # noqa:
               f"VALUES ({', '.join('?' * len(AUDIT_COLUMNS))})")
 MOVE_HEAD_SQL = "UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1"
 
-# A verified token's user: (expires at, user id, role profile id, role code, org code, holds B0370).
-User = tuple[float, str, str, "str | None", str, bool]
+# A verified token's user: (expires at, user id, role profile id, role code, org code, the role's activities,
+# the token's client id (``azp``, for the audit event's ``wire``), the CP-IS author record as stored (JSON)).
+User = tuple[float, str, str, "str | None", str, frozenset[str], "str | None", str]
 Event = tuple[Any, ...]  # an audit event's values in EVENT_FIELDS order
+# A request's work inside its batch's transaction (floor_cpis.py): its audit event and what it answers with.
+Unit = Callable[[sqlite3.Connection], tuple[Event, Any]]
 Refusal = tuple[int, str, bytes, list[tuple[bytes, bytes]]]  # status, outcome code, body, extra headers
 
 
@@ -136,13 +141,14 @@ class Chain:
     def __init__(self, database: Path, key: bytes, loop: asyncio.AbstractEventLoop) -> None:
         self._conn = connect(database, autocheckpoint=0)  # the checkpointer's job, as in the service
         self._key, self._loop = key, loop
-        self._pending: list[tuple[Event, asyncio.Future[None]]] = []
+        self._pending: list[tuple[Event | Unit, asyncio.Future[Any]]] = []
         self._busy = False
         self._lock = WriterLock.beside(database)
         self._committer = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="floor-commit")
 
-    def append(self, event: Event) -> asyncio.Future[None]:
-        """A future resolved once ``event`` is durably in the chain."""
+    def append(self, event: Event | Unit) -> asyncio.Future[Any]:
+        """A future resolved once ``event`` is durably in the chain; for a unit (a function of the batch's
+        connection, run in the batch's transaction, returning its event and its result), with its result."""
         future = self._loop.create_future()
         self._pending.append((event, future))
         if not self._busy:
@@ -164,7 +170,7 @@ class Chain:
         else:
             self._settle(self._take(), error)
 
-    def _take(self) -> list[tuple[Event, asyncio.Future[None]]]:
+    def _take(self) -> list[tuple[Event | Unit, asyncio.Future[Any]]]:
         batch, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
         return batch
 
@@ -174,8 +180,10 @@ class Chain:
         try:
             conn.execute("BEGIN IMMEDIATE")
             seq, prev = conn.execute(HEAD_SQL).fetchone()
-            rows = []
-            for event, _ in batch:
+            rows, results = [], []
+            for item, _ in batch:
+                event, result = item(conn) if callable(item) else (item, None)
+                results.append(result)
                 seq += 1
                 digest = link_hash(key, seq, prev, dict(zip(fields, event, strict=True)))
                 rows.append((seq, prev, digest, *event))
@@ -186,9 +194,9 @@ class Chain:
             self._abandon()
             self._settle(batch, exc)
             return
-        self._committer.submit(self._commit, batch)
+        self._committer.submit(self._commit, batch, results)
 
-    def _commit(self, batch: list[tuple[Event, asyncio.Future[None]]]) -> None:
+    def _commit(self, batch: list[tuple[Event | Unit, asyncio.Future[Any]]], results: list[Any]) -> None:
         """In the committer thread: COMMIT, then hand the batch straight back to the loop (one hop, not the two
         of an awaited executor future, each of which waits behind everything the loop has ready)."""
         error: BaseException | None = None
@@ -198,7 +206,7 @@ class Chain:
         except BaseException as exc:  # noqa: BLE001 - every request of the batch is told
             error = exc
             self._abandon()
-        self._loop.call_soon_threadsafe(self._settle, batch, error)
+        self._loop.call_soon_threadsafe(self._settle, batch, error, results)
 
     def _abandon(self) -> None:
         """Roll back whatever is open (a failed COMMIT leaves the transaction open) and let the lock go."""
@@ -209,17 +217,18 @@ class Chain:
         finally:
             self._lock.release()
 
-    def _settle(self, batch: list[tuple[Event, asyncio.Future[None]]], error: BaseException | None) -> None:
+    def _settle(self, batch: list[tuple[Event | Unit, asyncio.Future[Any]]], error: BaseException | None,
+                results: list[Any] | None = None) -> None:
         # The next batch first, so its COMMIT runs while this one's requests are answered (resolving a future
         # queues its request behind whatever the loop has ready: a batch started after them waits as long).
         if self._pending:
             self._start()
         else:
             self._busy = False
-        for _, future in batch:
+        for i, (_, future) in enumerate(batch):
             if not future.done():  # else its request was cancelled; the event committed (or not) all the same
                 if error is None:
-                    future.set_result(None)
+                    future.set_result(results[i] if results else None)
                 else:
                     future.set_exception(error)
 
@@ -291,7 +300,7 @@ class Floor:
 
 def user_from_claims(claims: dict[str, Any]) -> User | None:
     """The acting role as security/tokens.py ``user_from_claims`` finds it (``selected_roleid``, else the only
-    role), with the activities the role holds reduced to the one this search needs."""
+    role), its activities, the client id and the author record CP-IS stores with an access."""
     user_id, roles, expires = claims.get("nhsid_useruid"), claims.get("nhsid_nrbac_roles"), claims.get("exp")
     selected = claims.get("selected_roleid")
     if not (isinstance(user_id, str) and user_id and isinstance(roles, list) and isinstance(expires, int | float)):
@@ -304,8 +313,25 @@ def user_from_claims(claims: dict[str, Any]) -> User | None:
     org_code, role_code, activities = role.get("org_code"), role.get("role_code"), role.get("activity_codes")
     if not isinstance(org_code, str) or not org_code:
         return None
-    return (float(expires), user_id, role["person_roleid"], role_code if isinstance(role_code, str) and role_code
-            else None, org_code, isinstance(activities, list) and FGM_VIEW in activities)
+    role_code = role_code if isinstance(role_code, str) and role_code else None
+    azp = claims.get("azp")
+    orgs = {o.get("org_code"): o.get("org_name") for o in claims.get("nhsid_user_orgs") or [] if isinstance(o, dict)}
+    author = {"user_id": user_id, "role_profile_id": role["person_roleid"], "org_code": org_code,
+              "role_code": role_code, "role_name": role.get("role_name"), "org_name": orgs.get(org_code),
+              "name": claims.get("name")}
+    return (float(expires), user_id, role["person_roleid"], role_code, org_code,
+            frozenset(a for a in activities if isinstance(a, str)) if isinstance(activities, list) else frozenset(),
+            azp if isinstance(azp, str) else None,
+            orjson.dumps({k: v for k, v in author.items() if isinstance(v, str) and v}).decode())
+
+
+def wire(user: User | None, **facts: str) -> str:
+    """The audit event's ``wire`` as the service records it (api/wire.py): no trace-id headers (wrk sends
+    none), what the interaction reads from the request, the verified token's client id."""
+    found: dict[str, Any] = {"ids": [], **facts}
+    if user is not None and user[6]:
+        found["client_id"] = user[6]
+    return orjson.dumps(found).decode()
 
 
 def search_number(query: bytes) -> str | Refusal:
@@ -329,23 +355,32 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         if kind == "lifespan":
             await lifespan(receive, send)
         return
-    if scope["path"] != SEARCH_PATH or scope["method"] != "GET":  # the service's router: a 404, not audited
+    cpis = scope["path"] == floor_cpis.CARETEAM_PATH  # scenario 4 (floor_cpis.py)
+    if not cpis and scope["path"] != SEARCH_PATH or scope["method"] != "GET":  # the router: a 404, not audited
         await send({"type": "http.response.start", "status": 404,
                     "headers": [CONTENT_TYPE, (b"content-length", str(len(NOT_FOUND_BODY)).encode())]})
         await send({"type": "http.response.body", "body": NOT_FOUND_BODY})
         return
     floor = FLOOR[0]
-    authorization = host = None
+    authorization = host = unscheduled = None
     for name, value in scope["headers"]:
         if name == b"authorization":
             authorization = b"" if authorization is not None else value  # given twice: malformed
         elif name == b"host":
             host = value
+        elif name == b"isunscheduledaccessevent":
+            unscheduled = b"" if unscheduled is not None else value
     user = floor.user(authorization) if authorization else None
-    nhs_number = resource_id = None
+    nhs_number = resource_id = unit = None
     if user is None:
         status, outcome, body, extra = MISSING_TOKEN if authorization is None else BAD_TOKEN
-    elif not user[5]:
+    elif cpis:
+        checked = floor_cpis.request(scope["query_string"], unscheduled, user)
+        if isinstance(checked, tuple):
+            status, outcome, body, extra = checked
+        else:
+            status, outcome, body, extra, unit = 200, "OK", b"", [], checked
+    elif FGM_VIEW not in user[5]:
         status, outcome, body, extra = DENIED
     else:
         found = search_number(scope["query_string"])
@@ -383,8 +418,19 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     recorded_at = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     caller = user[1:5] if user is not None else (None, None, None, None)
     try:
-        await floor.chain.append((recorded_at, "fgm-r4", "search", status, outcome, request_id, None, None, None,
-                                  None, *caller, nhs_number, resource_id))
+        if cpis:
+            head = (recorded_at, floor_cpis.API, "careteam-search", status, outcome, request_id, None, None, None,
+                    None, *caller)
+            facts = {"unscheduled": floor_cpis.unscheduled_fact(unscheduled)} if unscheduled is not None else {}
+            event_wire = wire(user, **facts)
+            if unit is None:  # refused: the refusal alone is audited
+                await floor.chain.append((*head, None, None, event_wire))
+            else:
+                base = f"{scope['scheme']}://{host.decode('latin-1') if host else 'localhost'}"
+                body = floor_cpis.render(await floor.chain.append(unit.bind(head, event_wire)), base)
+        else:
+            await floor.chain.append((recorded_at, "fgm-r4", "search", status, outcome, request_id, None, None,
+                                      None, None, *caller, nhs_number, resource_id, wire(user)))
     except Exception:  # noqa: BLE001 - not audited, so not answered as asked
         status, outcome, body, extra = UNAVAILABLE
     await send({"type": "http.response.start", "status": status,

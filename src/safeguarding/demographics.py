@@ -11,6 +11,7 @@ from datetime import date
 from typing import Any
 
 from .domain import nhs_number as nhs
+from .domain.fgm import Indicator
 from .domain.patients import Gender, Patient, SecurityLabel
 from .store.interface import Store
 
@@ -27,6 +28,12 @@ class LocalDemographics:
 
     def lookup(self, nhs_number: str) -> Patient | None:
         return self._store.read_patient(nhs_number)
+
+    joins_indicator = True  # the FGM search reads the child and its indicator at once (services/fgm.py)
+
+    def lookup_with_active_indicator(self, nhs_number: str) -> tuple[Patient | None, Indicator | None]:
+        """The child and its active FGM indicator, in one read (the FGM search's)."""
+        return self._store.read_patient_and_active_indicator(nhs_number)
 
 
 class PatientDataError(ValueError):

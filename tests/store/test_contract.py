@@ -442,6 +442,53 @@ def test_audit_appends_in_a_rolled_back_savepoint_are_undone_and_the_others_kept
     assert stored == in_tx
 
 
+def test_a_savepoint_rolled_back_after_a_read_inside_it_undoes_exactly_its_own(
+        store: SqlStore, audit_key: bytes) -> None:
+    """On PostgreSQL writes wait to go with the next read or the commit: a read inside a savepoint sends
+    them (and the SAVEPOINT) first, and a rollback after it must still undo exactly the block."""
+    number = nhs_number()
+    with store.transaction() as tx:
+        tx.put_patient(patient(number))
+        kept = tx.append_audit(event(0, outcome="BEFORE"))
+        with pytest.raises(RuntimeError), tx.savepoint():
+            tx.append_audit(event(1, outcome="UNDONE"))
+            assert tx.active_indicator(number) is None  # a read: what waits reaches the database
+            with tx.savepoint():
+                tx.append_audit(event(2, outcome="UNDONE-INNER"))
+            tx.insert_indicator(indicator(number))
+            raise RuntimeError("rule broken")
+        assert tx.active_indicator(number) is None  # the indicator went with the block
+        with tx.savepoint():
+            tx.append_audit(event(3, outcome="INSIDE"))
+            with pytest.raises(IndicatorAlreadySet), tx.savepoint():
+                tx.append_audit(event(4, outcome="UNDONE-NESTED"))
+                tx.insert_indicator(indicator(number))
+                tx.insert_indicator(indicator(number))
+        after = tx.append_audit(event(5, outcome="AFTER"))
+    assert (kept.seq, after.seq) == (1, 3)
+    stored = assert_chain_ok(store, audit_key, 3)
+    assert [r.event.outcome for r in stored] == ["BEFORE", "INSIDE", "AFTER"]
+    assert store.read_active_indicator(number) is None
+
+
+def test_the_child_and_its_active_indicator_are_read_in_one(store: SqlStore) -> None:
+    child, without, gone, unknown = nhs_number(), nhs_number(), nhs_number(), nhs_number()
+    active, old = indicator(child), indicator(gone)
+    with store.transaction() as tx:
+        for number in (child, without, gone):
+            tx.put_patient(patient(number))
+        tx.insert_indicator(active)
+        tx.insert_indicator(old)
+        assert tx.save_removal(removed(old)) is True
+    assert store.read_patient_and_active_indicator(child) == (patient(child), active)
+    assert store.read_patient_and_active_indicator(without) == (patient(without), None)
+    assert store.read_patient_and_active_indicator(gone) == (patient(gone), None)
+    assert store.read_patient_and_active_indicator(unknown) == (None, None)
+    assert store.read_active_indicator(child) == active
+    assert store.read_active_indicator(gone) is None
+    assert store.read_active_indicator(unknown) is None
+
+
 def test_audit_records_pages_through_long_chains(store: SqlStore, audit_key: bytes) -> None:
     """More than one page (5,000) of records, in order, and the chain verifies across page boundaries.
 
@@ -641,6 +688,16 @@ def unreachable(request: pytest.FixtureRequest, tmp_path: Path, audit_key: bytes
     opened = SqlStore.open(url, audit_key)
     yield opened
     opened.close()
+
+
+def test_reads_on_an_event_loop_from_an_unreachable_store_are_unavailable(unreachable: SqlStore) -> None:
+    """Requests running inline read through the store's reader thread on PostgreSQL: its failure reaches each."""
+
+    async def main() -> list[Any]:
+        return await asyncio.gather(*(inline.run(lambda: unreachable.read_patient("9990000018")) for _ in range(3)),
+                                    return_exceptions=True)
+
+    assert all(isinstance(result, StoreUnavailable) for result in asyncio.run(main()))
 
 
 def test_unreachable_store_raises_store_unavailable(unreachable: SqlStore) -> None:

@@ -141,6 +141,39 @@ def test_last_listed_access_is_per_child_and_user(store: SqlStore) -> None:
         assert tx.last_listed_access(child, "nobody") is None
 
 
+def test_plans_are_read_locked_with_the_users_last_listed_access(store: SqlStore) -> None:
+    child, other_child = nhs_number(), nhs_number()
+    plans = sorted([plan(child), plan(child, authority=TCC)], key=lambda p: p.id)
+    first, later = access(child), access(child)
+    with store.transaction() as tx:
+        for item in plans:
+            assert tx.insert_plan(item)
+        assert tx.plans_with_last_access(child, CLINICIAN.user_id) == (plans, None)
+        for item in (first, later, access(child, listed=False), access(other_child), access(child, author=OTHER)):
+            tx.record_access(item)
+        assert tx.plans_with_last_access(child, CLINICIAN.user_id) == (plans, later.at)
+        assert tx.plans_with_last_access(other_child, OTHER.user_id) == ([], None)
+        assert tx.plans_with_last_access(child, "nobody") == (plans, None)
+
+
+def test_reads_queued_ahead_answer_as_reads_made_then_unless_the_child_was_written_since(store: SqlStore) -> None:
+    child, other = nhs_number(), nhs_number()
+    plans = [plan(child)]
+    first = access(child)
+    with store.transaction() as tx:
+        assert tx.insert_plan(plans[0])
+        tx.record_access(first)
+    with store.transaction() as tx:
+        tx.prefetch_plans_with_last_access(child, CLINICIAN.user_id)
+        tx.prefetch_plans_with_last_access(other, CLINICIAN.user_id)
+        assert tx.plans_with_last_access(other, CLINICIAN.user_id) == ([], None)
+        assert tx.plans_with_last_access(child, CLINICIAN.user_id) == (plans, first.at)
+        later = access(child)
+        tx.record_access(later)
+        tx.prefetch_plans_with_last_access(child, CLINICIAN.user_id)  # read ahead before the write was sent
+        assert tx.plans_with_last_access(child, CLINICIAN.user_id) == (plans, later.at)
+
+
 def test_author_round_trips_with_and_without_optional_fields(store: SqlStore) -> None:
     child = nhs_number()
     with store.transaction() as tx:

@@ -47,13 +47,18 @@ def concurrently(calls: list[Callable[[], Any]]) -> list[Any]:
 
 
 def counting_transactions(store: SqlStore) -> list[int]:
-    """Counts the transactions the store's writer opens (SQLite: a batch each; PostgreSQL: transaction())."""
+    """Counts the transactions the store's writer opens (SQLite: a batch each; PostgreSQL: a batch transaction
+    each, on the writer's own connection; transaction() elsewhere)."""
     opened: list[int] = []
-    batch, transaction = store._open_batch, store.transaction
+    batch, transaction, batch_transaction = store._open_batch, store.transaction, store._batch_transaction
 
     def open_batch() -> Any:
         opened.append(1)
         return batch()
+
+    def counted_batch_transaction() -> Any:
+        opened.append(1)
+        return batch_transaction()
 
     def counted_transaction() -> Any:
         opened.append(1)
@@ -61,6 +66,7 @@ def counting_transactions(store: SqlStore) -> list[int]:
 
     store._open_batch = open_batch  # type: ignore[method-assign]
     store.transaction = counted_transaction  # type: ignore[method-assign]
+    store._batch_transaction = counted_batch_transaction  # type: ignore[method-assign]
     return opened
 
 
@@ -286,3 +292,15 @@ def test_on_sqlite_a_batch_waits_for_another_processs_writer_off_the_loop(tmp_pa
     finally:
         other.close()
         ours.close()
+
+
+def test_reads_from_requests_on_a_loop_each_get_their_own_row(store: SqlStore) -> None:
+    """On PostgreSQL the reads of requests running inline go to one thread, which sends those waiting together
+    (one pipeline); each request must still get its own answer, and a child nobody has none."""
+    children = [patient() for _ in range(30)]
+    with store.transaction() as tx:
+        for child in children[:20]:
+            tx.put_patient(child)
+    calls = [lambda child=child: store.read_patient_and_active_indicator(child.nhs_number) for child in children]
+    results = concurrently(calls)
+    assert results == [(child, None) for child in children[:20]] + [(None, None)] * 10

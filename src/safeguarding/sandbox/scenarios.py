@@ -32,6 +32,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from .. import inline
 from ..api.pipeline import BODY_TIMEOUT, MAX_BODY
 from ..api.wire import SCOPE_ABANDONED, SCOPE_SCENARIO
+from ..domain.fgm import Indicator
 from ..domain.patients import Demographics, Patient
 from ..store.interface import StoreUnavailable
 
@@ -71,13 +72,25 @@ class ScenarioDemographics:
         self._delay = delay
 
     def lookup(self, nhs_number: str) -> Patient | None:
+        self._scenario(nhs_number)
+        return self._inner.lookup(nhs_number)
+
+    @property
+    def joins_indicator(self) -> bool:
+        """Whether ``lookup_with_active_indicator`` can be used: the source is this store's own table."""
+        return bool(getattr(self._inner, "joins_indicator", False))
+
+    def lookup_with_active_indicator(self, nhs_number: str) -> tuple[Patient | None, Indicator | None]:
+        self._scenario(nhs_number)
+        return self._inner.lookup_with_active_indicator(nhs_number)  # type: ignore[attr-defined, no-any-return]
+
+    def _scenario(self, nhs_number: str) -> None:
         if nhs_number == DEMOGRAPHICS_UNAVAILABLE:
             raise DemographicsUnavailable("sandbox scenario: demographics unavailable")
         if nhs_number == STORE_UNAVAILABLE:
             raise StoreUnavailable("sandbox scenario: store unavailable")
         if nhs_number == SLOW_ANSWER:
             _pause(self._delay)
-        return self._inner.lookup(nhs_number)
 
 
 def _pause(seconds: float) -> None:

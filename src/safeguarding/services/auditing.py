@@ -35,12 +35,14 @@ class Auditor:
         ctx.audited = True
 
     def run(self, ctx: RequestContext, prepare: Callable[[], P], work: Callable[[Transaction, P], T],
-            outcome: Callable[[T], Outcome] | None = None, *, writes: bool = True) -> T:
+            outcome: Callable[[T], Outcome] | None = None, *, writes: bool = True,
+            prefetch: Callable[[Transaction], None] | None = None) -> T:
         """Check what can be checked outside the transaction (demographics may be a remote PDS),
         then do ``work`` and audit it in one transaction. A broken rule is audited instead, with the
         work undone (a savepoint; ``writes=False`` says the work only reads, so there is nothing to undo).
 
         ``outcome`` names a success by its result when "OK" says too little (e.g. an upload's file code).
+        ``prefetch`` queues the work's reads ahead (``Store.run``).
         """
         try:
             prepared = prepare()
@@ -61,7 +63,7 @@ class Auditor:
             self.record_in(tx, ctx, outcome(result) if outcome else ctx.outcomes.success)
             return result
 
-        done = self._store.run(unit)
+        done = self._store.run(unit, prefetch)
         ctx.audited = True
         if isinstance(done, _Refused):
             raise done.error

@@ -149,13 +149,20 @@ class CpisService:
         recording = cpis.records_access(declared_unscheduled, user)
 
         def work(tx: Transaction, _: None) -> list[Plan]:
-            plans = tx.plans_for(nhs_number, lock=recording)
+            if not recording:
+                return cpis.active_plans(tx.plans_for(nhs_number), self.today())
+            # The user's last listed access is read with the plans (one round trip); used only if one is active.
+            plans, last = tx.plans_with_last_access(nhs_number, user.user_id)
             active = cpis.active_plans(plans, self.today())
-            if active and recording:
-                self._record_access(tx, ctx, nhs_number, user, plans)
+            if active:
+                self._record_access(tx, ctx, nhs_number, user, plans, last)
             return active
 
-        return self._auditor.run(ctx, lambda: _require_valid(nhs_number), work)
+        def prefetch(tx: Transaction) -> None:
+            if recording and nhs.is_valid(nhs_number):
+                tx.prefetch_plans_with_last_access(nhs_number, user.user_id)
+
+        return self._auditor.run(ctx, lambda: _require_valid(nhs_number), work, prefetch=prefetch)
 
     def care_team(self, ctx: RequestContext, plan_id: str, declared_unscheduled: bool | None) -> Plan:
         """One active plan by its id (a CareTeam read), recorded as the search for the child is: an
@@ -169,12 +176,15 @@ class CpisService:
             if found is None:
                 raise PlanNotFound()
             nhs_number = ctx.nhs_number = found.key.nhs_number
-            plans = tx.plans_for(nhs_number, lock=recording)
+            if recording:
+                plans, last = tx.plans_with_last_access(nhs_number, user.user_id)
+            else:
+                plans, last = tx.plans_for(nhs_number), None
             shared = next((plan for plan in cpis.active_plans(plans, self.today()) if plan.id == plan_id), None)
             if shared is None:
                 raise PlanNotFound()
             if recording:
-                self._record_access(tx, ctx, nhs_number, user, plans)
+                self._record_access(tx, ctx, nhs_number, user, plans, last)
             return shared
 
         return self._auditor.run(ctx, lambda: None, work)
@@ -193,9 +203,9 @@ class CpisService:
         return self._auditor.run(ctx, lambda: None, work, writes=False)
 
     def _record_access(self, tx: Transaction, ctx: RequestContext, nhs_number: str, user: User,
-                       plans: list[Plan]) -> Access:
+                       plans: list[Plan], last: str | None) -> Access:
+        """``last``: the user's last listed access to the child, read with its plans, locked."""
         now = self._clock.now()
-        last = tx.last_listed_access(nhs_number, user.user_id)
         listed = cpis.is_listed(now, datetime.fromisoformat(last) if last else None)
         access = Access(id=str(uuid.uuid4()), nhs_number=nhs_number, at=iso_instant(now), author=Author.of(user),
                         listed=listed)

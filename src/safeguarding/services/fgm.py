@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from datetime import date
-from typing import TypeVar
+from typing import Protocol, TypeVar, cast
 
 from ..domain import fgm
 from ..domain.clock import Clock, iso_instant, uk_today
@@ -20,12 +20,24 @@ T = TypeVar("T")
 P = TypeVar("P")
 
 
+class JoinedDemographics(Protocol):
+    """Demographics held in this store's own table (``joins_indicator``): the child and its active indicator
+    can be read in one statement."""
+
+    joins_indicator: bool
+
+    def lookup_with_active_indicator(self, nhs_number: str) -> tuple[Patient | None, Indicator | None]: ...
+
+
 class FgmService:
     def __init__(self, store: Store, demographics: Demographics, clock: Clock, auditor: Auditor) -> None:
         self._store = store
         self._demographics = demographics
         self._clock = clock
         self._auditor = auditor
+        # Demographics from this store's own table: the search reads the child and the indicator at once.
+        joined = getattr(demographics, "joins_indicator", False)
+        self._local = cast(JoinedDemographics, demographics) if joined else None
 
     def _today(self) -> date:
         return uk_today(self._clock)
@@ -39,18 +51,31 @@ class FgmService:
         return fgm.require_traced(self._demographics.lookup(nhs_number))
 
     def search(self, ctx: RequestContext, nhs_number: str) -> Indicator | None:
-        """The child's active indicator, if one is shared today (0 or 1)."""
+        """The child's active indicator, if one is shared today (0 or 1).
+
+        A read only: the child and the indicator are read before the audited unit (with local demographics
+        in one statement), which then only appends the audit event. At READ COMMITTED (PostgreSQL) or from a
+        WAL snapshot (SQLite) that is what a read inside the transaction would see too: the state committed
+        when it ran, before the audit event that records the answer commits."""
         ctx.nhs_number = nhs_number
 
-        def work(tx: Transaction, patient: Patient) -> Indicator | None:
-            found = tx.active_indicator(nhs_number)
+        def prepare() -> tuple[Patient, Indicator | None]:
+            fgm.require_valid_nhs_number(nhs_number)
+            if self._local is not None:
+                patient, found = self._local.lookup_with_active_indicator(nhs_number)
+                return fgm.require_traced(patient), found
+            traced = fgm.require_traced(self._demographics.lookup(nhs_number))
+            return traced, self._store.read_active_indicator(nhs_number)
+
+        def work(tx: Transaction, prepared: tuple[Patient, Indicator | None]) -> Indicator | None:
+            patient, found = prepared
             if found is not None and fgm.is_shown(found, patient, self._today()):
                 ctx.resource_id = found.id
                 return found
             return None
 
-        return self._auditor.run(ctx, lambda: self._traced(nhs_number), work,
-                                 lambda found: ctx.outcomes.searched(found is not None), writes=False)
+        return self._auditor.run(ctx, prepare, work, lambda found: ctx.outcomes.searched(found is not None),
+                                 writes=False)
 
     def _visible(self, ctx: RequestContext, indicator_id: str, version: int | None = None) -> Indicator:
         """An indicator by id (at ``version``, when given: only the current one is held); one that stopped

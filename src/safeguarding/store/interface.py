@@ -57,6 +57,16 @@ class Transaction(Protocol):
         """
         ...
 
+    def plans_with_last_access(self, nhs_number: str, user_id: str) -> tuple[list[Plan], str | None]:
+        """``plans_for(nhs_number, lock=True)`` and ``last_listed_access(nhs_number, user_id)`` at once (on
+        PostgreSQL in one round trip): what an unscheduled access reads before it is recorded."""
+        ...
+
+    def prefetch_plans_with_last_access(self, nhs_number: str, user_id: str) -> None:
+        """Queue ``plans_with_last_access``'s reads ahead (sent with the batch's first round trip; the store
+        reads again if the transaction has written the child's rows meanwhile)."""
+        ...
+
     def plan_for_update(self, key: PlanKey) -> Plan | None:
         """The plan with this key, locked until the transaction ends."""
         ...
@@ -114,14 +124,21 @@ class Transaction(Protocol):
 class Store(Protocol):
     def transaction(self) -> AbstractContextManager[Transaction]: ...
 
-    def run(self, unit: Callable[[Transaction], T]) -> T:
+    def run(self, unit: Callable[[Transaction], T], prefetch: Callable[[Transaction], None] | None = None) -> T:
         """Do ``unit`` in a transaction, maybe shared with other callers' units (group commit), and return
         its result once committed. It must only work through the transaction: it may be run again alone
-        if another unit of its batch fails. An exception it raises undoes all it did."""
+        if another unit of its batch fails. An exception it raises undoes all it did. ``prefetch``, when
+        given, queues the unit's reads (``prefetch_*``) before any unit of the batch runs."""
         ...
 
     # Reads outside any write transaction (a consistent snapshot, no locks held).
     def read_patient(self, nhs_number: str) -> Patient | None: ...
+    def read_active_indicator(self, nhs_number: str) -> Indicator | None: ...
+    def read_patient_and_active_indicator(self, nhs_number: str) -> tuple[Patient | None, Indicator | None]:
+        """``read_patient`` and ``read_active_indicator`` in one statement (one round trip); no indicator
+        when the patient is unknown."""
+        ...
+
     def read_indicator(self, indicator_id: str) -> Indicator | None: ...
     def read_history(self, nhs_number: str) -> list[Indicator]: ...
     def read_plans(self, nhs_number: str) -> list[Plan]: ...

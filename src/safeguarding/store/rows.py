@@ -97,6 +97,11 @@ _PATIENT_COLUMNS, _INDICATOR_COLUMNS, _PLAN_COLUMNS = (
 _PATIENT_BY_NUMBER = _Sql(f"SELECT {_PATIENT_COLUMNS} FROM patients WHERE nhs_number = :nhs_number")  # noqa: S608
 _ACTIVE_INDICATOR = _Sql(f"SELECT {_INDICATOR_COLUMNS} FROM fgm_indicators "  # noqa: S608
                          "WHERE nhs_number = :nhs_number AND status = 'active'")
+_JOINED_COLUMNS = ", ".join([*("p." + c for c in _PATIENT_FIELDS), *("i." + c for c in _INDICATOR_FIELDS)])
+_PATIENT_AND_ACTIVE_INDICATOR = _Sql(f"SELECT {_JOINED_COLUMNS} FROM patients p "  # noqa: S608
+                                     "LEFT JOIN fgm_indicators i "
+                                     "ON i.nhs_number = p.nhs_number AND i.status = 'active' "
+                                     "WHERE p.nhs_number = :nhs_number")
 _INDICATOR_BY_ID = _Sql(f"SELECT {_INDICATOR_COLUMNS} FROM fgm_indicators WHERE id = :id")  # noqa: S608
 _LOCK_AUDIT_HEAD = _Sql("SELECT seq, hash FROM audit_head WHERE id = 1", " FOR UPDATE")
 _AUDIT_COLUMNS = ("seq", "prev_hash", "hash", *AuditEvent.__dataclass_fields__)

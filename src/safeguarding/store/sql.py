@@ -9,6 +9,7 @@ stay importable from here.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 from collections.abc import Callable, Iterator
@@ -16,7 +17,7 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 
 from .. import inline
@@ -43,9 +44,13 @@ from .engine import (
 )
 from .failures import unavailable_on
 from .interface import StoreUnavailable
+from .pipelined_reads import PipelinedReads
 from .rows import (
+    _ACTIVE_INDICATOR,
     _INDICATOR_BY_ID,
+    _PATIENT_AND_ACTIVE_INDICATOR,
     _PATIENT_BY_NUMBER,
+    _PATIENT_FIELDS,
     _indicator_row,
     _patient_row,
     _Sql,
@@ -72,8 +77,12 @@ class _Readers:
         self._idle: list[Any] = []
         self._lock = threading.Lock()
         self._errors: tuple[type[Exception], ...] = (engine.dialect.loaded_dbapi.Error,)
+        self._postgresql = engine.dialect.name == "postgresql"
+        self._pipelined: PipelinedReads | None = None  # PostgreSQL, from requests on an event loop
 
     def one(self, statement: _Sql, params: dict[str, Any]) -> tuple[Any, ...] | None:
+        if self._postgresql and inline.running_loop() is not None:
+            return self._pipelined_reads().one(statement.postgresql, params)
         with self._lock:
             conn = self._idle.pop() if self._idle else None
         if conn is None:
@@ -103,11 +112,21 @@ class _Readers:
             conn.autocommit = True  # type: ignore[union-attr]
         return conn
 
+    def _pipelined_reads(self) -> PipelinedReads:
+        if self._pipelined is None:
+            with self._lock:
+                if self._pipelined is None:
+                    self._pipelined = PipelinedReads(self.connect, self._errors)
+        return self._pipelined
+
     def close(self) -> None:
         with self._lock:
             idle, self._idle = self._idle, []
+            pipelined, self._pipelined = self._pipelined, None
         for conn in idle:
             _close_quietly(conn)
+        if pipelined is not None:
+            pipelined.close()
 
 
 class SqlStore:
@@ -127,6 +146,7 @@ class SqlStore:
         self._sqlite = engine.dialect.name == "sqlite"
         self._loop_writers: dict[asyncio.AbstractEventLoop, LoopWriter[SqlTransaction]] = {}
         self._thread_writer: ThreadWriter[SqlTransaction] | None = None
+        self._batch_conn: Connection | None = None  # the ThreadWriter's (PostgreSQL), kept from batch to batch
         self._checkpointer: WalCheckpointer | None = None
         self._writer_lock = threading.Lock()
         self._exclusive = _writer_lock_for(engine)
@@ -163,6 +183,17 @@ class SqlStore:
         row = self._readers.one(_PATIENT_BY_NUMBER, {"nhs_number": nhs_number})
         return _patient_row(row) if row else None
 
+    def read_active_indicator(self, nhs_number: str) -> Indicator | None:
+        row = self._readers.one(_ACTIVE_INDICATOR, {"nhs_number": nhs_number})
+        return _indicator_row(row) if row else None
+
+    def read_patient_and_active_indicator(self, nhs_number: str) -> tuple[Patient | None, Indicator | None]:
+        row = self._readers.one(_PATIENT_AND_ACTIVE_INDICATOR, {"nhs_number": nhs_number})
+        if row is None:
+            return None, None
+        split = len(_PATIENT_FIELDS)
+        return _patient_row(row[:split]), _indicator_row(row[split:]) if row[split] is not None else None
+
     def read_indicator(self, indicator_id: str) -> Indicator | None:
         row = self._readers.one(_INDICATOR_BY_ID, {"id": indicator_id})
         return _indicator_row(row) if row else None
@@ -193,8 +224,10 @@ class SqlStore:
             tx = SqlTransaction(conn, self._audit_key)
             yield tx
             tx.finish()
+            tx.flush(commit=True)  # PostgreSQL: the queued statements and COMMIT in one round trip
 
-    def run(self, unit: Callable[[SqlTransaction], T]) -> T:
+    def run(self, unit: Callable[[SqlTransaction], T],
+            prefetch: Callable[[SqlTransaction], None] | None = None) -> T:
         """``unit`` in a transaction, committed (durably) before this returns. From a request running
         inline on the event loop the transaction is shared with other requests' units (group commit,
         ``writer.py``); ``unit`` may then be run twice (the second time alone, after another unit of its
@@ -203,15 +236,39 @@ class SqlStore:
         if loop is None:
             with self.transaction() as tx:
                 return unit(tx)
-        return self._writer_for(loop).run(unit)
+        return self._writer_for(loop).run(unit, prefetch)
 
     @contextmanager
     def _batch_transaction(self) -> Iterator[SqlTransaction]:
-        # A batch locks the rows of many requests (CP-IS plans, indicators) and the chain head. Taken first,
-        # the head orders the batches of every process, so two can never hold rows the other waits for.
-        with self.transaction() as tx:
-            tx.lock_audit_head()
-            yield tx
+        """A PostgreSQL batch (``ThreadWriter``, one thread): on the writer's own connection, kept from batch to
+        batch (no pool checkout and pre-ping each time) in autocommit, so that BEGIN goes with the chain head's
+        lock in one round trip and COMMIT with the batch's writes in another.
+
+        A batch locks the rows of many requests (CP-IS plans, indicators) and the chain head. Taken first,
+        the head orders the batches of every process, so two can never hold rows the other waits for."""
+        conn = self._batch_conn
+        try:
+            with unavailable_on(*self._failures):
+                if conn is None:
+                    conn = self.engine.connect()
+                    conn.connection.driver_connection.autocommit = True  # type: ignore[union-attr]
+                    self._batch_conn = conn
+                tx = SqlTransaction(conn, self._audit_key, begin=True)
+                tx.lock_audit_head_ahead()  # first, with BEGIN, in the batch's first round trip
+                yield tx
+                tx.finish()
+                tx.flush(commit=True)
+                conn.commit()  # SQLAlchemy's view of it (nothing is sent: the transaction is closed)
+        except BaseException:
+            # Whatever went wrong, the connection goes: ROLLBACK is attempted, then the pool forgets it (it is in
+            # autocommit) and the next batch opens a new one.
+            self._batch_conn = None
+            if conn is not None:
+                with contextlib.suppress(Exception):
+                    conn.rollback()
+                conn.invalidate()
+                conn.close()
+            raise
 
     def _writer_for(self, loop: asyncio.AbstractEventLoop) -> LoopWriter[SqlTransaction] | ThreadWriter[SqlTransaction]:
         if not self._sqlite:
@@ -277,6 +334,10 @@ class SqlStore:
             checkpointer, self._checkpointer = self._checkpointer, None
         for writer in writers:
             writer.close()
+        if self._batch_conn is not None:
+            self._batch_conn.invalidate()  # in autocommit: never back to the pool
+            self._batch_conn.close()
+            self._batch_conn = None
         if checkpointer is not None:
             checkpointer.close()
         self._readers.close()

@@ -64,21 +64,102 @@ from .rows import (
 )
 from .web_sessions import FORGET_ENDED_WEB_SESSIONS, REVOKE_WEB_SESSION
 
+_IDLE = 0  # libpq's PQTRANS_IDLE: no transaction open on the connection (psycopg's ``TransactionStatus.IDLE``)
+
 
 class SqlTransaction:
-    def __init__(self, conn: Connection, audit_key: bytes) -> None:
+    def __init__(self, conn: Connection, audit_key: bytes, *, begin: bool = False) -> None:
+        """``begin``: the connection is in autocommit (PostgreSQL) and this transaction sends its own BEGIN,
+        with its first statement, and COMMIT, with its last (``flush``)."""
         self._conn = conn
         self._audit_key = audit_key
         self._dialect = conn.dialect.name
         self._driver: Any = None
         self._head: tuple[int, str] | None = None  # the chain head as this transaction has moved it
         self._head_moved = False
+        # PostgreSQL: the statements whose answer nobody waits for (savepoints, the access and notification
+        # rows, the audit rows, the head's update) wait here and go with the next statement that needs an
+        # answer, or with COMMIT, in one round trip (psycopg's pipeline mode). SQLite runs each at once.
+        self._queued: list[tuple[str, dict[str, Any] | tuple[Any, ...]]] | None = (
+            [] if self._dialect == "postgresql" else None)
+        self._flushes = 0  # how many times the queue has gone to the database
+        # Reads queued ahead (``prefetch_*``, the head's lock): the position of each in the queue, by name; after
+        # the flush that sends them, their cursors. ``_touched``: children whose CP-IS rows this transaction wrote.
+        self._ahead: dict[Any, int] = {}
+        self._fetched: dict[Any, Any] = {}
+        self._touched: set[str] = set()
+        if begin and self._queued is not None:
+            self._queued.append(("BEGIN", {}))
 
-    def _cursor(self, statement: _Sql, params: dict[str, Any] | tuple[Any, ...]) -> Any:
-        """Run a hot-path statement on the driver's connection, inside this transaction."""
+    def _driver_connection(self) -> Any:
         if self._driver is None:
             self._driver = self._conn.connection.driver_connection
-        return self._driver.execute(statement.text(self._dialect), params)
+        return self._driver
+
+    def _cursor(self, statement: _Sql, params: dict[str, Any] | tuple[Any, ...]) -> Any:
+        """Run a hot-path statement on the driver's connection, inside this transaction, with whatever is
+        queued before it (PostgreSQL: in one round trip, with BEGIN when it opens the transaction)."""
+        driver = self._driver_connection()
+        sql = statement.text(self._dialect)
+        if self._queued is None or not self._queued and driver.info.transaction_status != _IDLE:
+            return driver.execute(sql, params)
+        return self._cursors((statement, params))[0]
+
+    def _cursors(self, *statements: tuple[_Sql, dict[str, Any] | tuple[Any, ...]]) -> list[Any]:
+        """Several statements, after whatever is queued; on PostgreSQL all in one round trip."""
+        driver = self._driver_connection()
+        if self._queued is None:
+            return [driver.execute(statement.sqlite, params) for statement, params in statements]
+        queued, self._queued = self._queued, []
+        self._flushes += 1
+        with driver.pipeline():
+            sent = [driver.execute(text, values) for text, values in queued]
+            cursors = [driver.execute(statement.postgresql, params) for statement, params in statements]
+        self._answered(sent)
+        return cursors
+
+    def _answered(self, sent: list[Any]) -> None:
+        """Keep the cursors of the reads queued ahead, now that they have been sent."""
+        if self._ahead:
+            for name, position in self._ahead.items():
+                self._fetched[name] = sent[position]
+            self._ahead = {}
+
+    def _ahead_of_time(self, name: Any, statement: _Sql, params: dict[str, Any]) -> None:
+        """Queue a read whose answer is wanted later (``_fetch``): it goes with the next round trip."""
+        if self._queued is not None and name not in self._ahead and name not in self._fetched:
+            self._ahead[name] = len(self._queued)
+            self._queued.append((statement.postgresql, params))
+
+    def _fetch(self, name: Any) -> Any | None:
+        """The cursor of a read queued ahead (sent now if it is still waiting), or None."""
+        if name in self._ahead:
+            self.flush()
+        return self._fetched.pop(name, None)
+
+    def flush(self, *, commit: bool = False) -> None:
+        """PostgreSQL: send what is queued (and with ``commit``, COMMIT) in one round trip. COMMIT goes as a
+        statement of the pipeline, so one sync answers for all (psycopg's ``commit()`` there would sync twice);
+        SQLAlchemy's own COMMIT afterwards finds the transaction closed and sends nothing."""
+        if not self._queued and not commit or self._queued is None:
+            return
+        driver = self._driver_connection()
+        queued, self._queued = self._queued, []
+        self._flushes += 1
+        with driver.pipeline():
+            sent = [driver.execute(text, values) for text, values in queued]
+            if commit:
+                driver.execute("COMMIT")
+        self._answered(sent)
+
+    def _sa(self, statement: Any) -> Any:
+        """A SQLAlchemy statement, after what is queued."""
+        self.flush()
+        return self._conn.execute(statement)
+
+    def _nested(self) -> Any:
+        self.flush()
+        return self._conn.begin_nested()
 
     def _one(self, statement: _Sql, params: dict[str, Any]) -> tuple[Any, ...] | None:
         return self._cursor(statement, params).fetchone()  # type: ignore[no-any-return]
@@ -87,19 +168,30 @@ class SqlTransaction:
         return self._cursor(statement, params).fetchall()  # type: ignore[no-any-return]
 
     def _execute(self, statement: _Sql, params: dict[str, Any] | tuple[Any, ...]) -> None:
-        self._cursor(statement, params)
+        """A statement whose answer is not needed: queued on PostgreSQL (its error, if any, is raised by
+        the next statement that needs an answer, or by the commit; either fails the unit, and a batch's
+        failure runs each unit again alone, so the error reaches the unit it belongs to)."""
+        if self._queued is not None:
+            self._queued.append((statement.postgresql, params))
+        else:
+            self._cursor(statement, params)
 
     @contextmanager
     def savepoint(self) -> Iterator[None]:
         """Roll back to here (writes and audit appends alike) if the block raises."""
         head, moved = self._head, self._head_moved
+        mark, flushes = len(self._queued or ()), self._flushes
         self._execute(_SAVEPOINT, {})
         try:
             yield
         except BaseException:
             self._head, self._head_moved = head, moved
-            self._execute(_ROLLBACK_TO_SAVEPOINT, {})
-            self._execute(_RELEASE_SAVEPOINT, {})
+            if self._queued is not None and self._flushes == flushes:
+                del self._queued[mark:]  # nothing of the block has reached the database, nor its SAVEPOINT
+                self._ahead = {name: at for name, at in self._ahead.items() if at < mark}
+            else:
+                self._execute(_ROLLBACK_TO_SAVEPOINT, {})
+                self._execute(_RELEASE_SAVEPOINT, {})
             raise
         self._execute(_RELEASE_SAVEPOINT, {})
 
@@ -126,7 +218,7 @@ class SqlTransaction:
             "superseded_by": patient.superseded_by,
             "updated_at": iso_instant(datetime.now(timezone.utc)),
         }
-        changed = self._conn.execute(
+        changed = self._sa(
             update(t.patients).where(t.patients.c.nhs_number == patient.nhs_number).values(values)
         ).rowcount
         if not changed:
@@ -136,10 +228,10 @@ class SqlTransaction:
             # ``transaction()`` would report as StoreUnavailable). SQLite never races here: every
             # write transaction holds the database write lock from its start.
             try:
-                with self._conn.begin_nested():
-                    self._conn.execute(insert(t.patients).values(values))
+                with self._nested():
+                    self._sa(insert(t.patients).values(values))
             except IntegrityError:
-                self._conn.execute(
+                self._sa(
                     update(t.patients).where(t.patients.c.nhs_number == patient.nhs_number).values(values)
                 )
 
@@ -158,7 +250,7 @@ class SqlTransaction:
             .where(t.fgm_indicators.c.nhs_number == nhs_number)
             .order_by(t.fgm_indicators.c.created_at, t.fgm_indicators.c.id)
         )
-        return [_indicator_row(tuple(row)) for row in self._conn.execute(q)]
+        return [_indicator_row(tuple(row)) for row in self._sa(q)]
 
     def insert_indicator(self, indicator: Indicator) -> None:
         values = {
@@ -173,7 +265,7 @@ class SqlTransaction:
         # A savepoint keeps the transaction usable when the unique index refuses the row.
         try:
             with self.savepoint():
-                self._execute(_INSERT_INDICATOR, values)
+                self._cursor(_INSERT_INDICATOR, values)  # at once: the unique index's refusal is the answer
         except self._conn.dialect.loaded_dbapi.IntegrityError as exc:
             raise IndicatorAlreadySet() from exc
 
@@ -197,15 +289,32 @@ class SqlTransaction:
             )
         )
         split = len(_INDICATOR_FIELDS)
-        return [(_indicator_row(tuple(row[:split])), _patient_row(tuple(row[split:]))) for row in self._conn.execute(q)]
+        return [(_indicator_row(tuple(row[:split])), _patient_row(tuple(row[split:]))) for row in self._sa(q)]
 
     # CP-IS plans
     def plans_for(self, nhs_number: str, *, lock: bool = False) -> list[Plan]:
         rows = self._all(_PLANS_FOR_LOCKED if lock else _PLANS_FOR, {"nhs_number": nhs_number})
         return [_plan_row(row) for row in rows]
 
+    def prefetch_plans_with_last_access(self, nhs_number: str, user_id: str) -> None:
+        """PostgreSQL: queue ``plans_with_last_access``'s reads, to go with the transaction's next round trip
+        (a group-commit batch sends every unit's at once, after the head's lock)."""
+        self._ahead_of_time(("plans", nhs_number), _PLANS_FOR_LOCKED, {"nhs_number": nhs_number})
+        self._ahead_of_time(("last", nhs_number, user_id), _LAST_LISTED_ACCESS,
+                            {"nhs_number": nhs_number, "user_id": user_id})
+
+    def plans_with_last_access(self, nhs_number: str, user_id: str) -> tuple[list[Plan], str | None]:
+        plans, last = self._fetch(("plans", nhs_number)), self._fetch(("last", nhs_number, user_id))
+        if plans is None or last is None or nhs_number in self._touched:
+            # Not read ahead, or this transaction has written the child's rows since (a second access in one
+            # batch): read them now, after those writes.
+            plans, last = self._cursors((_PLANS_FOR_LOCKED, {"nhs_number": nhs_number}),
+                                        (_LAST_LISTED_ACCESS, {"nhs_number": nhs_number, "user_id": user_id}))
+        row = last.fetchone()
+        return [_plan_row(row) for row in plans.fetchall()], str(row[0]) if row and row[0] is not None else None
+
     def plan_for_update(self, key: PlanKey) -> Plan | None:
-        row = self._conn.execute(
+        row = self._sa(
             select(*_columns(t.cpis_plans, _PLAN_FIELDS))
             .where(
                 t.cpis_plans.c.authority_ods == key.authority_ods,
@@ -217,7 +326,7 @@ class SqlTransaction:
         return _plan_row(tuple(row)) if row else None
 
     def plan_by_id(self, plan_id: str) -> Plan | None:
-        row = self._conn.execute(
+        row = self._sa(
             select(*_columns(t.cpis_plans, _PLAN_FIELDS)).where(t.cpis_plans.c.id == plan_id)).first()
         return _plan_row(tuple(row)) if row else None
 
@@ -232,14 +341,14 @@ class SqlTransaction:
         }
         # A savepoint keeps the transaction usable when the unique key refuses the row.
         try:
-            with self._conn.begin_nested():
-                self._conn.execute(insert(t.cpis_plans).values(values))
+            with self._nested():
+                self._sa(insert(t.cpis_plans).values(values))
         except IntegrityError:
             return False
         return True
 
     def update_plan(self, plan: Plan) -> bool:
-        changed = self._conn.execute(
+        changed = self._sa(
             update(t.cpis_plans)
             .where(t.cpis_plans.c.id == plan.id, t.cpis_plans.c.version == plan.version - 1)
             .values(_plan_values(plan))
@@ -248,6 +357,7 @@ class SqlTransaction:
 
     # CP-IS access history, alerts and the notification queue
     def record_access(self, access: Access) -> None:
+        self._touched.add(access.nhs_number)
         self._execute(_RECORD_ACCESS, {"id": access.id, "nhs_number": access.nhs_number, "recorded_at": access.at,
                                        "user_id": access.author.user_id, "author": _flat_json(access.author),
                                        "listed": access.listed})
@@ -260,25 +370,25 @@ class SqlTransaction:
         c = t.cpis_accesses.c
         q = (select(t.cpis_accesses).where(c.nhs_number == nhs_number, c.listed)
              .order_by(c.recorded_at.desc(), c.id.desc()).limit(limit))
-        return [_access(row) for row in self._conn.execute(q)]
+        return [_access(row) for row in self._sa(q)]
 
     def all_accesses(self, nhs_number: str) -> list[Access]:
         c = t.cpis_accesses.c
         q = select(t.cpis_accesses).where(c.nhs_number == nhs_number).order_by(c.recorded_at, c.id)
-        return [_access(row) for row in self._conn.execute(q)]
+        return [_access(row) for row in self._sa(q)]
 
     def record_alert(self, alert: Alert) -> None:
-        self._conn.execute(insert(t.cpis_alerts).values(
+        self._sa(insert(t.cpis_alerts).values(
             id=alert.id, nhs_number=alert.nhs_number, recorded_at=alert.at, author=_flat_json(alert.author),
             note=alert.note,
         ))
 
     def alert_by_id(self, alert_id: str) -> tuple[Alert, list[str]] | None:
-        row = self._conn.execute(select(t.cpis_alerts).where(t.cpis_alerts.c.id == alert_id)).first()
+        row = self._sa(select(t.cpis_alerts).where(t.cpis_alerts.c.id == alert_id)).first()
         if row is None:
             return None
         c = t.cpis_notifications.c
-        recipients = self._conn.execute(
+        recipients = self._sa(
             select(c.authority_ods).where(c.event_id == alert_id, c.kind == _ALERT_KIND).order_by(c.authority_ods))
         return _alert(row), [ods for (ods,) in recipients]
 
@@ -294,15 +404,15 @@ class SqlTransaction:
         q = select(t.cpis_notifications).where(where).order_by(c.queued_at, c.event_id)
         if limit is not None:
             q = q.limit(limit)
-        rows = self._conn.execute(q).all()
+        rows = self._sa(q).all()
         events: dict[str, Event] = {}
         access_ids = [r.event_id for r in rows if r.kind == _ACCESS_KIND]
         alert_ids = [r.event_id for r in rows if r.kind == _ALERT_KIND]
         if access_ids:
-            found = self._conn.execute(select(t.cpis_accesses).where(t.cpis_accesses.c.id.in_(access_ids)))
+            found = self._sa(select(t.cpis_accesses).where(t.cpis_accesses.c.id.in_(access_ids)))
             events.update((row.id, _access(row)) for row in found)
         if alert_ids:
-            found = self._conn.execute(select(t.cpis_alerts).where(t.cpis_alerts.c.id.in_(alert_ids)))
+            found = self._sa(select(t.cpis_alerts).where(t.cpis_alerts.c.id.in_(alert_ids)))
             events.update((row.id, _alert(row)) for row in found)
         return [Notification(r.authority_ods, r.queued_at, events[r.event_id], r.acknowledged_at) for r in rows]
 
@@ -315,7 +425,7 @@ class SqlTransaction:
 
     def count_pending(self, authority_ods: str) -> int:
         c = t.cpis_notifications.c
-        count = self._conn.execute(
+        count = self._sa(
             select(func.count()).select_from(t.cpis_notifications)
             .where(c.authority_ods == authority_ods, c.acknowledged_at.is_(None))
         ).scalar()
@@ -327,10 +437,10 @@ class SqlTransaction:
         c = t.cpis_notifications.c
         pending = and_(c.authority_ods == authority_ods, c.event_id.in_(event_ids), c.acknowledged_at.is_(None))
         # Lock, then update exactly those rows: the ids returned are the ones this call acknowledged.
-        taken = [row.event_id for row in self._conn.execute(
+        taken = [row.event_id for row in self._sa(
             select(c.event_id).where(pending).order_by(c.event_id).with_for_update())]
         if taken:
-            self._conn.execute(update(t.cpis_notifications)
+            self._sa(update(t.cpis_notifications)
                                .where(c.authority_ods == authority_ods, c.event_id.in_(taken),
                                       c.acknowledged_at.is_(None))
                                .values(acknowledged_at=at))
@@ -349,12 +459,18 @@ class SqlTransaction:
     def audit_head(self) -> tuple[int, str]:
         if self._head is not None:
             return self._head
-        row = self._conn.execute(select(t.audit_head.c.seq, t.audit_head.c.hash).where(t.audit_head.c.id == 1)).one()
+        row = self._sa(select(t.audit_head.c.seq, t.audit_head.c.hash).where(t.audit_head.c.id == 1)).one()
         return int(row.seq), str(row.hash)
+
+    def lock_audit_head_ahead(self) -> None:
+        """PostgreSQL: queue the head's lock to go first with the transaction's next round trip (a batch's
+        first read, or its first append): taken before any other row of the batch is locked."""
+        self._ahead_of_time("head", _LOCK_AUDIT_HEAD, {})
 
     def lock_audit_head(self) -> tuple[int, str]:
         """Read the chain head, locking it (PostgreSQL) until this transaction ends."""
-        row = self._one(_LOCK_AUDIT_HEAD, {})
+        cursor = self._fetch("head")
+        row = cursor.fetchone() if cursor is not None else self._one(_LOCK_AUDIT_HEAD, {})
         if row is None:
             raise StoreUnavailable("audit_head has no row: run `safeguarding db upgrade`")
         self._head = (int(row[0]), str(row[1]))

@@ -52,6 +52,7 @@ class _Item:
     unit: Callable[[Any], Any]
     future: asyncio.Future[Any]
     loop: asyncio.AbstractEventLoop
+    prefetch: Callable[[Any], None] | None = None
 
 
 class ThreadWriter(Generic[Tx]):
@@ -66,8 +67,10 @@ class ThreadWriter(Generic[Tx]):
         self._thread = threading.Thread(target=self._serve, name=name, daemon=True)
         self._thread.start()
 
-    def run(self, unit: Callable[[Tx], T]) -> T:
-        """From code running inline on an event loop: ``unit``'s result once its transaction has committed."""
+    def run(self, unit: Callable[[Tx], T], prefetch: Callable[[Tx], None] | None = None) -> T:
+        """From code running inline on an event loop: ``unit``'s result once its transaction has committed.
+        ``prefetch`` queues the unit's reads ahead: every unit's of a batch are sent together, before any unit
+        runs (``SqlTransaction.prefetch_*``)."""
         loop = inline.running_loop()
         if loop is None:
             raise RuntimeError("ThreadWriter.run outside inline.run")
@@ -75,7 +78,7 @@ class ThreadWriter(Generic[Tx]):
         with self._ready:
             if self._closed:
                 raise RuntimeError("store writer closed")
-            self._queue.append(_Item(unit, future, loop))
+            self._queue.append(_Item(unit, future, loop, prefetch))
             self._ready.notify()
         return inline.wait(future)
 
@@ -98,6 +101,9 @@ class ThreadWriter(Generic[Tx]):
     def _execute(self, batch: list[_Item]) -> Iterator[tuple[Any, BaseException | None]]:
         try:
             with self._begin() as tx:
+                for item in batch:
+                    if item.prefetch is not None:
+                        item.prefetch(tx)
                 results = [item.unit(tx) for item in batch]
         except BaseException as exc:  # noqa: BLE001 - every failure is handed to the units' callers
             if len(batch) == 1:
@@ -153,8 +159,8 @@ class LoopWriter(Generic[Tx]):
         self._holding = False  # ``exclusive`` is ours (taken on the loop or the committer; released by either)
         self._committer = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="store-commit")
 
-    def run(self, unit: Callable[[Tx], T]) -> T:
-        """From code running inline on this writer's loop."""
+    def run(self, unit: Callable[[Tx], T], prefetch: Callable[[Tx], None] | None = None) -> T:
+        """From code running inline on this writer's loop (``prefetch``: nothing to gain on SQLite)."""
         future: asyncio.Future[T] = self._loop.create_future()
         self._pending.append((unit, future))
         self._schedule()
