@@ -236,7 +236,15 @@ class SqlStore:
         if loop is None:
             with self.transaction() as tx:
                 return unit(tx)
-        return self._writer_for(loop).run(unit, prefetch)
+        failures = self._failures
+
+        def guarded(tx: SqlTransaction) -> T:
+            # As in ``transaction``: the database failing under a unit is the store being unavailable, whichever
+            # path the unit takes (a web page and an API request are told the same).
+            with unavailable_on(*failures):
+                return unit(tx)
+
+        return self._writer_for(loop).run(guarded, prefetch)
 
     @contextmanager
     def _batch_transaction(self) -> Iterator[SqlTransaction]:

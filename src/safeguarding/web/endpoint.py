@@ -5,8 +5,10 @@ counterpart of ``api/pipeline.py``):
 2. the session from its encrypted cookie (a new anonymous one when there is none or it has expired);
 3. for a POST: an url-encoded form of at most 32 KiB, then CSRF (the session's token and the origin);
 4. pages for signed-in users only: anyone else is sent to sign in;
-5. (in a worker thread) the handler, which calls the services with a ``RequestContext`` whose caller
-   is the signed-in user; the services audit in the same transaction as any change;
+5. the handler, run inline on the event loop's thread as the APIs' handlers are (``inline.run``: network calls
+   go through ``inline.blocking``), which calls the services with a ``RequestContext`` whose caller is the
+   signed-in user; the services audit in the same transaction as any change, group-committed with the
+   APIs' units of work (``store/writer.py``);
 6. the request is audited exactly once: by the services it called, or here if it called none
    (a page view, a refusal, a sign-in);
 7. the page: ``Cache-Control: no-store``, a strict Content-Security-Policy, the session cookie
@@ -25,13 +27,12 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
-from anyio import to_thread
 from jinja2 import Environment
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.types import Receive, Scope, Send
 
-from .. import metrics
+from .. import inline, metrics
 from ..domain.caller import ANONYMOUS, Caller
 from ..security.errors import SecurityError
 from ..services.context import Outcomes, RequestContext
@@ -140,7 +141,7 @@ class WebEndpoint:
         unknown = False  # whether the session was signed out could not be checked: refuse (503), keep the cookie
         if session is not None and session.user is not None:
             try:
-                if await to_thread.run_sync(self.signed_out.holds, session.id):
+                if await inline.run(self.signed_out.holds, session.id):
                     session = None  # signed out elsewhere: a copy of the cookie is no session at all
             except Exception:  # noqa: BLE001
                 unknown = True
@@ -153,12 +154,12 @@ class WebEndpoint:
             page = await self._admit(request, visit)
         if page is None:
             try:
-                page = await to_thread.run_sync(self.handler, visit)
+                page = await inline.run(self.handler, visit)
             except Exception as exc:  # noqa: BLE001 - the last line of defence
                 page = self._failure(exc, visit)
         if not any(ctx.audited for ctx in visit.contexts):
             try:
-                await to_thread.run_sync(self._audit, visit, page)
+                await inline.run(self._audit, visit, page)
             except Exception as exc:  # noqa: BLE001
                 page = self._failure(exc, visit)
         try:
