@@ -60,12 +60,11 @@ class FgmService:
         ctx.nhs_number = nhs_number
 
         def prepare() -> tuple[Patient, Indicator | None]:
+            if self._local is None:
+                return self._traced(nhs_number), self._store.read_active_indicator(nhs_number)
             fgm.require_valid_nhs_number(nhs_number)
-            if self._local is not None:
-                patient, found = self._local.lookup_with_active_indicator(nhs_number)
-                return fgm.require_traced(patient), found
-            traced = fgm.require_traced(self._demographics.lookup(nhs_number))
-            return traced, self._store.read_active_indicator(nhs_number)
+            patient, found = self._local.lookup_with_active_indicator(nhs_number)
+            return fgm.require_traced(patient), found
 
         def work(tx: Transaction, prepared: tuple[Patient, Indicator | None]) -> Indicator | None:
             patient, found = prepared
