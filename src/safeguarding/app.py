@@ -34,20 +34,28 @@ from .services.cpis import CpisService
 from .services.fgm import FgmService
 from .services.wiring import Services
 from .settings import Settings
+from .store.event_loop import EventLoopStore
+from .store.interface import Store
 from .store.sql import SqlStore
 from .web.routes import web_routes
 
 
-def build_services(settings: Settings, clock: Clock | None = None) -> Services:
-    """The store, the one auditor and the services over them."""
+def build_services(settings: Settings, clock: Clock | None = None, *, on_event_loop: bool = False) -> Services:
+    """The store, the one auditor and the services over them.
+
+    How their units of work run is chosen here, once: ``on_event_loop`` (the server, ``create_app``) gives the
+    services the store's event-loop view, whose units are group-committed with other requests'
+    (store/event_loop.py); otherwise (the command line, tests) each unit has a transaction of its own."""
     clock = clock or SystemClock()
     store = SqlStore.open(settings.database_url, settings.audit_key.value, spool_dir=settings.layout.audit_spool,
                           checkpoints=settings.audit_checkpoints)
-    source = PdsDemographics(settings.pds) if settings.pds else LocalDemographics(store)  # [pds], else the table
+    serving: Store = EventLoopStore(store) if on_event_loop else store
+    source = PdsDemographics(settings.pds) if settings.pds else LocalDemographics(serving)  # [pds], else the table
     demographics = scenario_demographics(source, settings.sandbox)  # sandbox: error simulation
-    auditor = Auditor(store, clock)
-    return Services(store=store, fgm=FgmService(store, demographics, clock, auditor), auditor=auditor,
-                    cpis=CpisService(store, demographics, clock, auditor), demographics=demographics)
+    auditor = Auditor(serving, clock)
+    return Services(store=store, serving=serving, fgm=FgmService(serving, demographics, clock, auditor),
+                    auditor=auditor, cpis=CpisService(serving, demographics, clock, auditor),
+                    demographics=demographics)
 
 
 def _closing(store: SqlStore) -> Any:
@@ -64,7 +72,7 @@ def _closing(store: SqlStore) -> Any:
 def create_app(settings: Settings, clock: Clock | None = None, services: Services | None = None) -> ApiFirst:
     """The service's ASGI app. Each shared object is built here once: the services (with the one auditor), the
     systems registry, the token verifier; each API speaks through one dialect; every route is an adapter's."""
-    services = services or build_services(settings, clock)
+    services = services or build_services(settings, clock, on_event_loop=True)
     registry = configured_registry(settings)  # the file, or on PostgreSQL the database's shared copy
     verifier = TokenVerifier(list(settings.trusted_issuers))  # the APIs' and the web sign-in's
     bearer = bearer_authenticator(verifier)

@@ -151,6 +151,22 @@ def test_a_trickled_dstu2_message_is_refused_and_changes_nothing(slow_server: Se
         assert slow_server.history(child) == []
 
 
+def test_a_trickled_web_form_is_refused_at_the_apis_body_time_limit(slow_server: Server) -> None:
+    """The web pages read their forms with the APIs' body reader: a form trickled past the body time limit is
+    answered "The form could not be read" (400) then, not whenever the client finishes."""
+    body = b"csrf_token=x&user=555021935107&care_setting=unscheduled" + b"&pad=" + b"a" * 400
+    with _connect(slow_server) as tls:
+        tls.sendall(b"POST /web/sign-in HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+                    b"X-Request-ID: slow-web-form\r\nContent-Length: %d\r\n\r\n" % len(body))
+        answer, took = _trickle_until_answered(tls, iter(body[i:i + 2] for i in range(0, len(body), 2)))
+        head, _, page = answer.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 400 ")
+        assert b"The form could not be read." in page
+        assert BODY_TIMEOUT - 0.5 < took < BODY_TIMEOUT + 3
+    [record] = slow_server.audit_for("slow-web-form")
+    assert (record.event.api, record.event.status, record.event.outcome) == ("web", 400, "BAD_FORM")
+
+
 def test_a_client_answered_early_may_not_trickle_the_rest_for_ever(slow_server: Server) -> None:
     with _connect(slow_server) as tls:
         tls.sendall(b"GET /_ping HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\nabc")

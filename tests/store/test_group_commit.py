@@ -1,8 +1,9 @@
 """Group commit (``store/writer.py``) on SQLite and a real PostgreSQL: requests running inline on an event
 loop share transactions, and each is still as atomic as if it had its own.
 
-Every test drives ``SqlStore.run`` the way the server does: many requests at once, each in
-``inline.run`` on one event loop, so their units of work meet in the writer's batches.
+Every test drives the store the way the server does: through its event-loop view (``EventLoopStore``, which
+the composition root gives the services), many requests at once, each in ``inline.run`` on one event loop,
+so their units of work meet in the writer's batches.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from safeguarding.domain.clock import SystemClock
 from safeguarding.domain.errors import IndicatorAlreadySet
 from safeguarding.services.auditing import Auditor
 from safeguarding.services.context import Outcomes, RequestContext
+from safeguarding.store.event_loop import EventLoopStore
 from safeguarding.store.interface import StoreUnavailable
 from safeguarding.store.sql import SqlStore, SqlTransaction
 
@@ -80,7 +82,7 @@ def audited_put(store: SqlStore, child: Any, then: Callable[[SqlTransaction], No
             if then is not None:
                 then(tx)
             return str(child.nhs_number)
-        return store.run(unit)
+        return EventLoopStore(store).run(unit)
     return request
 
 
@@ -199,12 +201,31 @@ def test_outside_an_event_loop_a_unit_gets_its_own_transaction(store: SqlStore, 
     assert chain_ok(store, audit_key) == (True, 4)
 
 
+def test_the_store_itself_gives_each_unit_its_own_transaction_even_on_the_loop(store: SqlStore,
+                                                                               audit_key: bytes) -> None:
+    """Which way units run is chosen by who builds the services, not guessed from where the caller runs: the
+    store itself, called from requests running inline, still opens a transaction per unit."""
+    opened = counting_transactions(store)
+    children = [patient() for _ in range(6)]
+    results = concurrently([lambda child=child: store.run(lambda tx: tx.put_patient(child)) for child in children])
+    assert results == [None] * 6
+    assert len(opened) == 6
+    assert all(store.read_patient(child.nhs_number) == child for child in children)
+
+
+def test_group_commit_outside_a_request_on_the_loop_is_refused_and_changes_nothing(store: SqlStore) -> None:
+    child = patient()
+    with pytest.raises(RuntimeError, match="group commit is for requests running inline on the event loop"):
+        EventLoopStore(store).run(lambda tx: tx.put_patient(child))
+    assert store.read_patient(child.nhs_number) is None
+
+
 def test_a_store_that_is_down_fails_every_unit_with_store_unavailable(tmp_path: Any, audit_key: bytes) -> None:
     from safeguarding.store.sql import sqlite_url
 
     down = SqlStore.open(sqlite_url(tmp_path / "no" / "such" / "dir" / "store.db"), audit_key)
     try:
-        results = concurrently([lambda: down.run(lambda tx: tx.append_audit(event("x"))) for _ in range(3)])
+        results = concurrently([lambda: EventLoopStore(down).run(lambda tx: tx.append_audit(event("x"))) for _ in range(3)])
     finally:
         down.close()
     assert [type(result) for result in results] == [StoreUnavailable] * 3
@@ -218,7 +239,7 @@ def test_results_wait_for_the_commit(store: SqlStore, units: int) -> None:
 
     def call(child: Any) -> Callable[[], bool]:
         def request() -> bool:
-            store.run(lambda tx: tx.put_patient(child))
+            EventLoopStore(store).run(lambda tx: tx.put_patient(child))
             return store.read_patient(child.nhs_number) == child  # a separate (reader) connection
         return request
 
@@ -273,7 +294,7 @@ def test_on_sqlite_a_batch_waits_for_another_processs_writer_off_the_loop(tmp_pa
         writer = threading.Thread(target=other_process_writes)
         writer.start()
         assert held.wait(10)
-        request = asyncio.ensure_future(inline.run(ours.run, lambda tx: tx.append_audit(event("ours")).seq))
+        request = asyncio.ensure_future(inline.run(EventLoopStore(ours).run, lambda tx: tx.append_audit(event("ours")).seq))
         started = time.monotonic()
         for _ in range(20):  # 0.2 s in which the loop must keep turning while the batch waits
             await asyncio.sleep(0.01)
@@ -301,6 +322,7 @@ def test_reads_from_requests_on_a_loop_each_get_their_own_row(store: SqlStore) -
     with store.transaction() as tx:
         for child in children[:20]:
             tx.put_patient(child)
-    calls = [lambda child=child: store.read_patient_and_active_indicator(child.nhs_number) for child in children]
+    serving = EventLoopStore(store)
+    calls = [lambda child=child: serving.read_patient_and_active_indicator(child.nhs_number) for child in children]
     results = concurrently(calls)
     assert results == [(child, None) for child in children[:20]] + [(None, None)] * 10

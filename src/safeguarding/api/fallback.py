@@ -10,7 +10,6 @@ system.
 
 from __future__ import annotations
 
-import re
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
@@ -27,14 +26,14 @@ from .dstu2.endpoints import BASE_PATH as DSTU2_BASE
 from .dstu2.endpoints import FgmDstu2
 from .dstu2.messages import Interaction
 from .pipeline import ApiResponse
+from .steps import well_formed_trace_id
 
 if TYPE_CHECKING:
     from ..settings import Settings
 
 Handler = Callable[[Request, Exception], Awaitable[Response]]
 
-# The request ids every answer echoes (the pipeline's rule: 1-128 of A-Za-z0-9._:-); an invalid one is not echoed.
-_TRACE_ID = re.compile(r"[A-Za-z0-9._:\-]{1,128}")
+# The request ids every answer echoes (the pipeline's rule, steps.py); an invalid one is not echoed.
 _TRACE_HEADERS = {"x-request-id": "X-Request-ID", "x-correlation-id": "X-Correlation-ID", "traceid": "TraceID"}
 _DSTU2_PATHS = {f"{DSTU2_BASE}/{interaction.value}": interaction for interaction in Interaction}
 
@@ -44,7 +43,7 @@ def request_ids(headers: Headers) -> dict[str, str]:
     echoed = {}
     for name, canonical in _TRACE_HEADERS.items():
         values = headers.getlist(name)
-        if len(values) == 1 and _TRACE_ID.fullmatch(values[0]):
+        if len(values) == 1 and well_formed_trace_id(values[0]):
             echoed[canonical] = values[0]
     echoed.setdefault("X-Request-ID", str(uuid.uuid4()))
     return echoed

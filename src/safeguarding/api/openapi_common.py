@@ -6,11 +6,12 @@ from __future__ import annotations
 from typing import Any
 
 from ..domain import nhs_number
+from .steps import TRACE_ID_PATTERN
 
 FGM_R4 = "/fgm/FHIR/R4"
 CPIS_R4 = "/cpis/FHIR/R4"
 FHIR_MEDIA_TYPES = ("application/fhir+json", "application/fhir+xml")
-_TRACE_ID = r"^[A-Za-z0-9._:\-]{1,128}$"
+_TRACE_ID = TRACE_ID_PATTERN
 
 
 def _caseless(text: str) -> str:

@@ -15,22 +15,18 @@
 from __future__ import annotations
 
 import logging
-import re
 import time
-import traceback
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import anyio
 from starlette.datastructures import Headers
 from starlette.types import Receive, Scope, Send
 
-from .. import inline, logs, metrics
+from .. import inline
 from ..domain.caller import ANONYMOUS, Caller
 from ..domain.errors import DomainError
-from ..protocol import env_seconds
 from ..security.errors import AccessDenied, AuthenticationFailed, RoleSelectionFailed, SecurityError
 from ..services.auditing import Auditor
 from ..services.context import Outcomes, RequestContext
@@ -39,12 +35,12 @@ from . import errors as e
 from .formats import CONTENT_TYPES, response_format, serialise
 from .hardening import SECURITY_HEADERS
 from .query import Query
+from .steps import ReadBodyError, completed, log_unhandled, read_body, well_formed_trace_id
 from .wire import wire_facts
 
 log = logging.getLogger("safeguarding.request")
 
 MAX_BODY = 1024 * 1024
-_TRACE_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 TRACE_HEADERS = ("x-request-id", "x-correlation-id", "traceid")
 
 
@@ -58,6 +54,7 @@ class ApiRequest:
     base_url: str
     client_cert: bytes | None = None
     response_format: str = "json"
+    reply_to: Any = None  # what a refusal answers, once read (DSTU2 messaging: the request's MessageHeader)
 
 
 @dataclass
@@ -135,43 +132,6 @@ def map_domain_error(errors: ErrorTable | Outcomes, error: DomainError) -> e.Err
     return row
 
 
-class ReadBodyError(Exception):
-    pass
-
-
-# A client that trickles its body (slowloris) would hold a worker's request open for ever: the whole
-# body must arrive within this many seconds (1 MiB in 60 s is ~140 kbit/s), else 408 and the
-# connection is closed. SAFEGUARDING_BODY_TIMEOUT changes it (docs/operations.md).
-BODY_TIMEOUT = env_seconds("SAFEGUARDING_BODY_TIMEOUT", 60.0)
-
-
-async def read_body(receive: Receive, headers: Headers, limit: int, timeout: float | None = None) -> bytes:
-    declared = headers.get("content-length")
-    if declared is not None and (not declared.isdigit() or int(declared) > limit):
-        raise (e.TOO_LARGE if declared.isdigit() else e.NOT_WELL_FORMED).error()
-    try:
-        with anyio.fail_after(timeout or BODY_TIMEOUT):
-            return await _receive_body(receive, limit)
-    except TimeoutError:
-        raise e.REQUEST_TIMEOUT.error() from None
-
-
-async def _receive_body(receive: Receive, limit: int) -> bytes:
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise ReadBodyError("client disconnected")
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            raise e.TOO_LARGE.error()
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            return b"".join(chunks)
-
-
 class Endpoint:
     """One API interaction as an ASGI app: the pipeline above around a synchronous handler."""
 
@@ -233,17 +193,7 @@ class Endpoint:
             except Exception as exc:  # noqa: BLE001
                 response = await self._fail(exc, request, ctx, audit=False)
         await self._send(send, response, request, echo | {"X-Request-ID": echo.get("X-Request-ID", request_id)})
-        elapsed = time.perf_counter() - started
-        metrics.observe(self.api, self.interaction, response.status, _outcome_code(response), elapsed)
-        logs.event(log, "request", {
-            "event": "REQUEST_COMPLETED",
-            "api": self.api,
-            "interaction": self.interaction,
-            "status": response.status,
-            "outcome": _outcome_code(response),
-            "request_id": ctx.request_id,
-            "duration_ms": round(elapsed * 1000, 2),
-        })
+        completed(self.api, self.interaction, response.status, _outcome_code(response), ctx.request_id, started)
 
     def _trace_ids(self, headers: Headers, ctx: RequestContext, echo: dict[str, str]) -> None:
         names = {"x-request-id": "X-Request-ID", "x-correlation-id": "X-Correlation-ID", "traceid": "TraceID"}
@@ -251,7 +201,7 @@ class Endpoint:
             values = headers.getlist(header)
             if not values:
                 continue
-            if len(values) > 1 or not _TRACE_ID.match(values[0]):
+            if len(values) > 1 or not well_formed_trace_id(values[0]):
                 raise e.PRECONDITION_FAILED.error()
             echo[canonical] = values[0]
         ctx.request_id = echo.get("X-Request-ID", ctx.request_id)
@@ -285,12 +235,7 @@ class Endpoint:
 
     async def _fail(self, exc: Exception, request: ApiRequest | None, ctx: RequestContext,
                     audit: bool = True) -> ApiResponse:
-        # Type and stack frames only: an exception's message may quote request data.
-        log.error(
-            "unhandled error",
-            extra={"event": "UNHANDLED_ERROR", "request_id": ctx.request_id, "error": type(exc).__name__,
-                   "stack": "".join(traceback.format_tb(exc.__traceback__))},
-        )
+        log_unhandled(exc, ctx.request_id)  # type and stack frames only: a message may quote request data
         ctx.audited = ctx.audited or not audit
         return self._refuse(e.internal_error(ctx.request_id), request, ctx)
 

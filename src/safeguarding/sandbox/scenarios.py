@@ -30,7 +30,8 @@ import anyio
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .. import inline
-from ..api.pipeline import BODY_TIMEOUT, MAX_BODY
+from ..api.pipeline import MAX_BODY
+from ..api.steps import BODY_TIMEOUT
 from ..api.wire import SCOPE_ABANDONED, SCOPE_SCENARIO
 from ..domain.fgm import Indicator
 from ..domain.patients import Demographics, Patient

@@ -27,6 +27,7 @@ from ..security.tokens import TokenVerifier
 from ..server import settled
 from ..services.auditing import Auditor
 from ..services.context import RequestContext
+from ..store.event_loop import EventLoopStore
 from ..store.sql import SqlStore, make_engine, upgrade_schema
 from .breaker import CircuitBreaker
 from .configuration import audit_configuration, audit_configuration_later
@@ -52,11 +53,12 @@ class _Wrapped(e.ApiError):
 
 
 class SmspEndpoint:
-    def __init__(self, settings: SmspSettings, query: SmspQuery, throughput: Throughput, auditor: Auditor) -> None:
+    def __init__(self, settings: SmspSettings, query: SmspQuery, throughput: Throughput,
+                 configuration_auditor: Auditor) -> None:
         self.settings, self.query, self.throughput = settings, query, throughput
-        # clients.json is re-read when it changes; each change is audited (SMSP-AUDIT-008).
-        self.registry = RegistryFile(settings.clients_file,
-                                     on_reload=lambda: audit_configuration_later(auditor, settings.sources))
+        # clients.json is re-read when it changes; each change is audited (SMSP-AUDIT-008), from a thread of its own.
+        self.registry = RegistryFile(settings.clients_file, on_reload=lambda: audit_configuration_later(
+            configuration_auditor, settings.sources))
         self.verifier = TokenVerifier(list(settings.trusted_issuers))
 
     def authenticate(self, request: ApiRequest) -> Caller:
@@ -113,8 +115,11 @@ def create_smsp_app(settings: SmspSettings) -> Starlette:
     # As the service's: audit events spooled while the database is down, the chain head checkpointed outside it.
     store = SqlStore.open(settings.database_url, settings.audit_key.value, spool_dir=settings.data_dir / "audit-spool",
                           checkpoints=settings.data_dir / "audit-checkpoints.log")
-    auditor = Auditor(store, SystemClock())
-    audit_configuration(auditor, settings.sources)  # SMSP-AUDIT-008
+    # The requests' events are group-committed (their units run on the event loop); the configuration's are
+    # recorded at start-up and from a thread, each in a transaction of its own (store/event_loop.py).
+    auditor = Auditor(EventLoopStore(store), SystemClock())
+    configuration_auditor = Auditor(store, SystemClock())
+    audit_configuration(configuration_auditor, settings.sources)  # SMSP-AUDIT-008
     national = NationalClient(settings.national_url, str(settings.national_ca), str(settings.national_cert),
                               str(settings.national_key), settings.timeout_seconds)
     query = SmspQuery(
@@ -126,7 +131,7 @@ def create_smsp_app(settings: SmspSettings) -> Starlette:
         responses=settings.responses,
     )
     throughput = _registered(Throughput())  # /_metrics: daily and peak-hour throughput (SMSP-PERF-002)
-    adapter = SmspEndpoint(settings, query, throughput, auditor)
+    adapter = SmspEndpoint(settings, query, throughput, configuration_auditor)
     # Authentication failures reach render_error as the pipeline's 401, answered ASID_CHECK_FAILED.
     dialect = Dialect("smsp-dstu2", "/fhir/fgm", adapter.render_error, negotiate=False)
     endpoint = Endpoint(dialect, "query", adapter.handle, auditor, adapter.authenticate)

@@ -30,7 +30,6 @@ from ..domain.cpis import (
     Plan,
 )
 from ..domain.fgm import Indicator
-from ..domain.patients import Patient
 from ..metrics import STORE_ERRORS
 from .checkpointer import WalCheckpointer
 from .engine import (
@@ -45,18 +44,11 @@ from .engine import (
 from .failures import unavailable_on
 from .interface import StoreUnavailable
 from .pipelined_reads import PipelinedReads
+from .row_reads import RowReads
 from .rows import (
-    _ACTIVE_INDICATOR,
-    _INDICATOR_BY_ID,
-    _PATIENT_AND_ACTIVE_INDICATOR,
-    _PATIENT_BY_NUMBER,
-    _PATIENT_FIELDS,
-    _indicator_row,
-    _patient_row,
     _Sql,
 )
 from .transaction import SqlBatch, SqlTransaction
-from .web_sessions import WEB_SESSION_REVOKED
 from .writer import LoopWriter, ThreadWriter
 
 __all__ = ["_MIGRATIONS", "SqlStore", "SqlTransaction", "make_engine", "schema_revision", "sqlite_url",
@@ -80,9 +72,14 @@ class _Readers:
         self._postgresql = engine.dialect.name == "postgresql"
         self._pipelined: PipelinedReads | None = None  # PostgreSQL, from requests on an event loop
 
-    def one(self, statement: _Sql, params: dict[str, Any]) -> tuple[Any, ...] | None:
-        if self._postgresql and inline.running_loop() is not None:
+    def one_on_loop(self, statement: _Sql, params: dict[str, Any]) -> tuple[Any, ...] | None:
+        """``one`` for a request running inline on the event loop: on PostgreSQL, through the reader thread
+        (the loop serves others while the row travels); on SQLite, read here (microseconds, no network)."""
+        if self._postgresql:
             return self._pipelined_reads().one(statement.postgresql, params)
+        return self.one(statement, params)
+
+    def one(self, statement: _Sql, params: dict[str, Any]) -> tuple[Any, ...] | None:
         with self._lock:
             conn = self._idle.pop() if self._idle else None
         if conn is None:
@@ -129,7 +126,10 @@ class _Readers:
             pipelined.close()
 
 
-class SqlStore:
+class SqlStore(RowReads):
+    """The store. Each unit of work ``run`` is given has a transaction of its own; the server's requests use it
+    through ``EventLoopStore`` (event_loop.py), where units are group-committed."""
+
     def __init__(self, engine: Engine, audit_key: bytes, reader: Engine | None = None,
                  spool_dir: Path | None = None, checkpoints: Path | None = None) -> None:
         self.engine = engine
@@ -143,6 +143,7 @@ class SqlStore:
         # Hot statements run on the driver's connection, so its own errors mean "unavailable" too.
         self._failures = (OperationalError, IntegrityError, dbapi.OperationalError, dbapi.IntegrityError)
         self._readers = _Readers(self._reader)
+        super().__init__(self._readers.one)  # the one-row reads (row_reads.py), on the calling thread
         self._sqlite = engine.dialect.name == "sqlite"
         self._loop_writers: dict[asyncio.AbstractEventLoop, LoopWriter[SqlTransaction]] = {}
         self._thread_writer: ThreadWriter[SqlTransaction] | None = None
@@ -179,25 +180,6 @@ class SqlStore:
         with unavailable_on(OperationalError), self._reader.connect() as conn:
             yield SqlTransaction(conn, self._audit_key)
 
-    def read_patient(self, nhs_number: str) -> Patient | None:
-        row = self._readers.one(_PATIENT_BY_NUMBER, {"nhs_number": nhs_number})
-        return _patient_row(row) if row else None
-
-    def read_active_indicator(self, nhs_number: str) -> Indicator | None:
-        row = self._readers.one(_ACTIVE_INDICATOR, {"nhs_number": nhs_number})
-        return _indicator_row(row) if row else None
-
-    def read_patient_and_active_indicator(self, nhs_number: str) -> tuple[Patient | None, Indicator | None]:
-        row = self._readers.one(_PATIENT_AND_ACTIVE_INDICATOR, {"nhs_number": nhs_number})
-        if row is None:
-            return None, None
-        split = len(_PATIENT_FIELDS)
-        return _patient_row(row[:split]), _indicator_row(row[split:]) if row[split] is not None else None
-
-    def read_indicator(self, indicator_id: str) -> Indicator | None:
-        row = self._readers.one(_INDICATOR_BY_ID, {"id": indicator_id})
-        return _indicator_row(row) if row else None
-
     def read_history(self, nhs_number: str) -> list[Indicator]:
         with self._read() as tx:
             return tx.indicator_history(nhs_number)
@@ -228,19 +210,28 @@ class SqlStore:
 
     def run(self, unit: Callable[[SqlTransaction], T],
             prefetch: Callable[[SqlTransaction], None] | None = None) -> T:
-        """``unit`` in a transaction, committed (durably) before this returns. From a request running
-        inline on the event loop the transaction is shared with other requests' units (group commit,
-        ``writer.py``); ``unit`` may then be run twice (the second time alone, after another unit of its
-        batch failed), so it must do nothing but work with the transaction. Elsewhere it gets its own."""
+        """``unit`` in a transaction of its own, committed (durably) before this returns (``prefetch``, a way to
+        queue reads ahead of a shared batch, has nothing to do here)."""
+        with self.transaction() as tx:
+            return unit(tx)
+
+    def read_one_on_loop(self, statement: _Sql, params: dict[str, Any]) -> tuple[Any, ...] | None:
+        return self._readers.one_on_loop(statement, params)
+
+    def group_commit(self, unit: Callable[[SqlTransaction], T],
+                     prefetch: Callable[[SqlTransaction], None] | None = None) -> T:
+        """``unit`` in a transaction shared with other requests' units (group commit, ``writer.py``), committed
+        (durably) before this returns. Only for a request running inline on the event loop (``inline.run``).
+        ``unit`` may be run twice (the second time alone, after another unit of its batch failed), so it must
+        do nothing but work with the transaction."""
         loop = inline.running_loop()
         if loop is None:
-            with self.transaction() as tx:
-                return unit(tx)
+            raise RuntimeError("group commit is for requests running inline on the event loop (inline.run); "
+                               "elsewhere use the store itself")
         failures = self._failures
 
         def guarded(tx: SqlTransaction) -> T:
-            # As in ``transaction``: the database failing under a unit is the store being unavailable, whichever
-            # path the unit takes (a web page and an API request are told the same).
+            # As in ``transaction``: the database failing under a unit is the store being unavailable.
             with unavailable_on(*failures):
                 return unit(tx)
 
@@ -305,9 +296,6 @@ class SqlStore:
             except BaseException:
                 conn.close()
                 raise
-
-    def web_session_revoked(self, session_hash: str) -> bool:
-        return self._readers.one(WEB_SESSION_REVOKED, {"session_hash": session_hash}) is not None
 
     def audit_records(self, up_to: int | None = None) -> Iterator[AuditRecord]:
         last = 0

@@ -1,9 +1,10 @@
 """The request pipeline every web page and action runs through, in a fixed order (the web's
-counterpart of ``api/pipeline.py``):
+counterpart of ``api/pipeline.py``, sharing its steps: ``api/steps.py``):
 
 1. a request id (``X-Request-ID`` when well formed, else a new one), echoed back;
 2. the session from its encrypted cookie (a new anonymous one when there is none or it has expired);
-3. for a POST: an url-encoded form of at most 32 KiB, then CSRF (the session's token and the origin);
+3. for a POST: an url-encoded form of at most 32 KiB, read within the APIs' body time limit, then CSRF
+   (the session's token and the origin);
 4. pages for signed-in users only: anyone else is sent to sign in;
 5. the handler, run inline on the event loop's thread as the APIs' handlers are (``inline.run``: network calls
    go through ``inline.blocking``), which calls the services with a ``RequestContext`` whose caller is the
@@ -17,10 +18,7 @@ counterpart of ``api/pipeline.py``):
 
 from __future__ import annotations
 
-import logging
-import re
 import time
-import traceback
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -32,7 +30,9 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.types import Receive, Scope, Send
 
-from .. import inline, metrics
+from .. import inline
+from ..api.errors import ApiError
+from ..api.steps import ReadBodyError, completed, log_unhandled, read_body, well_formed_trace_id
 from ..domain.caller import ANONYMOUS, Caller
 from ..security.errors import SecurityError
 from ..services.context import Outcomes, RequestContext
@@ -44,12 +44,10 @@ if TYPE_CHECKING:
     from ..services.auditing import Auditor
     from .signed_out import SignedOut
 
-log = logging.getLogger("safeguarding.request")
 
 API = "web"
 PREFIX = "/web"
 MAX_FORM = 32 * 1024
-_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 
 
 @dataclass
@@ -136,7 +134,7 @@ class WebEndpoint:
         started = time.perf_counter()
         request = Request(scope, receive)
         supplied = request.headers.get("x-request-id")
-        request_id = supplied if supplied and _REQUEST_ID.match(supplied) else str(uuid.uuid4())
+        request_id = supplied if supplied and well_formed_trace_id(supplied) else str(uuid.uuid4())
         session, expired = self.codec.load(request.cookies.get(SESSION_COOKIE))
         unknown = False  # whether the session was signed out could not be checked: refuse (503), keep the cookie
         if session is not None and session.user is not None:
@@ -169,14 +167,7 @@ class WebEndpoint:
             response = self._respond(page, visit)
         response.headers["X-Request-ID"] = request_id
         await response(scope, receive, send)
-        elapsed = time.perf_counter() - started
-        metrics.observe(API, self.interaction, page.status if page.redirect is None else 303, page.outcome, elapsed)
-        extra: dict[str, Any] = {"event": "REQUEST_COMPLETED", "api": API, "interaction": self.interaction,
-                                 "status": response.status_code, "outcome": page.outcome, "request_id": request_id,
-                                 "duration_ms": round(elapsed * 1000, 2)}
-        if page.reason:
-            extra["reason"] = page.reason
-        log.info("request", extra=extra)
+        completed(API, self.interaction, response.status_code, page.outcome, request_id, started, page.reason)
 
     async def _admit(self, request: Request, visit: Visit) -> Page | None:
         """Steps 3 and 4: the form, CSRF, and whether this page needs a signed-in user."""
@@ -185,7 +176,10 @@ class WebEndpoint:
             raise RuntimeError("a visit starts with a session")
         if request.method == "POST":
             content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-            body = await _read_limited(request, MAX_FORM)
+            try:
+                body: bytes | None = await read_body(request.receive, request.headers, MAX_FORM)
+            except (ApiError, ReadBodyError):  # too large, trickled past the time limit, or gone
+                body = None
             if body is None or content_type != "application/x-www-form-urlencoded":
                 return refused(400, "BAD_FORM", "The form could not be read.", "bad form")
             try:
@@ -214,10 +208,7 @@ class WebEndpoint:
                            "store unavailable")
         if isinstance(exc, SecurityError):
             return refused(403, "ACCESS_DENIED", "Your role does not allow this.", exc.reason)
-        # Type and stack frames only: an exception's message may quote patient data.
-        log.error("unhandled error", extra={"event": "UNHANDLED_ERROR", "request_id": visit.request_id,
-                                            "error": type(exc).__name__,
-                                            "stack": "".join(traceback.format_tb(exc.__traceback__))})
+        log_unhandled(exc, visit.request_id)  # type and stack frames only: a message may quote patient data
         return refused(500, "INTERNAL_ERROR", "Something went wrong. Quote this reference if you report it: "
                        f"{visit.request_id}", "unhandled")
 
@@ -274,19 +265,6 @@ def form_refused(visit: Visit) -> Page:
 _TITLES = {400: "There is a problem", 403: "You cannot do this", 404: "Page not found",
            409: "This could not be done",
            500: "Sorry, there is a problem with the service", 503: "Sorry, the service is unavailable"}
-
-
-async def _read_limited(request: Request, limit: int) -> bytes | None:
-    declared = request.headers.get("content-length")
-    if declared is not None and (not declared.isdigit() or int(declared) > limit):
-        return None
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            return None
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def origin_of(url: str) -> str:

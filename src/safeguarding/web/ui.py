@@ -39,14 +39,15 @@ class UiBase:
         self.services = services
         self.clock = clock
         # The configured source ([pds] or the local table), as the APIs read it.
-        self.demographics = getattr(services, "demographics", None) or LocalDemographics(services.store)
+        serving = getattr(services, "serving", None) or services.store  # as the services use it (event-loop or not)
+        self.demographics = getattr(services, "demographics", None) or LocalDemographics(serving)
         # The composition root's verifier (one per app: its issuers' key sets are fetched and cached once).
         self.verifier = verifier or TokenVerifier(list(settings.trusted_issuers))
         oidc: OidcSettings | None = settings.web.oidc
         self.oidc = OidcClient(oidc, settings.base_url) if oidc else None
         self.codec = SessionCodec(settings.audit_key.value, idle=settings.web.session_idle_minutes * 60,
                                   lifetime=settings.web.session_hours * 3600)
-        self.signed_out = SignedOut(services.store)
+        self.signed_out = SignedOut(serving)
         self.sandbox_users: list[dict[str, Any]] = []
         if settings.sandbox:
             from ..sandbox.setup import USERS

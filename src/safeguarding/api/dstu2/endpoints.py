@@ -22,7 +22,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Final, TypeVar
 
@@ -31,16 +31,14 @@ from starlette.routing import Route
 
 from ...domain import errors as d
 from ...domain.caller import Caller, System, User
-from ...domain.errors import DomainError
 from ...domain.fgm import RemovalReason
 from ...security.registry import RegistryFile
 from ...services.auditing import Auditor
 from ...services.context import RequestContext
 from ...services.fgm import FgmService
-from ...store.interface import StoreUnavailable
 from .. import errors as e
 from ..formats import media_type
-from ..pipeline import ApiRequest, ApiResponse, Dialect, Endpoint, ErrorTable, Handler, map_domain_error
+from ..pipeline import ApiRequest, ApiResponse, Dialect, Endpoint, ErrorTable, Handler
 from .codec import CONTENT_TYPES, Format, MessageError, media_format, parse_request, render_response
 from .codes import (
     ASID_CHECK_FAILED,
@@ -62,7 +60,6 @@ log = logging.getLogger("safeguarding.dstu2")
 API: Final = "fgm-dstu2"
 BASE_PATH: Final = "/fhir/fgm"
 
-T = TypeVar("T")
 R = TypeVar("R", QueryRequest, CreateRequest, DeleteRequest)
 
 
@@ -130,6 +127,7 @@ ERRORS: Final[Mapping[Interaction, ErrorTable]] = {
     Interaction.CREATE: CREATE_ERRORS,
     Interaction.DELETE: DELETE_ERRORS,
 }
+_TABLE_ROWS: Final = frozenset(row for table in ERRORS.values() for row in table.values())
 
 # The shared pipeline's own rows (api/errors.py), in DSTU2 terms (the table has no 413, 415 or 503 rows): found
 # by the row an error was raised from, never by its code.
@@ -148,7 +146,9 @@ _UNEXPECTED: Final = (GENERIC_SPINE_MINI_SERVICE_PROVIDER_SOFTWARE_FAILURE, "An 
 
 
 def _spine_row(error: e.ApiError) -> tuple[SpineCode, str]:
-    if isinstance(error, Refusal):
+    """The spine-response-code-2-0 row an error is answered with: this API's own rows (its refusals, and its
+    interaction tables' rows for the rules, raised by the pipeline) as written; the pipeline's by the table above."""
+    if isinstance(error, Refusal) or error.row in _TABLE_ROWS:
         return SPINE_CODES[error.details_code], error.diagnostics
     code, diagnostics = _PIPELINE_ROWS.get(error.row, _UNEXPECTED) if error.row else _UNEXPECTED
     return code, diagnostics or error.diagnostics
@@ -233,6 +233,7 @@ class FgmDstu2:
                 self._check_asids(system, exc.request_header)
             raise refusal(exc.spine_code, exc.diagnostics, exc.request_header) from None
         header = message.header
+        request.reply_to = header  # from here every refusal, the rules' included, answers this message
         ctx.caller = Caller(system=system, user=_user(message, system))
         self._check_asids(system, header)
         if message.interaction is not interaction or not isinstance(message, kind):
@@ -242,16 +243,6 @@ class FgmDstu2:
             raise answering(WRONG_SOAP_ACTION, header)
         return message
 
-    def _call(self, ctx: RequestContext, header: RequestHeader, work: Callable[[], T]) -> T:
-        """Run the service; its errors (already audited by it, with the same row) become refusals answering
-        this message."""
-        try:
-            return work()
-        except DomainError as error:
-            raise answering(map_domain_error(ctx.outcomes, error), header) from None
-        except StoreUnavailable:
-            raise refusal(COULD_NOT_CONNECT_TO_SPINE, "The service is temporarily unavailable", header) from None
-
     # --- handlers ---
 
     def query(self, request: ApiRequest, ctx: RequestContext) -> ApiResponse:
@@ -259,7 +250,7 @@ class FgmDstu2:
         # "No active indicator" is a success over R4; over DSTU2 it is a 404 NO_RECORD_FOUND, and the audit
         # records what the caller is told.
         ctx.outcomes = dataclasses.replace(ctx.outcomes, nothing_found=_NO_RECORD.outcome)
-        found = self._call(ctx, message.header, lambda: self.service.search(ctx, message.nhs_number))
+        found = self.service.search(ctx, message.nhs_number)
         if found is None:
             return self._respond(Interaction.QUERY, request, message.header, outcome=NO_RECORD_FOUND,
                                  diagnostics=_NO_RECORD.diagnostics)
@@ -268,15 +259,13 @@ class FgmDstu2:
 
     def create(self, request: ApiRequest, ctx: RequestContext) -> ApiResponse:
         message = self._message(Interaction.CREATE, CreateRequest, request, ctx)
-        self._call(ctx, message.header,
-                   lambda: self.service.create(ctx, message.nhs_number, message.assessment_date))
+        self.service.create(ctx, message.nhs_number, message.assessment_date)
         return self._respond(Interaction.CREATE, request, message.header)
 
     def delete(self, request: ApiRequest, ctx: RequestContext) -> ApiResponse:
         message = self._message(Interaction.DELETE, DeleteRequest, request, ctx)
         reason = RemovalReason(message.delete_reason)  # 0, 1 or 2: the codec checked it
-        self._call(ctx, message.header,
-                   lambda: self.service.remove_for_patient(ctx, message.nhs_number, reason))
+        self.service.remove_for_patient(ctx, message.nhs_number, reason)
         return self._respond(Interaction.DELETE, request, message.header)
 
     # --- responses ---
@@ -298,6 +287,7 @@ class FgmDstu2:
         """The dialect's error renderer: a DSTU2 response message answering the request (never an R4 outcome)."""
         code, diagnostics = _spine_row(error)
         header = error.request_header if isinstance(error, Refusal) else None
+        header = header or (request.reply_to if request else None)
         system = ctx.caller.system
         return self._respond(Interaction(ctx.interaction), request, header, outcome=code, diagnostics=diagnostics,
                              requester_asid=system.asid if system else None)

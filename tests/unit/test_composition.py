@@ -1,0 +1,64 @@
+"""The composition root chooses, once, how units of work run: the server's services get the store's event-loop
+view (group commit), everything else the store itself (a transaction per unit). Nothing guesses from where it
+is called."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import anyio
+import httpx
+
+from safeguarding.app import build_services, create_app
+from safeguarding.sandbox.setup import ensure_sandbox
+from safeguarding.store.event_loop import EventLoopStore
+from safeguarding.store.sql import SqlStore
+
+
+def test_the_command_line_services_use_the_store_itself(tmp_path: Path) -> None:
+    services = build_services(ensure_sandbox(tmp_path / "sandbox"))
+    try:
+        assert isinstance(services.store, SqlStore) and services.serving is services.store
+        assert services.fgm._store is services.store and services.cpis._store is services.store
+        assert services.auditor._store is services.store
+    finally:
+        services.store.close()
+
+
+def test_the_servers_services_and_web_pages_group_commit(tmp_path: Path) -> None:
+    app = create_app(ensure_sandbox(tmp_path / "sandbox"))
+    services = app.state.services
+    try:
+        assert isinstance(services.serving, EventLoopStore) and services.serving.store is services.store
+        assert services.fgm._store is services.serving and services.cpis._store is services.serving
+        assert services.auditor._store is services.serving
+        opened = _counted(services.store)
+        status = anyio.run(_start_page, app)
+        assert status == 200
+        # The page view's audit event went through the writer's batch (the APIs' path), not a transaction of its own.
+        assert opened == {"batch": 1, "own": 0}
+    finally:
+        services.store.close()
+
+
+def _counted(store: SqlStore) -> dict[str, int]:
+    opened = {"batch": 0, "own": 0}
+    batch, transaction = store._open_batch, store.transaction
+
+    def open_batch() -> Any:
+        opened["batch"] += 1
+        return batch()
+
+    def own_transaction() -> Any:
+        opened["own"] += 1
+        return transaction()
+
+    store._open_batch = open_batch  # type: ignore[method-assign]
+    store.transaction = own_transaction  # type: ignore[method-assign]
+    return opened
+
+
+async def _start_page(app: Any) -> int:
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="https://testserver") as client:
+        return (await client.get("/web/")).status_code
