@@ -225,7 +225,8 @@ def test_a_store_that_is_down_fails_every_unit_with_store_unavailable(tmp_path: 
 
     down = SqlStore.open(sqlite_url(tmp_path / "no" / "such" / "dir" / "store.db"), audit_key)
     try:
-        results = concurrently([lambda: EventLoopStore(down).run(lambda tx: tx.append_audit(event("x"))) for _ in range(3)])
+        serving = EventLoopStore(down)
+        results = concurrently([lambda: serving.run(lambda tx: tx.append_audit(event("x"))) for _ in range(3)])
     finally:
         down.close()
     assert [type(result) for result in results] == [StoreUnavailable] * 3
@@ -294,7 +295,8 @@ def test_on_sqlite_a_batch_waits_for_another_processs_writer_off_the_loop(tmp_pa
         writer = threading.Thread(target=other_process_writes)
         writer.start()
         assert held.wait(10)
-        request = asyncio.ensure_future(inline.run(EventLoopStore(ours).run, lambda tx: tx.append_audit(event("ours")).seq))
+        serving = EventLoopStore(ours)
+        request = asyncio.ensure_future(inline.run(serving.run, lambda tx: tx.append_audit(event("ours")).seq))
         started = time.monotonic()
         for _ in range(20):  # 0.2 s in which the loop must keep turning while the batch waits
             await asyncio.sleep(0.01)
