@@ -1,0 +1,119 @@
+"""How a transaction's statements reach the database (``StatementSender``, the base of ``SqlTransaction``).
+
+SQLite runs each statement at once. On PostgreSQL the statements whose answer nobody waits for (savepoints,
+the access and notification rows, the audit rows, the head's update) wait in a queue and go with the next
+statement that needs an answer, or with COMMIT, in one round trip (psycopg's pipeline mode); reads wanted
+later can be queued ahead of time the same way (``_ahead_of_time``, ``_fetch``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Connection
+
+from .rows import _Sql
+
+_IDLE = 0  # libpq's PQTRANS_IDLE: no transaction open on the connection (psycopg's ``TransactionStatus.IDLE``)
+
+
+class StatementSender:
+    def __init__(self, conn: Connection, *, begin: bool = False) -> None:
+        """``begin``: the connection is in autocommit (PostgreSQL) and the first round trip sends BEGIN."""
+        self._conn = conn
+        self._dialect = conn.dialect.name
+        self._driver: Any = None
+        self._queued: list[tuple[str, dict[str, Any] | tuple[Any, ...]]] | None = (
+            [] if self._dialect == "postgresql" else None)
+        self._flushes = 0  # how many times the queue has gone to the database
+        # Reads queued ahead (``prefetch_*``, the head's lock): the position of each in the queue, by name; after
+        # the flush that sends them, their cursors.
+        self._ahead: dict[Any, int] = {}
+        self._fetched: dict[Any, Any] = {}
+        if begin and self._queued is not None:
+            self._queued.append(("BEGIN", {}))
+
+    def _driver_connection(self) -> Any:
+        if self._driver is None:
+            self._driver = self._conn.connection.driver_connection
+        return self._driver
+
+    def _cursor(self, statement: _Sql, params: dict[str, Any] | tuple[Any, ...]) -> Any:
+        """Run a hot-path statement on the driver's connection, inside this transaction, with whatever is
+        queued before it (PostgreSQL: in one round trip, with BEGIN when it opens the transaction)."""
+        driver = self._driver_connection()
+        sql = statement.text(self._dialect)
+        if self._queued is None or not self._queued and driver.info.transaction_status != _IDLE:
+            return driver.execute(sql, params)
+        return self._cursors((statement, params))[0]
+
+    def _cursors(self, *statements: tuple[_Sql, dict[str, Any] | tuple[Any, ...]]) -> list[Any]:
+        """Several statements, after whatever is queued; on PostgreSQL all in one round trip."""
+        driver = self._driver_connection()
+        if self._queued is None:
+            return [driver.execute(statement.sqlite, params) for statement, params in statements]
+        queued, self._queued = self._queued, []
+        self._flushes += 1
+        with driver.pipeline():
+            sent = [driver.execute(text, values) for text, values in queued]
+            cursors = [driver.execute(statement.postgresql, params) for statement, params in statements]
+        self._answered(sent)
+        return cursors
+
+    def _answered(self, sent: list[Any]) -> None:
+        """Keep the cursors of the reads queued ahead, now that they have been sent."""
+        if self._ahead:
+            for name, position in self._ahead.items():
+                self._fetched[name] = sent[position]
+            self._ahead = {}
+
+    def _ahead_of_time(self, name: Any, statement: _Sql, params: dict[str, Any]) -> None:
+        """Queue a read whose answer is wanted later (``_fetch``): it goes with the next round trip."""
+        if self._queued is not None and name not in self._ahead and name not in self._fetched:
+            self._ahead[name] = len(self._queued)
+            self._queued.append((statement.postgresql, params))
+
+    def _fetch(self, name: Any) -> Any | None:
+        """The cursor of a read queued ahead (sent now if it is still waiting), or None."""
+        if name in self._ahead:
+            self.flush()
+        return self._fetched.pop(name, None)
+
+    def flush(self, *, commit: bool = False) -> None:
+        """PostgreSQL: send what is queued (and with ``commit``, COMMIT) in one round trip. COMMIT goes as a
+        statement of the pipeline, so one sync answers for all (psycopg's ``commit()`` there would sync twice);
+        SQLAlchemy's own COMMIT afterwards finds the transaction closed and sends nothing."""
+        if not self._queued and not commit or self._queued is None:
+            return
+        driver = self._driver_connection()
+        queued, self._queued = self._queued, []
+        self._flushes += 1
+        with driver.pipeline():
+            sent = [driver.execute(text, values) for text, values in queued]
+            if commit:
+                driver.execute("COMMIT")
+        self._answered(sent)
+
+    def _sa(self, statement: Any) -> Any:
+        """A SQLAlchemy statement, after what is queued."""
+        self.flush()
+        return self._conn.execute(statement)
+
+    def _nested(self) -> Any:
+        self.flush()
+        return self._conn.begin_nested()
+
+    def _one(self, statement: _Sql, params: dict[str, Any]) -> tuple[Any, ...] | None:
+        return self._cursor(statement, params).fetchone()  # type: ignore[no-any-return]
+
+    def _all(self, statement: _Sql, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+        return self._cursor(statement, params).fetchall()  # type: ignore[no-any-return]
+
+    def _execute(self, statement: _Sql, params: dict[str, Any] | tuple[Any, ...]) -> None:
+        """A statement whose answer is not needed: queued on PostgreSQL (its error, if any, is raised by
+        the next statement that needs an answer, or by the commit; either fails the unit, and a batch's
+        failure runs each unit again alone, so the error reaches the unit it belongs to)."""
+        if self._queued is not None:
+            self._queued.append((statement.postgresql, params))
+        else:
+            self._cursor(statement, params)
