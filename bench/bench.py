@@ -473,7 +473,8 @@ def main() -> None:
                         help="seconds of the ceiling measured again just before each scenario, its ratio's reference "
                              "(0: the ceiling measured first)")
     parser.add_argument("--floor", action="store_true",
-                        help="also measure bench/floor.py, scenario 1's minimum audited work in lean Python (SQLite)")
+                        help="also measure the floors, the scenarios' minimum audited work in lean Python (SQLite): "
+                             "bench/floor.py (scenario 1), floor_dstu2.py (with 3), floor_cpis.py (with 4)")
     parser.add_argument("--peer", choices=["medplum"], default=None)
     parser.add_argument("--profile", default=None, metavar="DIR",
                         help="also sample the server with py-spy into DIR (perturbs the figures)")
