@@ -6,7 +6,10 @@ drives both with wrk at 32 connections, prints one table and writes the figures 
 
 ``--floor`` also measures the floors (SQLite only): bench/floor.py, scenario 1's search doing only the minimum
 work a compliant, audited search needs, in lean Python on the same stack, and (with scenario 4 in the run)
-bench/floor_cpis.py, scenario 4's unscheduled access, as rows of their own after the ceiling's.
+bench/floor_cpis.py, scenario 4's unscheduled access, and (with scenario 3 in the run) bench/floor_dstu2.py, scenario
+3's DSTU2 query through the same mutual-TLS tunnel, as rows of their own after the ceiling's. Scenario 3's floor
+must answer the benchmark's message as the service does (status and body, but for the response's own id and
+timestamp): the row's ``floor_same_answer`` says whether it did.
 
 See docs/performance.md for what each scenario does and what the figures mean.
 """
@@ -17,6 +20,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import subprocess
 import sys
 import time
@@ -68,6 +72,7 @@ SCENARIOS = {
 CEILING = Scenario("ceiling", "ceiling: fixed Bundle, same stack", "read.lua")
 CEILING_MTLS = Scenario("ceiling-mtls", "ceiling through the mTLS tunnel", "read.lua", via_tunnel=True)
 FLOOR = Scenario("floor", "floor: the minimum audited search, lean Python", "read.lua")
+FLOOR_3 = Scenario("floor-3", "floor: the minimum audited DSTU2 query", "read.lua", via_tunnel=True)
 FLOOR_4 = Scenario("floor-4", "floor: the minimum audited CP-IS access", "read.lua")
 PEER = Scenario("medplum-1", "Medplum peer: scenario 1's search", "read.lua")
 PEER_ONE = Scenario("medplum-1-one", "Medplum peer, one Flag only", "read.lua")
@@ -161,7 +166,7 @@ def scenario_params(run: Run, scenario: Scenario, label: str) -> Path:
         return run.params(label, search, {"nhs": lists["with_indicator"][:1], "token": reader})
     if scenario.key == "2":
         return run.params(label, search, {"nhs": lists["without_indicator"], "token": reader})
-    if scenario.key in ("3", "ceiling-mtls"):
+    if scenario.key in ("3", "ceiling-mtls", "floor-3"):
         return run.params(label, dstu2, {"nhs": lists["with_indicator"], "header": dstu2_headers})
     if scenario.key in ("4", "floor-4"):
         return run.params(label, {"path": f"{CARETEAM}?patient:identifier={NHS}{{{{nhs}}}}"},
@@ -238,6 +243,7 @@ class Side:
         self.running: list[procs.Proc] = []  # stopped in reverse order by stop()
         self.server: procs.Proc | None = None
         self.port = 0
+        self.floor_answers: dict[str, tuple[int, str, str]] = {}  # scenario 3's floor's, to compare (dstu2_answers)
 
     def open(self) -> None:
         """The ceiling (and its tunnel) started and measured, the floor measured, the service started."""
@@ -257,7 +263,8 @@ class Side:
             self.rows.append(measure(self.run, CEILING_MTLS, self.urls[True], ceiling, False))
         if self.args.floor:
             print(f"  {self.label}: floor ...", file=sys.stderr, flush=True)
-            self.rows.extend(_floor(self.run, self.workers, self.log, self.profile, self.paired, self.args.scenarios))
+            self.rows.extend(_floor(self.run, self.workers, self.log, self.profile, self.paired, self.args.scenarios,
+                                    self.cert, self.floor_answers))
         self.port = procs.free_port()
         database = ["--database-url", self.run.working.database_url] if self.run.working.database_url else []
         self.server = self._started(procs.Proc.start(
@@ -296,6 +303,9 @@ class Side:
             self.rows.append(measure(run, scenario, f"https://127.0.0.1:{self.port}", self.server, True,
                                      self.profile, self.paired))
             return
+        same = None
+        if key == "3" and self.floor_answers:
+            same = _same_answers(self.floor_answers, dstu2_answers(run, self.port, self.cert))
         tunnel_port = procs.free_port()
         tunnel = procs.stunnel("service", tunnel_port, self.port, *self.cert, run.layout.tls / "ca.pem", run.workdir)
         try:
@@ -303,6 +313,8 @@ class Side:
                                      self.profile, self.paired))
         finally:
             tunnel.stop()
+        if same is not None:
+            self.rows[-1]["floor_same_answer"] = same
 
     def stop(self) -> None:
         """Stop what runs: the service, the tunnel, the ceiling (the last started first)."""
@@ -340,12 +352,13 @@ def run_backend(backend: str, sizes: list[str], args: argparse.Namespace) -> lis
             side.drop()
 
 
-def _floor(run: Run, workers: int, log: Path, profile: Path | None, paired: Paired,
-           scenarios: list[str]) -> list[dict[str, Any]]:
-    """The floors (floor.py, floor_cpis.py) on the run's copy, as many workers as the ceiling, measured as
-    scenarios 1 and 4 are (the CP-IS floor when 4 is in the run). Their audit events join the copy's chain,
-    which the service then carries on (and ``audit verify`` checks)."""
-    wanted = [FLOOR] + ([FLOOR_4] if "4" in scenarios else [])
+def _floor(run: Run, workers: int, log: Path, profile: Path | None, paired: Paired, scenarios: list[str],
+           cert: tuple[Path, Path], answers: dict[str, tuple[int, str, str]]) -> list[dict[str, Any]]:
+    """The floors (floor.py, floor_cpis.py, floor_dstu2.py) on the run's copy, as many workers as the ceiling,
+    measured as scenarios 1, 3 and 4 are (the CP-IS floor when 4 is in the run; the DSTU2 floor when 3 is,
+    through its own mutual-TLS tunnel, its answers to the benchmark's message kept in ``answers``). Their audit
+    events join the copy's chain, which the service then carries on (and ``audit verify`` checks)."""
+    wanted = [FLOOR] + ([FLOOR_3] if "3" in scenarios else []) + ([FLOOR_4] if "4" in scenarios else [])
     if run.backend != "sqlite":
         return [{"scenario": floor.key, "title": floor.title, "backend": run.backend, "size": run.size,
                  "available": False, "note": "not measured: the floor writes SQLite only"} for floor in wanted]
@@ -353,12 +366,58 @@ def _floor(run: Run, workers: int, log: Path, profile: Path | None, paired: Pair
     floor = procs.Proc.start("floor", [str(PYTHON), str(BENCH / "floor.py"), str(run.working.data_dir), str(port),
                                        str(workers)],
                              log / f"{run.backend}-{run.size}-floor.log", env=_env(PYTHONPATH=str(BENCH)))
+    tunnel: procs.Proc | None = None
     try:
         procs.wait_https(port, "/", floor)
-        return [measure(run, scenario, f"https://127.0.0.1:{port}", floor, audited=True, profile=profile,
-                        paired=paired) for scenario in wanted]
+        rows = []
+        for scenario in wanted:
+            url = f"https://127.0.0.1:{port}"
+            if scenario.via_tunnel:
+                answers.update(dstu2_answers(run, port, cert))
+                tunnel_port = procs.free_port()
+                tunnel = procs.stunnel("floor", tunnel_port, port, *cert, run.layout.tls / "ca.pem", run.workdir)
+                url = f"http://127.0.0.1:{tunnel_port}"
+            rows.append(measure(run, scenario, url, floor, audited=True, profile=profile, paired=paired))
+            if tunnel is not None:
+                tunnel.stop()
+                tunnel = None
+        return rows
     finally:
+        if tunnel is not None:
+            tunnel.stop()
         floor.stop()
+
+
+CHECK_MESSAGE_ID = "5d0c1f4e-6a55-4d1b-9f57-2b1c3a4d5e6f"
+
+
+def dstu2_answers(run: Run, port: int, cert: tuple[Path, Path]) -> dict[str, tuple[int, str, str]]:
+    """The benchmark's DSTU2 message for a child with an indicator and one without, posted over mutual TLS
+    (the GP system's certificate, no tunnel): each answer's status, content type and body, the body with the
+    response's own message id and timestamp blanked (they differ on every answer)."""
+    template = dstu2_body(run).read_text()
+    found: dict[str, tuple[int, str, str]] = {}
+    for kind in ("with_indicator", "without_indicator"):
+        body = template.replace("{{id}}", CHECK_MESSAGE_ID).replace("{{nhs}}", run.data.lists[kind][0])
+        status, content_type, answer = procs.https_post(
+            port, "/fhir/fgm/query", body.encode(), {"Content-Type": "text/xml; charset=utf-8",
+                                                     "SOAPAction": f'"{QUERY_EVENT}"'}, cert)
+        text = answer.decode()
+        own = re.search(r'<id value="([^"]+)"/>', text)
+        if own:
+            text = text.replace(own[1], "{{response-id}}")
+        found[kind] = (status, content_type, re.sub(r'<timestamp value="[^"]*"/>', "<timestamp/>", text))
+    return found
+
+
+def _same_answers(floor: dict[str, tuple[int, str, str]], service: dict[str, tuple[int, str, str]]) -> bool:
+    same = floor == service
+    if not same:
+        for kind in service:
+            if floor.get(kind) != service[kind]:
+                print(f"  scenario 3's floor answers {kind} unlike the service:\n    floor   {floor.get(kind)}\n"
+                      f"    service {service[kind]}", file=sys.stderr, flush=True)
+    return same
 
 
 def _env(**extra: str) -> dict[str, str]:
@@ -414,7 +473,8 @@ def main() -> None:
                         help="seconds of the ceiling measured again just before each scenario, its ratio's reference "
                              "(0: the ceiling measured first)")
     parser.add_argument("--floor", action="store_true",
-                        help="also measure bench/floor.py, scenario 1's minimum audited work in lean Python (SQLite)")
+                        help="also measure the floors, the scenarios' minimum audited work in lean Python (SQLite): "
+                             "bench/floor.py (scenario 1), floor_dstu2.py (with 3), floor_cpis.py (with 4)")
     parser.add_argument("--peer", choices=["medplum"], default=None)
     parser.add_argument("--profile", default=None, metavar="DIR",
                         help="also sample the server with py-spy into DIR (perturbs the figures)")

@@ -44,6 +44,7 @@ from urllib.parse import unquote_plus
 from zoneinfo import ZoneInfo
 
 import floor_cpis
+import floor_dstu2
 import jwt
 import orjson
 from ceiling import serve
@@ -239,7 +240,8 @@ class Chain:
 
 
 class Floor:
-    """One worker process's state: the JWKS, the verified tokens, the read connection and the chain."""
+    """One worker process's state: the JWKS, the verified tokens, the systems registry, the read connection
+    and the chain."""
 
     def __init__(self, data_dir: Path, loop: asyncio.AbstractEventLoop) -> None:
         layout = Layout(data_dir.resolve())
@@ -247,6 +249,7 @@ class Floor:
         self.users: dict[bytes, User] = {}
         self.reader = connect(layout.database)
         self.chain = Chain(layout.database, layout.audit_key.read_bytes(), loop)
+        self.systems = floor_dstu2.registry(layout)  # scenario 3's: the registered systems, read once
         self.checkpointer = WalCheckpointer(lambda: connect(layout.database))  # the service's: every 0.25 s
         self._cutoff = (0.0, "")
 
@@ -354,6 +357,9 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     if kind != "http":
         if kind == "lifespan":
             await lifespan(receive, send)
+        return
+    if scope["path"] == floor_dstu2.QUERY_PATH and scope["method"] == "POST":  # scenario 3 (floor_dstu2.py)
+        await floor_dstu2.query(FLOOR[0], scope, receive, send)
         return
     cpis = scope["path"] == floor_cpis.CARETEAM_PATH  # scenario 4 (floor_cpis.py)
     if not cpis and scope["path"] != SEARCH_PATH or scope["method"] != "GET":  # the router: a 404, not audited

@@ -102,6 +102,21 @@ def https_status(port: int, path: str, headers: dict[str, str]) -> int:
     return response.status
 
 
+def https_post(port: int, path: str, body: bytes, headers: dict[str, str],
+               cert: tuple[Path, Path]) -> tuple[int, str, bytes]:
+    """POST over mutual TLS, presenting ``cert`` (certificate and key): the status, content type and body."""
+    context = ssl.create_default_context()
+    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+    context.load_cert_chain(*cert)
+    conn = http.client.HTTPSConnection("127.0.0.1", port, context=context, timeout=30)
+    try:
+        conn.request("POST", path, body=body, headers=headers)
+        response = conn.getresponse()
+        return response.status, response.getheader("content-type", ""), response.read()
+    finally:
+        conn.close()
+
+
 def stunnel(name: str, listen: int, target: int, cert: Path, key: Path, ca: Path, workdir: Path) -> Proc:
     """A TLS client tunnel presenting a client certificate: plain HTTP in, mutual TLS out."""
     config = workdir / f"stunnel-{name}.conf"
