@@ -31,9 +31,10 @@ floor's 404 (the service answers 405 as a response message): both favour the flo
 from __future__ import annotations
 
 import re
+import sqlite3
 import uuid
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final, Protocol
 from xml.sax.saxutils import escape
 
 import orjson
@@ -58,8 +59,16 @@ from safeguarding.domain.nhs_number import is_valid
 from safeguarding.security.registry import SystemRegistry
 from safeguarding.settings import SANDBOX_SERVICE_ASID, Layout
 
-if TYPE_CHECKING:
-    from floor import Floor
+
+class Floor(Protocol):
+    """What the query needs of ``floor.Floor`` (one worker's state), named here so this module does not import
+    ``floor``, which imports it."""
+
+    systems: SystemRegistry
+    reader: sqlite3.Connection
+    chain: Any
+
+    def cutoff(self) -> str: ...
 
 API: Final = "fgm-dstu2"
 QUERY_PATH: Final = "/fhir/fgm/query"
