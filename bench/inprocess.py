@@ -1,7 +1,8 @@
 """The service's own CPU a request, in process: no HTTP, no TLS, no client on the same cores.
 
-    PYTHONPATH=src:bench .venv/bin/python bench/inprocess.py [--requests 20000] [--scenarios 1,2,3,4,5]
-    PYTHONPATH=/other/checkout/src:bench .venv/bin/python bench/inprocess.py ...   # another version, same harness
+    PYTHONPATH=src:bench .venv/bin/python bench/inprocess.py [--requests 20000] [--scenarios 1,2,3,4,5] [--floor]
+
+(another version: copy this file into that checkout's bench/ and run it there, on its own data set.)
 
 The app ``create_app`` builds is called as uvicorn would call it (an ASGI scope, ``receive``, ``send``), 32
 requests at a time on one event loop, on a working copy of the benchmark's small SQLite data set. What is
@@ -12,13 +13,20 @@ the server's TLS layer would. Scenario 5 counts a create and its removal as two 
 
 Each scenario's answers are checked (status, and the body where it tells found from not found), so a
 version that refuses the requests cannot look fast. The figures are printed as a table and as JSON.
+
+``--floor`` measures the floors the same way (``floor.py`` for scenarios 1 and 2, ``floor_cpis.py`` for 4,
+``floor_dstu2.py`` for 3: their ASGI app, on a working copy of their own), alternating with the service, and
+gives each scenario's CPU over its floor's: the service/floor ratio the targets ask for, without the
+client and host noise that moves throughput.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
+import os
 import ssl
 import sys
 import time
@@ -140,14 +148,28 @@ async def drive(call: Call, count: int, start: int, expect: tuple[int, bytes]) -
     await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
 
 
+FLOORED = ("1", "2", "3", "4")  # the scenarios a floor answers (2: scenario 1's floor, for a child without one)
+
+
+async def measure(call: Call, expect: tuple[int, bytes], count: int, offset: int, per_call: int) -> dict[str, float]:
+    await drive(call, min(count // 5, 2000), offset, expect)  # warm-up
+    cpu, wall = time.process_time(), time.perf_counter()
+    await drive(call, count, offset + count, expect)
+    cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+    return {"cpu_us_per_request": round(cpu / (count * per_call) * 1e6, 1),
+            "wall_us_per_request": round(wall / (count * per_call) * 1e6, 1)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--requests", type=int, default=20000)
     parser.add_argument("--scenarios", default="1,2,3,4,5")
+    parser.add_argument("--floor", action="store_true", help="also the floors, alternately (scenarios 1-4)")
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
     data = dataset.cached("small", "sqlite")
     working = dataset.working_copy(data, "inprocess")
+    floor_copy = dataset.working_copy(data, "inprocess-floor") if args.floor else None
     settings = ensure_sandbox(working.data_dir)
     workdir = working.data_dir / "inprocess"
     workdir.mkdir(exist_ok=True)
@@ -156,30 +178,45 @@ def main() -> None:
     rows = []
 
     async def run() -> None:
+        floor_calls = None
+        if floor_copy is not None:
+            import floor  # bench/floor.py: its app and one worker's state, made here as its lifespan would
+
+            ensure_sandbox(floor_copy.data_dir)  # the same sandbox facts as the service's copy (its signing key)
+            os.environ[floor.DATA_DIR_ENV] = str(floor_copy.data_dir.resolve())
+            floor.FLOOR.append(floor.Floor(floor_copy.data_dir, asyncio.get_running_loop()))
+            floor_calls = scenarios(floor.app, data, Layout(floor_copy.data_dir), workdir)
+        gc.collect()
+        gc.freeze()  # as the servers do once started (server.settled, the floor's lifespan)
         offset = 0
         for key in args.scenarios.split(","):
             call, status, marker = calls[key]
             per_call = 2 if key == "5" else 1
             count = args.requests // per_call
-            await drive(call, min(count // 5, 2000), offset, (status, marker))  # warm-up
-            offset += count
-            cpu, wall = time.process_time(), time.perf_counter()
-            await drive(call, count, offset, (status, marker))
-            cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
-            offset += count
-            rows.append({"scenario": key, "requests": count * per_call,
-                         "cpu_us_per_request": round(cpu / (count * per_call) * 1e6, 1),
-                         "wall_us_per_request": round(wall / (count * per_call) * 1e6, 1)})
+            row: dict[str, Any] = {"scenario": key, "requests": count * per_call,
+                                   **await measure(call, (status, marker), count, offset, per_call)}
+            offset += 2 * count
+            if floor_calls is not None and key in FLOORED:
+                floor_call, status, marker = floor_calls[key]
+                floor_row = await measure(floor_call, (status, marker), count, offset, per_call)
+                offset += 2 * count
+                row["floor_cpu_us_per_request"] = floor_row["cpu_us_per_request"]
+                row["floor_over_service"] = round(floor_row["cpu_us_per_request"] / row["cpu_us_per_request"], 3)
+            rows.append(row)
 
     try:
         asyncio.run(run())
     finally:
         app.state.services.store.close()
         working.drop()
-    print(f"{'scenario':>8} {'requests':>9} {'CPU µs/req':>11} {'wall µs/req':>12}")
+        if floor_copy is not None:
+            floor_copy.drop()
+    print(f"{'scenario':>8} {'requests':>9} {'CPU µs/req':>11} {'wall µs/req':>12} {'floor µs':>9} "
+          f"{'floor/service':>14}")
     for row in rows:
         print(f"{row['scenario']:>8} {row['requests']:>9} {row['cpu_us_per_request']:>11} "
-              f"{row['wall_us_per_request']:>12}")
+              f"{row['wall_us_per_request']:>12} {row.get('floor_cpu_us_per_request', '-'):>9} "
+              f"{row.get('floor_over_service', '-'):>14}")
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=1))
     sys.stdout.flush()
