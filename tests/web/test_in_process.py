@@ -139,3 +139,37 @@ async def _signed_out_in_the_store(app: Starlette, database: Path) -> None:
             db.execute("ALTER TABLE web_signed_out_session_gone RENAME TO web_signed_out_session")
         again = await other.get(other_page)
         assert again.status_code == 200 and "999 000 0018" in again.text  # the same session, still signed in
+
+
+def test_a_page_opened_from_another_site_is_reopened_from_this_one_setting_no_cookie(tmp_path: Path) -> None:
+    settings = ensure_sandbox(tmp_path / "sandbox")
+    services = build_services(settings)
+    try:
+        app = Starlette(routes=web_routes(settings, services))
+        anyio.run(_from_another_site, app)
+        events = [r.event for r in services.store.audit_records()]
+    finally:
+        services.store.close()
+    reopened = [e for e in events if e.outcome == "REOPENED_FROM_SITE"]
+    assert [(e.api, e.status, e.user_id) for e in reopened] == [("web", 200, None)]
+
+
+async def _from_another_site(app: Starlette) -> None:
+    cross_site = {"sec-fetch-site": "cross-site", "sec-fetch-mode": "navigate"}
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="https://testserver") as client:
+        reopen = await client.get("/web/privacy?from=ehr&x=<b>", headers=cross_site)
+        assert reopen.status_code == 200 and "set-cookie" not in reopen.headers
+        assert reopen.headers["cache-control"] == "no-store"
+        assert '<meta http-equiv="refresh" content="0;url=/web/privacy?from=ehr&amp;x=%3Cb%3E">' in reopen.text
+        assert "<h1>Opening the service</h1>" in reopen.text
+        # With the session cookie the page is served as ever; so is what is not a navigation, and a form post
+        # from another site is refused by the CSRF check, as before.
+        start = await client.get("/web/")
+        assert start.status_code == 200 and "set-cookie" in start.headers
+        with_cookie = await client.get("/web/", headers=cross_site)
+        assert with_cookie.status_code == 200 and 'id="sign-in"' in with_cookie.text
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="https://testserver") as fresh:
+        fetched = await fresh.get("/web/", headers={"sec-fetch-site": "cross-site", "sec-fetch-mode": "cors"})
+        assert fetched.status_code == 200 and "Opening the service" not in fetched.text
+        posted = await fresh.post("/web/find", headers=cross_site, data={"nhs_number": "9990000018"})
+        assert posted.status_code == 303 and posted.headers["location"] == "/web/refused/cross-site"

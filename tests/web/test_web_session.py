@@ -5,7 +5,7 @@ sign-out no longer works, in another browser or in a plain HTTP client. The cook
 from __future__ import annotations
 
 import httpx
-from playwright.sync_api import Browser
+from playwright.sync_api import Browser, Response
 
 from ..support import Server
 from .browser import AMY, GIRL_WITH_INDICATOR, Web
@@ -67,3 +67,26 @@ def test_the_idle_warning_then_patient_data_hidden(browser: Browser, sqlite_serv
         web.check("32-idle-signed-out")
     finally:
         web.close()
+
+
+def test_following_a_link_from_another_site_keeps_the_session(web: Web, sqlite_server: Server) -> None:
+    """A clinician opens the service from a link in another system (another site: the browser withholds the
+    SameSite=Strict session cookie on that navigation). The service answers with a page that opens the same
+    address again from its own site, setting no cookie, so she arrives signed in, and her session is not
+    replaced by a new anonymous one: another tab of hers is still signed in afterwards."""
+    web.sign_in(AMY)
+    other_site = web.context.new_page()
+    answers: list[Response] = []
+    other_site.on("response", lambda response: answers.append(response))
+    other_site.set_content(f'<a id="to-service" href="{sqlite_server.base}/web/">FGM-IS</a>')  # an opaque origin
+    other_site.click("#to-service")
+    other_site.wait_for_selector("[data-testid=signed-in-user]")
+    start = [answer for answer in answers if answer.url == f"{sqlite_server.base}/web/"]
+    assert [answer.status for answer in start] == [200, 200]
+    reopen, page = start
+    assert "set-cookie" not in reopen.all_headers()
+    assert reopen.request.all_headers()["sec-fetch-site"] == "cross-site"
+    assert page.request.all_headers()["sec-fetch-site"] == "same-origin"
+    web.page.goto("/web/")
+    assert web.page.locator("[data-testid=signed-in-user]").is_visible()
+    other_site.close()

@@ -2,6 +2,9 @@
 counterpart of ``api/pipeline.py``, sharing its steps: ``api/steps.py``):
 
 1. a request id (``X-Request-ID`` when well formed, else a new one), echoed back;
+   a page opened from a link on another site (``Sec-Fetch-Site: cross-site``) arrives without the session
+   cookie (SameSite=Strict): it is answered with a page that opens the same address again from this site,
+   so the cookie comes with it, and sets no cookie (a new anonymous session would replace the person's);
 2. the session from its encrypted cookie (a new anonymous one when there is none or it has expired);
 3. for a POST: an url-encoded form of at most 32 KiB, read within the APIs' body time limit, then CSRF
    (the session's token and the origin);
@@ -60,6 +63,7 @@ class Page:
     outcome: str = "OK"
     redirect: str | None = None
     oidc_cookie: str | None = None  # a sealed value to set; "" deletes it
+    leave_session_cookie: bool = False  # set no session cookie (the browser may hold one it did not send)
     reason: str | None = None  # for the log when refused (fixed vocabulary)
 
 
@@ -119,7 +123,7 @@ class Renderer:
 class WebEndpoint:
     def __init__(self, interaction: str, handler: Handler, *, codec: SessionCodec, auditor: Auditor,
                  renderer: Renderer, own_origin: str | None, signed_out: SignedOut, persistent_cookie: bool = False,
-                 signed_in: bool = True) -> None:
+                 signed_in: bool = True, reopen: bool = True) -> None:
         self.signed_out = signed_out
         self.persistent_cookie = persistent_cookie
         self.interaction = interaction
@@ -129,6 +133,7 @@ class WebEndpoint:
         self.renderer = renderer
         self.own_origin = own_origin
         self.signed_in = signed_in
+        self.reopen = reopen  # a navigation from another site is reopened from this one (step 1)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
@@ -148,6 +153,10 @@ class WebEndpoint:
         if expired and visit.session is not None:
             visit.session.notice = "You were signed out because you did nothing for a while. Sign in again."
         page = self._failure(StoreUnavailable("signed-out sessions"), visit) if unknown else None
+        if page is None and self.reopen and _from_another_site(request):
+            target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+            page = Page("continue.html", {"title": "Opening the service", "target": target},
+                        outcome="REOPENED_FROM_SITE", leave_session_cookie=True)
         if page is None:
             page = await self._admit(request, visit)
         if page is None:
@@ -223,7 +232,9 @@ class WebEndpoint:
         response.headers["Content-Security-Policy"] = self.renderer.csp
         response.headers["Referrer-Policy"] = "same-origin"  # "no-referrer" makes Chrome send Origin: null
         response.headers["Permissions-Policy"] = "camera=(), microphone=(), geolocation=()"
-        if session is None:
+        if page.leave_session_cookie:
+            pass
+        elif session is None:
             response.delete_cookie(SESSION_COOKIE, path="/", secure=True, httponly=True, samesite="strict")
         else:
             lifetime = self.codec.lifetime - (session.seen - session.created)  # only when the operator asks
@@ -236,6 +247,14 @@ class WebEndpoint:
             response.set_cookie(OIDC_COOKIE, page.oidc_cookie, max_age=600, path="/", secure=True, httponly=True,
                                 samesite="lax")
         return response
+
+
+def _from_another_site(request: Request) -> bool:
+    """A page navigation from another site that brought no session cookie (the browser withholds a SameSite=Strict
+    cookie then, whether it holds one or not)."""
+    return (request.method == "GET" and SESSION_COOKIE not in request.cookies
+            and request.headers.get("sec-fetch-site") == "cross-site"
+            and request.headers.get("sec-fetch-mode") == "navigate")
 
 
 def refused(status: int, outcome: str, message: str, reason: str, link: tuple[str, str] | None = None,

@@ -82,10 +82,11 @@ def web_routes(settings: Settings, services: Services, clock: Clock | None = Non
                               "idle_seconds": settings.web.session_idle_minutes * 60}, csp)
     own_origin = origin_of(settings.public_base_url) if settings.public_base_url else None
 
-    def page(path: str, interaction: str, handler: Handler, method: str = "GET", signed_in: bool = True) -> Route:
+    def page(path: str, interaction: str, handler: Handler, method: str = "GET", signed_in: bool = True,
+             reopen: bool = True) -> Route:
         endpoint = WebEndpoint(interaction, handler, codec=ui.codec, auditor=services.auditor, renderer=renderer,
                                own_origin=own_origin, signed_out=ui.signed_out,
-                               persistent_cookie=settings.web.persistent_cookie, signed_in=signed_in)
+                               persistent_cookie=settings.web.persistent_cookie, signed_in=signed_in, reopen=reopen)
         return Route(path, endpoint, methods=[method])
 
     patient = "/patient/{ref}"
@@ -93,7 +94,9 @@ def web_routes(settings: Settings, services: Services, clock: Clock | None = Non
         page("/", "home", ui.home, signed_in=False),
         page("/sign-in", "sign-in", ui.sign_in_sandbox, "POST", signed_in=False),
         page("/sign-in/oidc", "sign-in-oidc-start", ui.start_oidc, "POST", signed_in=False),
-        page("/oidc/callback", "sign-in-oidc", ui.oidc_callback, signed_in=False),
+        # The provider's redirect back is a navigation from another site too; its state is in the (Lax) OIDC
+        # cookie, and it answers with a page that continues from this site itself (continue.html).
+        page("/oidc/callback", "sign-in-oidc", ui.oidc_callback, signed_in=False, reopen=False),
         page("/role", "sign-in-role", ui.choose_role, "POST", signed_in=False),
         page("/sign-out", "sign-out", ui.sign_out, "POST"),
         page("/signed-out", "signed-out", ui.signed_out_page, signed_in=False),
