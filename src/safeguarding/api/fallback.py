@@ -26,7 +26,7 @@ from .dstu2.endpoints import BASE_PATH as DSTU2_BASE
 from .dstu2.endpoints import FgmDstu2
 from .dstu2.messages import Interaction
 from .pipeline import ApiResponse
-from .steps import well_formed_trace_id
+from .steps import TRACE_HEADERS, well_formed_trace_id
 
 if TYPE_CHECKING:
     from ..settings import Settings
@@ -34,14 +34,13 @@ if TYPE_CHECKING:
 Handler = Callable[[Request, Exception], Awaitable[Response]]
 
 # The request ids every answer echoes (the pipeline's rule, steps.py); an invalid one is not echoed.
-_TRACE_HEADERS = {"x-request-id": "X-Request-ID", "x-correlation-id": "X-Correlation-ID", "traceid": "TraceID"}
 _DSTU2_PATHS = {f"{DSTU2_BASE}/{interaction.value}": interaction for interaction in Interaction}
 
 
 def request_ids(headers: Headers) -> dict[str, str]:
     """The valid request ids to echo, with an ``X-Request-ID`` made here when the request has none."""
     echoed = {}
-    for name, canonical in _TRACE_HEADERS.items():
+    for name, canonical in TRACE_HEADERS.items():
         values = headers.getlist(name)
         if len(values) == 1 and well_formed_trace_id(values[0]):
             echoed[canonical] = values[0]

@@ -35,13 +35,12 @@ from . import errors as e
 from .formats import CONTENT_TYPES, response_format, serialise
 from .hardening import SECURITY_HEADERS
 from .query import Query
-from .steps import ReadBodyError, completed, log_unhandled, read_body, well_formed_trace_id
+from .steps import TRACE_HEADERS, ReadBodyError, completed, log_unhandled, read_body, well_formed_trace_id
 from .wire import wire_facts
 
 log = logging.getLogger("safeguarding.request")
 
 MAX_BODY = 1024 * 1024
-TRACE_HEADERS = ("x-request-id", "x-correlation-id", "traceid")
 
 
 @dataclass
@@ -196,8 +195,7 @@ class Endpoint:
         completed(self.api, self.interaction, response.status, _outcome_code(response), ctx.request_id, started)
 
     def _trace_ids(self, headers: Headers, ctx: RequestContext, echo: dict[str, str]) -> None:
-        names = {"x-request-id": "X-Request-ID", "x-correlation-id": "X-Correlation-ID", "traceid": "TraceID"}
-        for header, canonical in names.items():
+        for header, canonical in TRACE_HEADERS.items():
             values = headers.getlist(header)
             if not values:
                 continue

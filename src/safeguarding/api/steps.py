@@ -26,6 +26,7 @@ log = logging.getLogger("safeguarding.request")
 
 # X-Request-ID, X-Correlation-ID and TraceID: 1-128 of A-Za-z0-9._:- (the OpenAPI description's pattern too).
 TRACE_ID_PATTERN = r"^[A-Za-z0-9._:\-]{1,128}$"
+TRACE_HEADERS = {"x-request-id": "X-Request-ID", "x-correlation-id": "X-Correlation-ID", "traceid": "TraceID"}
 _TRACE_ID = re.compile(TRACE_ID_PATTERN)
 
 

@@ -232,21 +232,23 @@ class WebEndpoint:
         response.headers["Content-Security-Policy"] = self.renderer.csp
         response.headers["Referrer-Policy"] = "same-origin"  # "no-referrer" makes Chrome send Origin: null
         response.headers["Permissions-Policy"] = "camera=(), microphone=(), geolocation=()"
-        if page.leave_session_cookie:
-            pass
-        elif session is None:
-            response.delete_cookie(SESSION_COOKIE, path="/", secure=True, httponly=True, samesite="strict")
-        else:
-            lifetime = self.codec.lifetime - (session.seen - session.created)  # only when the operator asks
-            response.set_cookie(SESSION_COOKIE, self.codec.dump(session),
-                                max_age=max(lifetime, 0) if self.persistent_cookie else None, path="/",
-                                secure=True, httponly=True, samesite="strict")
+        if not page.leave_session_cookie:
+            self._session_cookie(response, session)
         if page.oidc_cookie == "":
             response.delete_cookie(OIDC_COOKIE, path="/", secure=True, httponly=True, samesite="lax")
         elif page.oidc_cookie:
             response.set_cookie(OIDC_COOKIE, page.oidc_cookie, max_age=600, path="/", secure=True, httponly=True,
                                 samesite="lax")
         return response
+
+    def _session_cookie(self, response: Response, session: Session | None) -> None:
+        if session is None:
+            response.delete_cookie(SESSION_COOKIE, path="/", secure=True, httponly=True, samesite="strict")
+            return
+        lifetime = self.codec.lifetime - (session.seen - session.created)  # only when the operator asks
+        response.set_cookie(SESSION_COOKIE, self.codec.dump(session),
+                            max_age=max(lifetime, 0) if self.persistent_cookie else None, path="/",
+                            secure=True, httponly=True, samesite="strict")
 
 
 def _from_another_site(request: Request) -> bool:

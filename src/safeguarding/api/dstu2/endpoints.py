@@ -286,8 +286,8 @@ class FgmDstu2:
     def render_error(self, error: e.ApiError, request: ApiRequest | None, ctx: RequestContext) -> ApiResponse:
         """The dialect's error renderer: a DSTU2 response message answering the request (never an R4 outcome)."""
         code, diagnostics = _spine_row(error)
-        header = error.request_header if isinstance(error, Refusal) else None
-        header = header or (request.reply_to if request else None)
+        own = error.request_header if isinstance(error, Refusal) else None
+        header = own or (request.reply_to if request else None)
         system = ctx.caller.system
         return self._respond(Interaction(ctx.interaction), request, header, outcome=code, diagnostics=diagnostics,
                              requester_asid=system.asid if system else None)
