@@ -24,7 +24,7 @@ from .api.r4 import fgm as r4_fgm
 from .api.routing import ApiFirst
 from .demographics import LocalDemographics
 from .domain.clock import Clock, SystemClock
-from .pds.client import PdsDemographics
+from .domain.patients import Demographics
 from .sandbox.docs_page import docs_routes
 from .sandbox.scenarios import scenario_demographics
 from .security.registry import configured_registry
@@ -50,7 +50,11 @@ def build_services(settings: Settings, clock: Clock | None = None, *, on_event_l
     store = SqlStore.open(settings.database_url, settings.audit_key.value, spool_dir=settings.layout.audit_spool,
                           checkpoints=settings.audit_checkpoints)
     serving: Store = EventLoopStore(store) if on_event_loop else store
-    source = PdsDemographics(settings.pds) if settings.pds else LocalDemographics(serving)  # [pds], else the table
+    source: Demographics = LocalDemographics(serving)  # the table, unless PDS is configured ([pds])
+    if settings.pds:
+        from .pds.client import PdsDemographics  # its HTTP client is loaded only where PDS is used
+
+        source = PdsDemographics(settings.pds)
     demographics = scenario_demographics(source, settings.sandbox)  # sandbox: error simulation
     auditor = Auditor(serving, clock)
     return Services(store=store, serving=serving, fgm=FgmService(serving, demographics, clock, auditor),

@@ -4,6 +4,8 @@ is called."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -62,3 +64,23 @@ def _counted(store: SqlStore) -> dict[str, int]:
 async def _start_page(app: Any) -> int:
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="https://testserver") as client:
         return (await client.get("/web/")).status_code
+
+
+def test_a_worker_with_no_outbound_service_configured_loads_no_http_client(tmp_path: Path) -> None:
+    """A worker's memory (the benchmark's RSS target): the HTTP client library, and what its optional command
+    line pulls in where installed, is loaded only when an identity provider, PDS or the national service is
+    configured. The sandbox configures none; its token verifier and web sign-in are still built."""
+    settings_dir = tmp_path / "sandbox"
+    ensure_sandbox(settings_dir)
+    script = (
+        "import sys\nfrom pathlib import Path\n"
+        "from safeguarding.app import create_app\n"
+        "from safeguarding.sandbox.setup import ensure_sandbox\n"
+        f"app = create_app(ensure_sandbox(Path({str(settings_dir)!r})))\n"
+        "app.state.services.store.close()\n"
+        "print(sorted(m for m in ('httpx', 'httpcore', 'safeguarding.security.jwks', 'safeguarding.web.oidc',"
+        " 'safeguarding.pds.client') if m in sys.modules))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "['safeguarding.security.jwks', 'safeguarding.web.oidc']"

@@ -22,16 +22,18 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
-import httpx
 import jwt
 import orjson
 
 from ..store.interface import StoreUnavailable
 from .errors import AuthenticationFailed
 from .tls_policy import apply_tls_policy
+
+if TYPE_CHECKING:
+    import httpx  # imported when a provider is first called: a worker with none configured never loads it
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -73,6 +75,8 @@ def checked_url(name: str, value: object) -> str:
 
 def get_json(http: httpx.Client, url: str, headers: dict[str, str] | None = None) -> dict[str, Any]:
     """GET a JSON object, at most ``MAX_DOCUMENT`` bytes; any failure is a ``ProviderError``."""
+    import httpx
+
     try:
         with http.stream("GET", url, headers={"Accept": "application/json", **(headers or {})}) as response:
             if response.status_code != 200:
@@ -134,6 +138,8 @@ class IssuerKeys:
 
     def http(self) -> httpx.Client:
         if self._http is None:
+            import httpx
+
             self._http = httpx.Client(verify=tls_context(self.ca_file), timeout=self._timeout,
                                       follow_redirects=False, trust_env=False)
         return self._http

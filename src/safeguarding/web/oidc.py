@@ -24,7 +24,6 @@ import urllib.parse
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
 import jwt
 import orjson
 
@@ -138,6 +137,8 @@ class OidcClient:
         return inline.blocking(self._request, method, url, kwargs)
 
     def _request(self, method: str, url: str, kwargs: dict[str, Any]) -> dict[str, Any]:
+        import httpx  # loaded with the provider's first call (security/jwks.py)
+
         headers = {"Accept": "application/json", **kwargs.pop("headers", {})}
         try:
             response = self._keys.http().request(method, url, headers=headers, **kwargs)
