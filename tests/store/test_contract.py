@@ -471,6 +471,43 @@ def test_a_savepoint_rolled_back_after_a_read_inside_it_undoes_exactly_its_own(
     assert store.read_active_indicator(number) is None
 
 
+def _completed_on_the_wire(trace: str) -> list[str]:
+    """The commands the PostgreSQL server completed, in order, from a libpq protocol trace."""
+    return [line.split('"')[1].split()[0] for line in trace.splitlines() if "\tB\t" in line and "CommandComplete" in line]
+
+
+def test_a_savepoint_nothing_of_which_reached_postgresql_is_never_sent(
+        store: SqlStore, audit_key: bytes, tmp_path: Path) -> None:
+    """A unit's savepoint (``Auditor.run``) whose writes all still wait for the commit costs no statement: the
+    SAVEPOINT is dropped from the queue and no RELEASE follows; a block that sent something keeps both, and a
+    failed block is still undone (the chain shows exactly the kept events)."""
+    if store.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite runs every statement at once: there is no queue to keep a savepoint in")
+    number = nhs_number()
+    trace_file = tmp_path / "libpq.trace"
+    with trace_file.open("w") as trace, store.transaction() as tx:
+        tx.put_patient(patient(number))
+        tx.append_audit(event(0, outcome="BEFORE"))  # the chain head, locked by the first append (a read)
+        tx.flush()
+        driver = tx._driver_connection()
+        driver.pgconn.trace(trace.fileno())
+        with tx.savepoint():  # writes only, as a search's unit: nothing sent
+            tx.append_audit(event(1, outcome="KEPT"))
+        with pytest.raises(RuntimeError), tx.savepoint():  # nothing sent, then undone
+            tx.append_audit(event(2, outcome="UNDONE"))
+            raise RuntimeError("rule broken")
+        with tx.savepoint():  # a read inside: the SAVEPOINT goes with it, and the RELEASE follows
+            tx.append_audit(event(3, outcome="READ-INSIDE"))
+            assert tx.active_indicator(number) is None
+        tx.flush()
+        trace.flush()
+        driver.pgconn.untrace()
+    completed = _completed_on_the_wire(trace_file.read_text())
+    assert completed == ["INSERT", "SAVEPOINT", "INSERT", "SELECT", "RELEASE"]
+    stored = assert_chain_ok(store, audit_key, 3)
+    assert [r.event.outcome for r in stored] == ["BEFORE", "KEPT", "READ-INSIDE"]
+
+
 def test_the_child_and_its_active_indicator_are_read_in_one(store: SqlStore) -> None:
     child, without, gone, unknown = nhs_number(), nhs_number(), nhs_number(), nhs_number()
     active, old = indicator(child), indicator(gone)
