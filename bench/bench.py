@@ -210,6 +210,11 @@ def measure(run: Run, scenario: Scenario, url: str, server: procs.Proc | None, a
         "rss_mb": rss.peak_mb if server else None, "server_cpu_percent": rss.cpu_percent if server else None,
         "host_steal_percent": rss.steal_percent, **pair,
     }
+    if server is not None and done:
+        # CPU a request: the server's, and PostgreSQL's processes' over the same period (zero-ish on SQLite),
+        # steadier than throughput on a shared host (time waiting for a core is not counted).
+        row["server_cpu_us_per_request"] = round(rss.cpu_seconds / done * 1e6, 1)
+        row["database_cpu_us_per_request"] = round(rss.database_cpu_seconds / done * 1e6, 1)
     if audited:
         time.sleep(1.5)  # let requests still in flight when wrk stopped finish and audit
         delta = run.audit_seq() - before

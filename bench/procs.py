@@ -168,6 +168,24 @@ def cpu_seconds(pids: list[int]) -> float:
     return total / os.sysconf("SC_CLK_TCK")
 
 
+def database_pids() -> list[int]:
+    """PostgreSQL's processes on this machine (its backends, WAL writer, checkpointer...), by name."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if (entry / "comm").read_text().strip() == "postgres":
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    return found
+
+
+def database_cpu() -> dict[int, float]:
+    """CPU seconds of each PostgreSQL process now (a process started later counts from zero)."""
+    return {pid: cpu_seconds([pid]) for pid in database_pids()}
+
+
 def host_cpu() -> tuple[int, int]:
     """The machine's CPU time stolen by the hypervisor and its total, in clock ticks (/proc/stat)."""
     fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
@@ -182,14 +200,18 @@ class RssSampler:
     root: int
     peak_kib: int = 0
     cpu_percent: float = 0.0
+    cpu_seconds: float = 0.0
+    database_cpu_seconds: float = 0.0  # PostgreSQL's processes meanwhile (with SQLite: the machine's others)
     steal_percent: float = 0.0
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
     _started: tuple[float, float] = (0.0, 0.0)
     _host: tuple[int, int] = (0, 0)
+    _database: dict[int, float] = field(default_factory=dict)
 
     def __enter__(self) -> RssSampler:
         self._started, self._host = (time.monotonic(), cpu_seconds(tree(self.root))), host_cpu()
+        self._database = database_cpu()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
         return self
@@ -204,6 +226,8 @@ class RssSampler:
 
     def __exit__(self, *_: Any) -> None:
         used = cpu_seconds(tree(self.root)) - self._started[1]
+        self.cpu_seconds = used
+        self.database_cpu_seconds = sum(now - self._database.get(pid, 0.0) for pid, now in database_cpu().items())
         self.cpu_percent = round(100 * used / max(time.monotonic() - self._started[0], 1e-6), 1)
         stolen, total = (now - then for now, then in zip(host_cpu(), self._host, strict=True))
         self.steal_percent = round(100 * stolen / max(total, 1), 1)

@@ -110,7 +110,7 @@ def table(rows: list[dict[str, Any]]) -> str:
     header = (f"{'backend':<10} {'size':<5} {'scenario':<40} {'req/s':>8} {'ratio':>6} {'ceil/s':>7} {'floor':>5} "
               f"{'p50 ms':>8} "
               f"{'p99 ms':>8} "
-              f"{'errors':>6} {'lost':>5} {'RSS MB':>7} {'CPU %':>6} {'steal %':>7}")
+              f"{'errors':>6} {'lost':>5} {'RSS MB':>7} {'CPU %':>6} {'steal %':>7} {'µs/req':>7} {'db µs':>6}")
     lines = [header, "-" * len(header)]
     for row in rows:
         name = f"{row['scenario']:>7} {row.get('title', '')}"[:40]
@@ -130,10 +130,12 @@ def table(rows: list[dict[str, Any]]) -> str:
         steal = f"{row['host_steal_percent']:.1f}" if row.get("host_steal_percent") is not None else "-"
         paired = f"{row['ceiling_paired_rps']:.0f}" if row.get("ceiling_paired_rps") else "-"
         floor = f"{row['ratio_floor']:.2f}" if "ratio_floor" in row else "-"
+        per = f"{row['server_cpu_us_per_request']:.0f}" if "server_cpu_us_per_request" in row else "-"
+        db = f"{row['database_cpu_us_per_request']:.0f}" if "database_cpu_us_per_request" in row else "-"
         lines.append(f"{row['backend']:<10} {row['size']:<5} {name:<40} {row['rps']:>8.0f} {ratio:>6} {paired:>7} "
                      f"{floor:>5} "
                      f"{row['p50_ms']:>8.2f} {row['p99_ms']:>8.2f} {row['errors']:>6} {lost:>5} {rss:>7} {cpu:>6} "
-                     f"{steal:>7}")
+                     f"{steal:>7} {per:>7} {db:>6}")
     return "\n".join(lines)
 
 
