@@ -328,3 +328,33 @@ def test_reads_from_requests_on_a_loop_each_get_their_own_row(store: SqlStore) -
     calls = [lambda child=child: serving.read_patient_and_active_indicator(child.nhs_number) for child in children]
     results = concurrently(calls)
     assert results == [(child, None) for child in children[:20]] + [(None, None)] * 10
+
+
+def test_on_postgresql_units_queued_while_the_head_is_held_join_the_waiting_batch(
+        store: SqlStore, audit_key: bytes) -> None:
+    """A batch waiting for the chain head (another process's batch holds it) takes, once it has the lock, the
+    units queued meanwhile: they commit in its transaction rather than wait for the next batch's turn."""
+    if store.engine.dialect.name != "postgresql":
+        pytest.skip("on SQLite a batch waits for the writer lock before it begins (writer_lock.py)")
+    children = [patient() for _ in range(6)]
+    holder = store.engine.connect()  # another process's batch, holding the head
+    holder.execute(text("SELECT seq FROM audit_head WHERE id = 1 FOR UPDATE"))
+
+    async def main() -> list[Any]:
+        first = asyncio.ensure_future(inline.run(audited_put(store, children[0])))
+        await asyncio.sleep(0.5)  # its batch has begun and waits for the head
+        later = [asyncio.ensure_future(inline.run(audited_put(store, child))) for child in children[1:]]
+        await asyncio.sleep(0.5)
+        assert not first.done() and not any(f.done() for f in later)
+        holder.rollback()
+        return await asyncio.gather(first, *later)
+
+    try:
+        assert asyncio.run(main()) == [child.nhs_number for child in children]
+    finally:
+        holder.close()
+    with store.engine.connect() as conn:
+        transactions = conn.execute(text(
+            "SELECT COUNT(DISTINCT xmin::text) FROM audit_events WHERE request_id LIKE 'req-%'")).scalar_one()
+    assert transactions == 1  # all six in the waiting batch's one transaction
+    assert chain_ok(store, audit_key) == (True, 6)

@@ -274,7 +274,7 @@ class SqlStore(RowReads):
             if self._thread_writer is None:
                 with self._writer_lock:
                     if self._thread_writer is None:
-                        self._thread_writer = ThreadWriter(self._batch_transaction)
+                        self._thread_writer = ThreadWriter(self._batch_transaction, locked=SqlTransaction.flush)
             return self._thread_writer
         writer = self._loop_writers.get(loop)
         if writer is None:

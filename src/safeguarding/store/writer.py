@@ -59,8 +59,14 @@ class ThreadWriter(Generic[Tx]):
     """Runs units of work in its own thread for ``begin()``, a transaction context manager (commit on a
     clean exit)."""
 
-    def __init__(self, begin: Callable[[], AbstractContextManager[Tx]], name: str = "store-writer") -> None:
+    def __init__(self, begin: Callable[[], AbstractContextManager[Tx]], name: str = "store-writer",
+                 locked: Callable[[Tx], None] | None = None) -> None:
+        """``locked(tx)``: send what the batch's transaction has queued and return once it holds what orders
+        the batches (PostgreSQL: BEGIN and the chain head's lock, with the units' reads queued ahead). Units
+        queued meanwhile, while another process's batch held the head, then join this batch rather than wait
+        for the next."""
         self._begin = begin
+        self._locked = locked
         self._queue: deque[_Item] = deque()
         self._ready = threading.Condition(threading.Lock())
         self._closed = False
@@ -95,22 +101,36 @@ class ThreadWriter(Generic[Tx]):
                     self._ready.wait()
                 if not self._queue:
                     return  # closed and drained
-                batch = [self._queue.popleft() for _ in range(min(len(self._queue), MAX_BATCH))]
-            self._settle(batch, list(self._execute(batch)))
+                batch = self._take(MAX_BATCH)
+            outcomes = list(self._execute(batch, join=True))  # ``batch`` may grow: units that joined it
+            self._settle(batch, outcomes)
 
-    def _execute(self, batch: list[_Item]) -> Iterator[tuple[Any, BaseException | None]]:
+    def _take(self, most: int) -> list[_Item]:
+        """Up to ``most`` queued units (the caller holds ``_ready``)."""
+        return [self._queue.popleft() for _ in range(min(len(self._queue), most))]
+
+    def _execute(self, batch: list[_Item], *, join: bool = False) -> Iterator[tuple[Any, BaseException | None]]:
+        """``join``: once the transaction is locked, the units queued since join ``batch`` (appended to it)."""
         try:
             with self._begin() as tx:
                 for item in batch:
                     if item.prefetch is not None:
                         item.prefetch(tx)
+                if join and self._locked is not None:
+                    self._locked(tx)
+                    with self._ready:
+                        joined = self._take(MAX_BATCH - len(batch))
+                    for item in joined:  # their reads go together, with the first of them that needs one
+                        if item.prefetch is not None:
+                            item.prefetch(tx)
+                    batch.extend(joined)
                 results = [item.unit(tx) for item in batch]
         except BaseException as exc:  # noqa: BLE001 - every failure is handed to the units' callers
             if len(batch) == 1:
                 yield None, exc
                 return
             # One unit (or the commit) failed: run each alone, so only the failing one fails.
-            for item in batch:
+            for item in list(batch):
                 yield from self._execute([item])
             return
         for result in results:
