@@ -473,7 +473,8 @@ def test_a_savepoint_rolled_back_after_a_read_inside_it_undoes_exactly_its_own(
 
 def _completed_on_the_wire(trace: str) -> list[str]:
     """The commands the PostgreSQL server completed, in order, from a libpq protocol trace."""
-    return [line.split('"')[1].split()[0] for line in trace.splitlines() if "\tB\t" in line and "CommandComplete" in line]
+    return [line.split('"')[1].split()[0] for line in trace.splitlines()
+            if "\tB\t" in line and "CommandComplete" in line]
 
 
 def test_a_savepoint_nothing_of_which_reached_postgresql_is_never_sent(
