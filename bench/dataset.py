@@ -38,7 +38,9 @@ BENCH = Path(__file__).resolve().parent
 CACHE = BENCH / ".cache"
 _CHECKOUT = hashlib.sha256(str(CACHE.resolve()).encode()).hexdigest()[:6]  # see _pg_database
 MIGRATIONS = BENCH.parent / "src" / "safeguarding" / "store" / "migrations" / "versions"
-DATASET_VERSION = "2"  # bump when this file changes what it builds (2: events hashed as AuditEvent.fields())
+DATASET_VERSION = "3"  # bump when this file changes what it builds (2: events hashed as AuditEvent.fields();
+# 3: an access history for the children with a plan)
+ACCESSES_PER_PLAN = 4  # earlier unscheduled accesses to each child with a plan, by other clinicians
 ADMIN_URL = os.environ.get("SAFEGUARDING_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 CHUNK = 50_000
 SAMPLE = 20_000  # NHS numbers handed to the load generator per list
@@ -218,9 +220,23 @@ def _fill(engine: Engine, size: Size, audit_key: bytes) -> tuple[dict[str, list[
                    "emergency_phone": "0207 333 8888", "withdrawn_at": None, "version": 1, "created_at": stamp,
                    "changed_at": stamp, "changed_by": "200000000200", "request_id": None}
 
+    def accesses() -> Iterator[dict[str, Any]]:
+        # A service in use has an access history (and PostgreSQL's statistics for it, taken by _finish): without
+        # one the table's statistics say it is empty, and a statement prepared while they do keeps the plan made
+        # for an empty table (a scan of the whole table for the user's last listed access) for the whole run.
+        for number in with_plan:
+            for k in range(ACCESSES_PER_PLAN):
+                at = (now - timedelta(days=rng.randint(2, 400), seconds=rng.randint(0, 86_399))).strftime(
+                    "%Y-%m-%dT%H:%M:%S.%fZ")
+                user = f"5559{rng.randint(0, 999):08d}"
+                yield {"id": str(uuid.UUID(int=rng.getrandbits(128), version=4)), "nhs_number": number,
+                       "recorded_at": at, "user_id": user, "listed": k % 2 == 0,
+                       "author": json.dumps({"user_id": user, "role_profile_id": "555021936108", "org_code": "RR8"})}
+
     _insert(engine, t.patients, patients())
     _insert(engine, t.fgm_indicators, indicators())
     _insert(engine, t.cpis_plans, plans())
+    _insert(engine, t.cpis_accesses, accesses())
     _append_audit(engine, audit_key, size.audit_events, numbers, now - timedelta(days=400), rng)
     lists = {
         "with_indicator": rng.sample(with_indicator, min(SAMPLE, len(with_indicator))),
@@ -229,6 +245,7 @@ def _fill(engine: Engine, size: Size, audit_key: bytes) -> tuple[dict[str, list[
         "write_pool": write_pool,
     }
     counts = {"patients": len(numbers), "indicators": len(with_indicator), "plans": len(with_plan),
+              "accesses": len(with_plan) * ACCESSES_PER_PLAN,
               "audit_events": size.audit_events}
     return lists, counts
 
