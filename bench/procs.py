@@ -201,7 +201,7 @@ class RssSampler:
     peak_kib: int = 0
     cpu_percent: float = 0.0
     cpu_seconds: float = 0.0
-    database_cpu_seconds: float = 0.0  # PostgreSQL's processes meanwhile (with SQLite: the machine's others)
+    database_cpu_seconds: float = 0.0  # PostgreSQL's processes meanwhile (idle, so about zero, with SQLite)
     steal_percent: float = 0.0
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None

@@ -130,7 +130,7 @@ class ThreadWriter(Generic[Tx]):
                 yield None, exc
                 return
             # One unit (or the commit) failed: run each alone, so only the failing one fails.
-            for item in list(batch):
+            for item in batch:
                 yield from self._execute([item])
             return
         for result in results:
