@@ -6,14 +6,14 @@ the same interface (``lookup``) against the national service.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import date
 from typing import Any
 
 from .domain import nhs_number as nhs
 from .domain.fgm import Indicator
 from .domain.patients import Gender, Patient, SecurityLabel
-from .store.interface import Store
+from .store.interface import Store, Transaction
 
 NHS_NUMBER_SYSTEM = nhs.SYSTEM  # PDS names the NHS number by the R4 system only
 VERIFICATION_EXTENSION = "https://fhir.hl7.org.uk/StructureDefinition/Extension-UKCore-NHSNumberVerificationStatus"
@@ -31,9 +31,9 @@ class LocalDemographics:
 
     joins_indicator = True  # the FGM search reads the child and its indicator at once (services/fgm.py)
 
-    def lookup_with_active_indicator(self, nhs_number: str) -> tuple[Patient | None, Indicator | None]:
-        """The child and its active FGM indicator, in one read (the FGM search's)."""
-        return self._store.read_patient_and_active_indicator(nhs_number)
+    def joined_lookup(self, nhs_number: str) -> Callable[[Transaction], tuple[Patient | None, Indicator | None]]:
+        """The child and its active FGM indicator, in one read made in the FGM search's own transaction."""
+        return lambda tx: tx.patient_and_active_indicator(nhs_number)
 
 
 class PatientDataError(ValueError):

@@ -510,6 +510,8 @@ def test_a_savepoint_nothing_of_which_reached_postgresql_is_never_sent(
 
 
 def test_the_child_and_its_active_indicator_are_read_in_one(store: SqlStore) -> None:
+    """The FGM search's read, in its transaction: made at once, or queued ahead (``prefetch_*``) and answered
+    from the transaction's next round trip (PostgreSQL); the same answers either way."""
     child, without, gone, unknown = nhs_number(), nhs_number(), nhs_number(), nhs_number()
     active, old = indicator(child), indicator(gone)
     with store.transaction() as tx:
@@ -518,13 +520,32 @@ def test_the_child_and_its_active_indicator_are_read_in_one(store: SqlStore) -> 
         tx.insert_indicator(active)
         tx.insert_indicator(old)
         assert tx.save_removal(removed(old)) is True
-    assert store.read_patient_and_active_indicator(child) == (patient(child), active)
-    assert store.read_patient_and_active_indicator(without) == (patient(without), None)
-    assert store.read_patient_and_active_indicator(gone) == (patient(gone), None)
-    assert store.read_patient_and_active_indicator(unknown) == (None, None)
+    expected = {child: (patient(child), active), without: (patient(without), None), gone: (patient(gone), None),
+                unknown: (None, None)}
+    for ahead in (False, True):
+        with store.transaction() as tx:
+            if ahead:
+                for number in expected:
+                    tx.prefetch_patient_and_active_indicator(number)
+                tx.get_patient(unknown)  # a round trip: the reads queued ahead go with it
+            assert {number: tx.patient_and_active_indicator(number) for number in expected} == expected
     assert store.read_active_indicator(child) == active
     assert store.read_active_indicator(gone) is None
     assert store.read_active_indicator(unknown) is None
+
+
+def test_a_read_queued_ahead_is_made_again_once_the_transaction_wrote_the_childs_rows(store: SqlStore) -> None:
+    """Units of one batch are ordered by the chain: a search after a create of the same child (in the same
+    transaction) must see the indicator, although its read was queued, and sent, before the create ran."""
+    child, other = nhs_number(), nhs_number()
+    with store.transaction() as tx:
+        tx.put_patient(patient(child))
+    created = indicator(child)
+    with store.transaction() as tx:
+        tx.prefetch_patient_and_active_indicator(child)
+        assert tx.get_patient(other) is None  # the read queued ahead is sent now, before the create below
+        tx.insert_indicator(created)
+        assert tx.patient_and_active_indicator(child) == (patient(child), created)
 
 
 def test_audit_records_pages_through_long_chains(store: SqlStore, audit_key: bytes) -> None:

@@ -174,6 +174,21 @@ def test_reads_queued_ahead_answer_as_reads_made_then_unless_the_child_was_writt
         assert tx.plans_with_last_access(child, CLINICIAN.user_id) == (plans, later.at)
 
 
+def test_plans_read_ahead_are_read_again_once_the_transaction_stored_a_plan_for_the_child(store: SqlStore) -> None:
+    """An upload and an access to the same child in one batch: the access, after the upload in the chain, must
+    see the uploaded plan although its read was queued, and sent, before the upload ran."""
+    child, other = nhs_number(), nhs_number()
+    first, second = plan(child), plan(child, kind=PlanType.LAC)
+    with store.transaction() as tx:
+        assert tx.insert_plan(first)
+    with store.transaction() as tx:
+        tx.prefetch_plans_with_last_access(child, CLINICIAN.user_id)
+        assert tx.plans_for(other) == []  # the reads queued ahead are sent now, before the upload below
+        assert tx.insert_plan(second)
+        assert sorted(p.id for p in tx.plans_with_last_access(child, CLINICIAN.user_id)[0]) == sorted(
+            [first.id, second.id])
+
+
 def test_author_round_trips_with_and_without_optional_fields(store: SqlStore) -> None:
     child = nhs_number()
     with store.transaction() as tx:

@@ -12,7 +12,9 @@ import asyncio
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
+from unittest.mock import ANY
 
 import pytest
 from sqlalchemy import text
@@ -20,18 +22,22 @@ from sqlalchemy import text
 from safeguarding import inline
 from safeguarding.api.errors import ErrorRow
 from safeguarding.audit.chain import verify
+from safeguarding.demographics import LocalDemographics
 from safeguarding.domain.audit import AuditEvent
 from safeguarding.domain.clock import SystemClock
-from safeguarding.domain.errors import IndicatorAlreadySet
+from safeguarding.domain.errors import IndicatorAlreadySet, PatientNotTraced
+from safeguarding.domain.fgm import Indicator
 from safeguarding.services.auditing import Auditor
 from safeguarding.services.context import Outcomes, RequestContext
+from safeguarding.services.fgm import FgmService
 from safeguarding.store.event_loop import EventLoopStore
 from safeguarding.store.interface import StoreUnavailable
 from safeguarding.store.sql import SqlStore, SqlTransaction
 
-from .test_contract import instant, patient
+from .test_contract import _completed_on_the_wire, indicator, instant, patient
 
 VALIDATION_ERROR = ErrorRow(400, "VALIDATION_ERROR", "Flag value was already set")  # an API table's row
+NOT_TRACED = ErrorRow(404, "PATIENT_NOT_FOUND", "Patient not found")
 
 
 def event(request_id: str, number: str | None = None) -> AuditEvent:
@@ -325,9 +331,9 @@ def test_reads_from_requests_on_a_loop_each_get_their_own_row(store: SqlStore) -
         for child in children[:20]:
             tx.put_patient(child)
     serving = EventLoopStore(store)
-    calls = [lambda child=child: serving.read_patient_and_active_indicator(child.nhs_number) for child in children]
+    calls = [lambda child=child: serving.read_patient(child.nhs_number) for child in children]
     results = concurrently(calls)
-    assert results == [(child, None) for child in children[:20]] + [(None, None)] * 10
+    assert results == children[:20] + [None] * 10
 
 
 def test_on_postgresql_units_queued_while_the_head_is_held_join_the_waiting_batch(
@@ -358,3 +364,50 @@ def test_on_postgresql_units_queued_while_the_head_is_held_join_the_waiting_batc
             "SELECT COUNT(DISTINCT xmin::text) FROM audit_events WHERE request_id LIKE 'req-%'")).scalar_one()
     assert transactions == 1  # all six in the waiting batch's one transaction
     assert chain_ok(store, audit_key) == (True, 6)
+
+
+def test_on_postgresql_a_search_reads_in_its_batchs_first_round_trip(store: SqlStore, audit_key: bytes,
+                                                                      tmp_path: Path) -> None:
+    """The FGM search's one read (the child and its active indicator) goes with the batch's BEGIN and the chain
+    head's lock, and its audit event with the COMMIT: two round trips in all, none of its own; an unknown child
+    is refused, and audited, in the same way."""
+    if store.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite reads on the loop's own thread: there is no round trip to save")
+    child, unknown = patient(), patient()
+    active = indicator(child.nhs_number)
+    with store.transaction() as tx:
+        tx.put_patient(child)
+        tx.insert_indicator(active)
+    serving = EventLoopStore(store)
+    service = FgmService(serving, LocalDemographics(serving), SystemClock(), Auditor(serving, SystemClock()))
+    assert concurrently([audited_put(store, patient())]) == [ANY]  # the writer's connection, made beforehand
+
+    def search(number: str) -> Callable[[], Indicator | None]:
+        def call() -> Indicator | None:
+            ctx = RequestContext(api="fgm-r4", interaction="search", request_id=f"search-{number}",
+                                 outcomes=Outcomes((200, "OK"), {PatientNotTraced: NOT_TRACED}))
+            return service.search(ctx, number)
+        return call
+
+    trace_file = tmp_path / "libpq.trace"
+    driver = store._batch_conn.connection.driver_connection  # type: ignore[union-attr]
+    completed: list[list[str]] = []
+    for number in (child.nhs_number, unknown.nhs_number):
+        with trace_file.open("w") as trace:
+            driver.pgconn.trace(trace.fileno())
+            found = concurrently([search(number)])[0]
+            driver.pgconn.untrace()
+        if number == child.nhs_number:
+            assert found == active
+        else:
+            assert isinstance(found, PatientNotTraced)
+        text_of_trace = trace_file.read_text()
+        completed.append(_completed_on_the_wire(text_of_trace))
+        assert text_of_trace.count("\tSync") == 2  # two round trips
+    # BEGIN, the head's lock and the search's read; then its audit event, the head moved and COMMIT.
+    assert completed == [["BEGIN", "SELECT", "SELECT", "INSERT", "UPDATE", "COMMIT"]] * 2
+    assert not [t for t in threading.enumerate() if t.name == "store-reader"]  # no read went by another way
+    outcomes = {r.event.request_id: (r.event.status, r.event.outcome) for r in store.audit_records()}
+    assert outcomes[f"search-{child.nhs_number}"] == (200, "OK")
+    assert outcomes[f"search-{unknown.nhs_number}"] == NOT_TRACED.outcome
+    assert chain_ok(store, audit_key) == (True, 3)

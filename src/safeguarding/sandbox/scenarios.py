@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
+from collections.abc import Callable
 from typing import Any
 
 import anyio
@@ -35,7 +36,7 @@ from ..api.steps import BODY_TIMEOUT
 from ..api.wire import SCOPE_ABANDONED, SCOPE_SCENARIO
 from ..domain.fgm import Indicator
 from ..domain.patients import Demographics, Patient
-from ..store.interface import StoreUnavailable
+from ..store.interface import StoreUnavailable, Transaction
 
 DEMOGRAPHICS_UNAVAILABLE = "9990000212"
 STORE_UNAVAILABLE = "9990000220"
@@ -78,12 +79,12 @@ class ScenarioDemographics:
 
     @property
     def joins_indicator(self) -> bool:
-        """Whether ``lookup_with_active_indicator`` can be used: the source is this store's own table."""
+        """Whether ``joined_lookup`` can be used: the source is this store's own table."""
         return bool(getattr(self._inner, "joins_indicator", False))
 
-    def lookup_with_active_indicator(self, nhs_number: str) -> tuple[Patient | None, Indicator | None]:
-        self._scenario(nhs_number)
-        return self._inner.lookup_with_active_indicator(nhs_number)  # type: ignore[attr-defined, no-any-return]
+    def joined_lookup(self, nhs_number: str) -> Callable[[Transaction], tuple[Patient | None, Indicator | None]]:
+        self._scenario(nhs_number)  # here, before the search's unit of work: never inside a shared batch
+        return self._inner.joined_lookup(nhs_number)  # type: ignore[attr-defined, no-any-return]
 
     def _scenario(self, nhs_number: str) -> None:
         if nhs_number == DEMOGRAPHICS_UNAVAILABLE:

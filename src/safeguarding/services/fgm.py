@@ -14,19 +14,22 @@ from ..domain.fgm import Actor, Indicator, IndicatorStatus, RemovalReason
 from ..domain.patients import Demographics, Patient
 from ..store.interface import Store, Transaction
 from .auditing import Auditor
-from .context import RequestContext
+from .context import Outcome, RequestContext
 
 T = TypeVar("T")
 P = TypeVar("P")
 
 
 class JoinedDemographics(Protocol):
-    """Demographics held in this store's own table (``joins_indicator``): the child and its active indicator
-    can be read in one statement."""
+    """Demographics held in this store's own table (``joins_indicator``): the search reads the child and its
+    active indicator in one statement, inside its own unit of work (on PostgreSQL queued ahead, so it goes
+    with the group-commit batch's first round trip)."""
 
     joins_indicator: bool
 
-    def lookup_with_active_indicator(self, nhs_number: str) -> tuple[Patient | None, Indicator | None]: ...
+    def joined_lookup(self, nhs_number: str) -> Callable[[Transaction], tuple[Patient | None, Indicator | None]]:
+        """The read to make in the search's transaction (anything to check first is checked here, outside)."""
+        ...
 
 
 class FgmService:
@@ -53,28 +56,45 @@ class FgmService:
     def search(self, ctx: RequestContext, nhs_number: str) -> Indicator | None:
         """The child's active indicator, if one is shared today (0 or 1).
 
-        A read only: the child and the indicator are read before the audited unit (with local demographics
-        in one statement), which then only appends the audit event. At READ COMMITTED (PostgreSQL) or from a
-        WAL snapshot (SQLite) that is what a read inside the transaction would see too: the state committed
-        when it ran, before the audit event that records the answer commits."""
+        A read only. With local demographics the child and the indicator are read in one statement inside
+        the audited unit, which then appends the audit event (on PostgreSQL the read is queued ahead and goes
+        with the batch's first round trip: no round trip of its own). With PDS the child is traced and the
+        indicator read before the unit. At READ COMMITTED (PostgreSQL) or from a WAL snapshot (SQLite) either
+        way sees the state committed when the read ran, before the audit event that records the answer."""
         ctx.nhs_number = nhs_number
 
+        def searched(found: Indicator | None) -> Outcome:
+            return ctx.outcomes.searched(found is not None)
+
+        local = self._local
+        if local is not None:
+            def lookup() -> Callable[[Transaction], tuple[Patient | None, Indicator | None]]:
+                return local.joined_lookup(fgm.require_valid_nhs_number(nhs_number))
+
+            def read_inside(tx: Transaction, read: Callable[[Transaction], tuple[Patient | None, Indicator | None]],
+                            ) -> Indicator | None:
+                patient, found = read(tx)
+                return self._shown(ctx, fgm.require_traced(patient), found)
+
+            def prefetch(tx: Transaction) -> None:
+                tx.prefetch_patient_and_active_indicator(nhs_number)
+
+            return self._auditor.run(ctx, lookup, read_inside, searched, writes=False, prefetch=prefetch)
+
         def prepare() -> tuple[Patient, Indicator | None]:
-            if self._local is None:
-                return self._traced(nhs_number), self._store.read_active_indicator(nhs_number)
-            fgm.require_valid_nhs_number(nhs_number)
-            patient, found = self._local.lookup_with_active_indicator(nhs_number)
-            return fgm.require_traced(patient), found
+            return self._traced(nhs_number), self._store.read_active_indicator(nhs_number)
 
         def work(tx: Transaction, prepared: tuple[Patient, Indicator | None]) -> Indicator | None:
-            patient, found = prepared
-            if found is not None and fgm.is_shown(found, patient, self._today()):
-                ctx.resource_id = found.id
-                return found
-            return None
+            return self._shown(ctx, *prepared)
 
-        return self._auditor.run(ctx, prepare, work, lambda found: ctx.outcomes.searched(found is not None),
-                                 writes=False)
+        return self._auditor.run(ctx, prepare, work, searched, writes=False)
+
+    def _shown(self, ctx: RequestContext, patient: Patient, found: Indicator | None) -> Indicator | None:
+        """``found`` if it is shared today (the child under 18), else None."""
+        if found is not None and fgm.is_shown(found, patient, self._today()):
+            ctx.resource_id = found.id
+            return found
+        return None
 
     def _visible(self, ctx: RequestContext, indicator_id: str, version: int | None = None) -> Indicator:
         """An indicator by id (at ``version``, when given: only the current one is held); one that stopped

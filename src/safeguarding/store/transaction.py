@@ -40,6 +40,7 @@ from .rows import (
     _LAST_LISTED_ACCESS,
     _LOCK_AUDIT_HEAD,
     _MOVE_AUDIT_HEAD,
+    _PATIENT_AND_ACTIVE_INDICATOR,
     _PATIENT_BY_NUMBER,
     _PATIENT_FIELDS,
     _PLAN_FIELDS,
@@ -73,7 +74,9 @@ class SqlTransaction(StatementSender):
         self._audit_key = audit_key
         self._head: tuple[int, str] | None = None  # the chain head as this transaction has moved it
         self._head_moved = False
-        self._touched: set[str] = set()  # children whose CP-IS rows this transaction wrote
+        # Children whose rows this transaction wrote: a read of theirs queued ahead (``prefetch_*``) may predate
+        # the write, so it is made again.
+        self._touched: set[str] = set()
 
     @contextmanager
     def savepoint(self) -> Iterator[None]:
@@ -116,6 +119,7 @@ class SqlTransaction(StatementSender):
         return _patient_row(row) if row else None
 
     def put_patient(self, patient: Patient) -> None:
+        self._touched.add(patient.nhs_number)
         values = {
             "nhs_number": patient.nhs_number,
             "verified": patient.verified,
@@ -149,6 +153,22 @@ class SqlTransaction(StatementSender):
         row = self._one(_ACTIVE_INDICATOR, {"nhs_number": nhs_number})
         return _indicator_row(row) if row else None
 
+    def patient_and_active_indicator(self, nhs_number: str) -> tuple[Patient | None, Indicator | None]:
+        cursor = self._fetch(("child", nhs_number))
+        if cursor is None or nhs_number in self._touched:
+            # Not read ahead, or this transaction has written the child's rows since: read them now.
+            cursor = self._cursor(_PATIENT_AND_ACTIVE_INDICATOR, {"nhs_number": nhs_number})
+        row = cursor.fetchone()
+        if row is None:
+            return None, None
+        split = len(_PATIENT_FIELDS)
+        return _patient_row(row[:split]), _indicator_row(row[split:]) if row[split] is not None else None
+
+    def prefetch_patient_and_active_indicator(self, nhs_number: str) -> None:
+        """PostgreSQL: queue ``patient_and_active_indicator``'s read, to go with the transaction's next round trip
+        (a group-commit batch sends every unit's at once, with BEGIN and the head's lock)."""
+        self._ahead_of_time(("child", nhs_number), _PATIENT_AND_ACTIVE_INDICATOR, {"nhs_number": nhs_number})
+
     def get_indicator(self, indicator_id: str) -> Indicator | None:
         row = self._one(_INDICATOR_BY_ID, {"id": indicator_id})
         return _indicator_row(row) if row else None
@@ -162,6 +182,7 @@ class SqlTransaction(StatementSender):
         return [_indicator_row(tuple(row)) for row in self._sa(q)]
 
     def insert_indicator(self, indicator: Indicator) -> None:
+        self._touched.add(indicator.nhs_number)
         values = {
             "id": indicator.id,
             "nhs_number": indicator.nhs_number,
@@ -181,6 +202,7 @@ class SqlTransaction(StatementSender):
     def save_removal(self, indicator: Indicator) -> bool:
         if indicator.removal is None:
             raise ValueError("save_removal needs a removed indicator")
+        self._touched.add(indicator.nhs_number)
         changed = self._cursor(_SAVE_REMOVAL, {
             "id": indicator.id, "previous": indicator.version - 1, "status": indicator.status.value,
             "version": indicator.version, "removed_at": indicator.removal.at,
@@ -240,6 +262,7 @@ class SqlTransaction(StatementSender):
         return _plan_row(tuple(row)) if row else None
 
     def insert_plan(self, plan: Plan) -> bool:
+        self._touched.add(plan.key.nhs_number)
         values = {
             "id": plan.id,
             "authority_ods": plan.key.authority_ods,
@@ -257,6 +280,7 @@ class SqlTransaction(StatementSender):
         return True
 
     def update_plan(self, plan: Plan) -> bool:
+        self._touched.add(plan.key.nhs_number)
         changed = self._sa(
             update(t.cpis_plans)
             .where(t.cpis_plans.c.id == plan.id, t.cpis_plans.c.version == plan.version - 1)
