@@ -162,7 +162,10 @@ class CpisService:
             if recording:
                 tx.prefetch_plans_with_last_access(nhs_number, user.user_id)
 
-        return self._auditor.run(ctx, lambda: _require_valid(nhs_number), work, prefetch=prefetch)
+        # No savepoint (``writes=False``): the search's one refusal, an invalid NHS number, is ``prepare``'s, before
+        # the transaction; once the work has written, no rule refuses it, so a refusal never has anything to undo.
+        # (Anything else it raises undoes its whole batch, which is then run again one unit at a time: writer.py.)
+        return self._auditor.run(ctx, lambda: _require_valid(nhs_number), work, writes=False, prefetch=prefetch)
 
     def care_team(self, ctx: RequestContext, plan_id: str, declared_unscheduled: bool | None) -> Plan:
         """One active plan by its id (a CareTeam read), recorded as the search for the child is: an
