@@ -75,6 +75,21 @@ def test_a_plan_is_active_with_no_end_date_or_one_today_or_later() -> None:
     assert [p.id for p in active] == ["a", "b"]  # type order: CPP before LAC
 
 
+def test_active_plans_in_type_then_start_then_authority_order_and_their_authorities_once() -> None:
+    earlier = TODAY - timedelta(days=20)
+    plans = [plan(id="ucp", key=replace(KEY, authority_ods="SBC02", plan_type=PlanType.UCP)),
+             plan(id="lac", key=replace(KEY, authority_ods="SBC03", plan_type=PlanType.LAC)),
+             plan(id="cpp-b", key=replace(KEY, authority_ods="SBC02")),
+             plan(id="cpp-a", key=replace(KEY, authority_ods="SBC09"), start=earlier),
+             plan(id="cpp-c", key=replace(KEY, authority_ods="SBC01")),
+             plan(id="ended", key=replace(KEY, authority_ods="SBC00", plan_type=PlanType.LAC),
+                  end=TODAY - timedelta(days=1))]
+    active = cpis.active_plans(plans, TODAY)
+    assert [p.id for p in active] == ["cpp-a", "cpp-c", "cpp-b", "lac", "ucp"]
+    assert cpis.authorities_of(active) == ["SBC01", "SBC02", "SBC03", "SBC09"]
+    assert cpis.responsible_authorities(plans, TODAY) == ["SBC01", "SBC02", "SBC03", "SBC09"]
+
+
 @pytest.mark.parametrize(("subject", "error"), [
     (None, d.PatientNotFound),
     (patient(superseded_by="9990000204", verified=False), d.NhsNumberSuperseded),

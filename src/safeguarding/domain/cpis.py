@@ -228,16 +228,23 @@ def apply(existing: Plan | None, record: PlanRecord, key: PlanKey, new_id: str, 
     return Applied(Change.UPDATED, updated)
 
 
+_TYPE_ORDER = {kind: rank for rank, kind in enumerate(PlanType)}
+
+
 def active_plans(plans: list[Plan], today: date) -> list[Plan]:
-    """The plans shared today, in a stable order: plan type, then start date."""
-    order = list(PlanType)
+    """The plans shared today, in a stable order: plan type (as ``PlanType`` lists them), then start date."""
     return sorted((p for p in plans if p.is_active(today)),
-                  key=lambda p: (order.index(p.key.plan_type), p.start, p.key.authority_ods))
+                  key=lambda p: (_TYPE_ORDER[p.key.plan_type], p.start, p.key.authority_ods))
 
 
 def responsible_authorities(plans: list[Plan], today: date) -> list[str]:
     """The ODS codes of the authorities with an active plan for the child, each once."""
-    return sorted({p.key.authority_ods for p in active_plans(plans, today)})
+    return authorities_of(active_plans(plans, today))
+
+
+def authorities_of(active: list[Plan]) -> list[str]:
+    """The ODS codes of the authorities responsible for these (active) plans, each once, sorted."""
+    return sorted({p.key.authority_ods for p in active})
 
 
 def require_responsible(plans: list[Plan], today: date) -> list[str]:

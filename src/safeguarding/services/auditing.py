@@ -39,7 +39,8 @@ class Auditor:
             prefetch: Callable[[Transaction], None] | None = None) -> T:
         """Check what can be checked outside the transaction (demographics may be a remote PDS),
         then do ``work`` and audit it in one transaction. A broken rule is audited instead, with the
-        work undone (a savepoint; ``writes=False`` says the work only reads, so there is nothing to undo).
+        work undone (a savepoint; ``writes=False`` says a refusal never has anything to undo: the work only
+        reads, or no rule refuses it once it has written). Any other error undoes the whole transaction.
 
         ``outcome`` names a success by its result when "OK" says too little (e.g. an upload's file code).
         ``prefetch`` queues the work's reads ahead (``Store.run``).

@@ -155,14 +155,17 @@ class CpisService:
             plans, last = tx.plans_with_last_access(nhs_number, user.user_id)
             active = cpis.active_plans(plans, self.today())
             if active:
-                self._record_access(tx, ctx, nhs_number, user, plans, last)
+                self._record_access(tx, ctx, nhs_number, user, cpis.authorities_of(active), last)
             return active
 
-        def prefetch(tx: Transaction) -> None:
-            if recording and nhs.is_valid(nhs_number):
+        def prefetch(tx: Transaction) -> None:  # queued only once ``_require_valid`` has passed (Auditor.run)
+            if recording:
                 tx.prefetch_plans_with_last_access(nhs_number, user.user_id)
 
-        return self._auditor.run(ctx, lambda: _require_valid(nhs_number), work, prefetch=prefetch)
+        # No savepoint (``writes=False``): the search's one refusal, an invalid NHS number, is ``prepare``'s, before
+        # the transaction; once the work has written, no rule refuses it, so a refusal never has anything to undo.
+        # (Anything else it raises undoes its whole batch, which is then run again one unit at a time: writer.py.)
+        return self._auditor.run(ctx, lambda: _require_valid(nhs_number), work, writes=False, prefetch=prefetch)
 
     def care_team(self, ctx: RequestContext, plan_id: str, declared_unscheduled: bool | None) -> Plan:
         """One active plan by its id (a CareTeam read), recorded as the search for the child is: an
@@ -180,11 +183,12 @@ class CpisService:
                 plans, last = tx.plans_with_last_access(nhs_number, user.user_id)
             else:
                 plans, last = tx.plans_for(nhs_number), None
-            shared = next((plan for plan in cpis.active_plans(plans, self.today()) if plan.id == plan_id), None)
+            active = cpis.active_plans(plans, self.today())
+            shared = next((plan for plan in active if plan.id == plan_id), None)
             if shared is None:
                 raise PlanNotFound()
             if recording:
-                self._record_access(tx, ctx, nhs_number, user, plans, last)
+                self._record_access(tx, ctx, nhs_number, user, cpis.authorities_of(active), last)
             return shared
 
         return self._auditor.run(ctx, lambda: None, work)
@@ -203,14 +207,15 @@ class CpisService:
         return self._auditor.run(ctx, lambda: None, work, writes=False)
 
     def _record_access(self, tx: Transaction, ctx: RequestContext, nhs_number: str, user: User,
-                       plans: list[Plan], last: str | None) -> Access:
-        """``last``: the user's last listed access to the child, read with its plans, locked."""
+                       authorities: list[str], last: str | None) -> Access:
+        """``authorities``: those responsible for the child's active plans (``cpis.authorities_of``), read in this
+        transaction; ``last``: the user's last listed access to the child, read with its plans, locked."""
         now = self._clock.now()
         listed = cpis.is_listed(now, datetime.fromisoformat(last) if last else None)
         access = Access(id=str(uuid.uuid4()), nhs_number=nhs_number, at=iso_instant(now), author=Author.of(user),
                         listed=listed)
         tx.record_access(access)
-        for authority in cpis.responsible_authorities(plans, self.today()):
+        for authority in authorities:
             tx.queue_notification(Notification(authority, access.at, access))
         ctx.resource_id = access.id
         return access
