@@ -231,6 +231,71 @@ def test_root_in_another_namespace_is_refused() -> None:
     assert caught.value.spine_code is codes.MESSAGE_NOT_WELL_FORMED
 
 
+def _xml_tree(body: str) -> object:
+    """The neutral tree an XML message is read into, or the refusal's diagnostics."""
+    try:
+        return tree._load(body.encode(), "text/xml")
+    except tree._Invalid as refused:
+        assert refused.spine_code is codes.MESSAGE_NOT_WELL_FORMED
+        return refused.diagnostics
+
+
+@pytest.mark.parametrize("namespace", [f' xmlns="{FHIR}"', ""], ids=["fhir", "none"])
+def test_the_neutral_tree_of_an_xml_message(namespace: str) -> None:
+    body = (f'<Bundle{namespace}><id value=" b1 "/><meta><profile value="p"/></meta><entry><resource><Flag>'
+            '<id value="f"/><contained><Patient><id value="p1"/></Patient></contained>'
+            '<code><coding><code value="1"/></coding><coding><code value="2"/></coding></code></Flag></resource>'
+            '</entry><entry><resource><Parameters/></resource></entry>text <!-- c --><?pi x?></Bundle>')
+    assert _xml_tree(body) == {
+        "id": ["b1"], "meta": [{"profile": ["p"]}],
+        "entry": [{"resource": [{"id": ["f"], "contained": [{"id": ["p1"], "resourceType": ["Patient"]}],
+                                 "code": [{"coding": [{"code": ["1"]}, {"code": ["2"]}]}],
+                                 "resourceType": ["Flag"]}]},
+                  {"resource": [{"resourceType": ["Parameters"]}]}],
+        "resourceType": ["Bundle"],
+    }
+
+
+def test_what_lies_under_a_value_or_a_narrative_is_not_read() -> None:
+    body = (f'<Bundle xmlns="{FHIR}"><id value="b"><extension xmlns="urn:example:other"><x/></extension></id>'
+            '<text><div xmlns="http://www.w3.org/1999/xhtml"><p xmlns="urn:example:other"/></div></text></Bundle>')
+    assert _xml_tree(body) == {"id": ["b"], "text": [{}], "resourceType": ["Bundle"]}
+
+
+def test_an_element_named_resource_type_does_not_change_the_resources_type() -> None:
+    assert _xml_tree(f'<Bundle xmlns="{FHIR}"><resourceType value="Flag"/></Bundle>') == {"resourceType": ["Bundle"]}
+
+
+@pytest.mark.parametrize(("inner", "refused"), [
+    ("<Flag/>", False),
+    ("<Flag/><Patient/>", True),
+    ("", True),
+    ('<Flag xmlns="urn:example:other"/>', True),
+    ("text<!-- c --><Flag/>", False),
+])
+def test_a_resource_wrapper_holds_exactly_one_resource(inner: str, refused: bool) -> None:
+    result = _xml_tree(f'<Bundle xmlns="{FHIR}"><entry><resource>{inner}</resource></entry></Bundle>')
+    assert (result == "A resource wrapper does not hold exactly one resource") is refused
+
+
+@pytest.mark.parametrize(("levels", "refused"), [(64, False), (65, True)])
+def test_the_depth_limit_counts_elements_read_not_resource_wrappers(levels: int, refused: bool) -> None:
+    # The Bundle is level 0; <resource> adds no level of its own (its resource is the next one), a value none.
+    nested = "<entry><resource><Flag>" + "<x>" * (levels - 2) + '<id value="v"/>' + "</x>" * (levels - 2)
+    body = f'<Bundle xmlns="{FHIR}">{nested}</Flag></resource></entry></Bundle>'
+    assert (_xml_tree(body) == "The message is nested too deeply") is refused
+
+
+@pytest.mark.parametrize(("first", "then", "diagnostics"), [
+    ("<x" + ' xmlns="urn:example:other"/>', "<x>" * 70 + "</x>" * 70, "The message mixes XML namespaces"),
+    ("<x>" * 70 + "</x>" * 70, "<x" + ' xmlns="urn:example:other"/>', "The message is nested too deeply"),
+    ("<entry><resource/></entry>", "<x" + ' xmlns="urn:example:other"/>',
+     "A resource wrapper does not hold exactly one resource"),
+])
+def test_the_first_problem_in_document_order_is_the_one_answered(first: str, then: str, diagnostics: str) -> None:
+    assert _xml_tree(f'<Bundle xmlns="{FHIR}">{first}{then}</Bundle>') == diagnostics
+
+
 @pytest.mark.parametrize(("name", "expected"), REQUEST_EXAMPLES)
 def test_https_fhir_nhs_uk_canonicals_are_accepted(name: str, expected: object) -> None:
     body = example(name).replace(b"http://fhir.nhs.net/", b"https://fhir.nhs.uk/")

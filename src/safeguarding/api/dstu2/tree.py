@@ -82,6 +82,7 @@ def _xml_parser() -> etree.XMLParser:
             huge_tree=False,  # keep libxml2's size and depth limits
             remove_comments=True,
             remove_pis=True,
+            remove_blank_text=True,  # whitespace between elements: never read, so not kept
         )
     return parser
 
@@ -120,42 +121,65 @@ def _load_xml(body: bytes) -> Node:
     # Some published examples omit the FHIR namespace (DIGEST A10); then no element may have one.
     if namespace not in (codes.FHIR_NS, None):
         raise _Invalid(MESSAGE_NOT_WELL_FORMED, "The root element is not in the FHIR namespace")
-    return _xml_resource(root, "" if namespace is None else f"{{{namespace}}}", 0)
+    return _xml_tree(root, "" if namespace is None else f"{{{namespace}}}")
 
 
-def _xml_resource(element: etree._Element, prefix: str, depth: int) -> Node:
-    node = _xml_node(element, prefix, depth)
-    node["resourceType"] = [element.tag[len(prefix):]]
-    return node
+_WRAPPERS: Final = frozenset({"resource", "contained"})  # <resource><MessageHeader>...</MessageHeader></resource>
+_XHTML: Final = f"{{{codes.XHTML_NS}}}"  # narrative (text.div): nothing we read
 
 
-def _xml_node(element: etree._Element, prefix: str, depth: int) -> Node:
-    """``element``'s children as a node; ``prefix`` is the message's namespace as lxml writes it in a tag
-    (``{http://hl7.org/fhir}``, or empty), so a child in it is named by slicing its tag."""
-    if depth > _MAX_DEPTH:
-        raise _Invalid(MESSAGE_NOT_WELL_FORMED, "The message is nested too deeply")
-    node: Node = {}
+def _xml_tree(root: etree._Element, prefix: str) -> Node:
+    """The root resource as a node; ``prefix`` is the message's namespace as lxml writes it in a tag
+    (``{http://hl7.org/fhir}``, or empty), so an element in it is named by slicing its tag.
+
+    One pass over the elements in document order (lxml's ``iter``, in C, rather than a Python call and a
+    child iterator per element), each filed under the node of its parent: an element with a ``value``
+    becomes that string, a resource wrapper the node of the one resource it holds, any other element a node
+    of its own. What lies under a value or a narrative has no node to be filed in, so it is not read.
+    Problems are found in document order, as a depth-first walk would find them."""
     skip = len(prefix)
-    for child in element.iterchildren(tag=etree.Element):
+    namespace = prefix[1:-1] or None
+    tree: Node = {}
+    # The node each element read so far fills, and its depth (a wrapper adds none: its resource fills a node).
+    nodes: dict[etree._Element, tuple[Node, int]] = {root: (tree, 0)}
+    resources: list[tuple[Node, str]] = [(tree, root.tag[skip:])]
+    elements = root.iter(etree.Element)
+    next(elements)  # the root
+    for child in elements:
+        parent = nodes.get(child.getparent())
+        if parent is None:
+            continue  # under a value or a narrative, or a wrapper's resource (filed with its wrapper)
+        node, depth = parent
         tag = child.tag
-        localname = tag[skip:] if tag.startswith(prefix) else "{"
-        if localname[:1] == "{":  # in another namespace
-            if _name(tag)[0] == codes.XHTML_NS:
-                continue  # narrative (text.div): nothing we read
+        if not tag.startswith(prefix) or tag[skip] == "{":  # in another namespace
+            if tag.startswith(_XHTML):
+                continue
             raise _Invalid(MESSAGE_NOT_WELL_FORMED, "The message mixes XML namespaces")
+        localname = tag[skip:]
         value: Value
-        if localname in ("resource", "contained"):
-            # Resource wrappers: <resource><MessageHeader>...</MessageHeader></resource>
+        if localname in _WRAPPERS:
             inner = list(child.iterchildren(tag=etree.Element))
-            if len(inner) != 1 or _name(inner[0].tag)[0] != (prefix[1:-1] or None):
+            if len(inner) != 1 or _name(inner[0].tag)[0] != namespace:
                 raise _Invalid(MESSAGE_NOT_WELL_FORMED, "A resource wrapper does not hold exactly one resource")
-            value = _xml_resource(inner[0], prefix, depth + 1)
+            value = _nested(nodes, inner[0], depth)
+            resources.append((value, inner[0].tag[skip:]))
         elif (attribute := child.get("value")) is not None:
             # FHIR asks for leading/trailing whitespace to be dropped from XML values.
             value = attribute.strip()
         else:
-            value = _xml_node(child, prefix, depth + 1)
+            value = _nested(nodes, child, depth)
         node.setdefault(localname, []).append(value)
+    for resource, resource_type in resources:
+        resource["resourceType"] = [resource_type]  # last, so an element of that name cannot add to it
+    return tree
+
+
+def _nested(nodes: dict[etree._Element, tuple[Node, int]], element: etree._Element, depth: int) -> Node:
+    """A new node for ``element``, one level below ``depth``, for its children to be filed in."""
+    if depth >= _MAX_DEPTH:
+        raise _Invalid(MESSAGE_NOT_WELL_FORMED, "The message is nested too deeply")
+    node: Node = {}
+    nodes[element] = (node, depth + 1)
     return node
 
 

@@ -3,6 +3,7 @@ element order; the XML writer walks the same objects, so both formats come from 
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import datetime
 from typing import Final, TypeAlias
@@ -168,6 +169,8 @@ def _operation_outcome(outcome_id: str, outcome: SpineCode, diagnostics: str | N
 # otherwise normalise away as character references, everything else as UTF-8.
 _ATTRIBUTE_ENTITIES: Final = {'"': "&quot;", "\n": "&#10;", "\r": "&#13;", "\t": "&#9;"}
 _XML_DECLARATION: Final = "<?xml version='1.0' encoding='UTF-8'?>\n"
+# A value that needs either: one of the characters escape() rewrites (&, <, > and the above), or one XML cannot carry.
+_TO_CHECK: Final = re.compile("[&<>" + "".join(_ATTRIBUTE_ENTITIES) + "]|" + _CONTROL_CHARACTERS.pattern)
 
 
 def _xml_bytes(resource: _Json) -> bytes:
@@ -187,9 +190,11 @@ def _xml_element(parts: list[str], name: str, obj: _Json, attributes: str = "") 
             continue
         for item in value if isinstance(value, list) else [value]:
             if isinstance(item, str):
-                if _CONTROL_CHARACTERS.search(item):
-                    raise ValueError("a DSTU2 XML value holds characters XML cannot carry")
-                parts.append(f'<{key} value="{escape(item, _ATTRIBUTE_ENTITIES)}"/>')
+                if _TO_CHECK.search(item):  # rare: most values are written as they are
+                    if _CONTROL_CHARACTERS.search(item):
+                        raise ValueError("a DSTU2 XML value holds characters XML cannot carry")
+                    item = escape(item, _ATTRIBUTE_ENTITIES)
+                parts.append(f'<{key} value="{item}"/>')
             elif isinstance(item, dict) and "resourceType" in item:
                 parts.append(f"<{key}>")
                 _xml_element(parts, str(item["resourceType"]), item)
