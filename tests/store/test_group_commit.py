@@ -32,6 +32,7 @@ from safeguarding.services.context import Outcomes, RequestContext
 from safeguarding.services.fgm import FgmService
 from safeguarding.store.event_loop import EventLoopStore
 from safeguarding.store.interface import StoreUnavailable
+from safeguarding.store.rows import _Sql
 from safeguarding.store.sql import SqlStore, SqlTransaction
 
 from .test_contract import _completed_on_the_wire, indicator, instant, patient
@@ -411,3 +412,26 @@ def test_on_postgresql_a_search_reads_in_its_batchs_first_round_trip(store: SqlS
     assert outcomes[f"search-{child.nhs_number}"] == (200, "OK")
     assert outcomes[f"search-{unknown.nhs_number}"] == NOT_TRACED.outcome
     assert chain_ok(store, audit_key) == (True, 3)
+
+
+def test_a_queued_row_the_database_refuses_fails_only_its_unit(store: SqlStore) -> None:
+    """Rows queued for the commit by several units (on PostgreSQL a run of the same statement goes as one
+    ``executemany``): the one the database refuses fails its own unit, and every other row commits."""
+    with store.engine.begin() as conn:
+        conn.execute(text("CREATE TABLE t_unique (k INTEGER PRIMARY KEY)"))
+        conn.execute(text("INSERT INTO t_unique (k) VALUES (3)"))
+    insert = _Sql("INSERT INTO t_unique (k) VALUES (:k)")
+
+    def request(k: int) -> Callable[[], int]:
+        def call() -> int:
+            def unit(tx: SqlTransaction) -> int:
+                tx._execute(insert, {"k": k})  # queued on PostgreSQL: its answer is the commit's
+                return k
+            return EventLoopStore(store).run(unit)
+        return call
+
+    results = concurrently([request(k) for k in range(8)])
+    assert isinstance(results[3], StoreUnavailable)
+    assert results[:3] + results[4:] == [0, 1, 2, 4, 5, 6, 7]
+    with store.engine.connect() as conn:
+        assert conn.execute(text("SELECT k FROM t_unique ORDER BY k")).scalars().all() == list(range(8))

@@ -55,10 +55,31 @@ class StatementSender:
         queued, self._queued = self._queued, []
         self._flushes += 1
         with driver.pipeline():
-            sent = [driver.execute(text, values) for text, values in queued]
+            sent = self._send(driver, queued)
             cursors = [driver.execute(statement.postgresql, params) for statement, params in statements]
         self._answered(sent)
         return cursors
+
+    def _send(self, driver: Any, queued: list[tuple[str, dict[str, Any] | tuple[Any, ...]]]) -> list[Any]:
+        """Send the queue into the open pipeline; the cursor of each statement, by position. A run of the same
+        statement with values (a batch's audit rows, one a unit) goes as one ``executemany``: the same Bind and
+        Execute messages in the same order, for a third less of psycopg's work a row; nobody reads those
+        statements' answers (a read queued ahead is always sent alone), so they have no cursor of their own."""
+        ahead = set(self._ahead.values())
+        sent: list[Any] = [None] * len(queued)
+        start = 0
+        while start < len(queued):
+            text, values = queued[start]
+            end = start + 1
+            if values and start not in ahead:
+                while end < len(queued) and queued[end][0] is text and end not in ahead:
+                    end += 1
+            if end - start > 1:
+                driver.cursor().executemany(text, [row for _, row in queued[start:end]])
+            else:
+                sent[start] = driver.execute(text, values)
+            start = end
+        return sent
 
     def _answered(self, sent: list[Any]) -> None:
         """Keep the cursors of the reads queued ahead, now that they have been sent."""
@@ -89,7 +110,7 @@ class StatementSender:
         queued, self._queued = self._queued, []
         self._flushes += 1
         with driver.pipeline():
-            sent = [driver.execute(text, values) for text, values in queued]
+            sent = self._send(driver, queued)
             if commit:
                 driver.execute("COMMIT")
         self._answered(sent)
