@@ -154,15 +154,20 @@ class SqlTransaction(StatementSender):
         return _indicator_row(row) if row else None
 
     def patient_and_active_indicator(self, nhs_number: str) -> tuple[Patient | None, Indicator | None]:
-        cursor = self._fetch(("child", nhs_number))
-        if cursor is None or nhs_number in self._touched:
-            # Not read ahead, or this transaction has written the child's rows since: read them now.
+        cursor = self._read_ahead(("child", nhs_number), nhs_number)
+        if cursor is None:
             cursor = self._cursor(_PATIENT_AND_ACTIVE_INDICATOR, {"nhs_number": nhs_number})
         row = cursor.fetchone()
         if row is None:
             return None, None
         split = len(_PATIENT_FIELDS)
         return _patient_row(row[:split]), _indicator_row(row[split:]) if row[split] is not None else None
+
+    def _read_ahead(self, name: Any, nhs_number: str) -> Any | None:
+        """The cursor of a read of the child's rows queued ahead (``_ahead_of_time``); None if it was not queued,
+        or if this transaction has written the child's rows since (the read may predate the write: read again)."""
+        cursor = self._fetch(name)
+        return None if nhs_number in self._touched else cursor
 
     def prefetch_patient_and_active_indicator(self, nhs_number: str) -> None:
         """PostgreSQL: queue ``patient_and_active_indicator``'s read, to go with the transaction's next round trip
@@ -235,10 +240,9 @@ class SqlTransaction(StatementSender):
                             {"nhs_number": nhs_number, "user_id": user_id})
 
     def plans_with_last_access(self, nhs_number: str, user_id: str) -> tuple[list[Plan], str | None]:
-        plans, last = self._fetch(("plans", nhs_number)), self._fetch(("last", nhs_number, user_id))
-        if plans is None or last is None or nhs_number in self._touched:
-            # Not read ahead, or this transaction has written the child's rows since (a second access in one
-            # batch): read them now, after those writes.
+        plans = self._read_ahead(("plans", nhs_number), nhs_number)
+        last = self._read_ahead(("last", nhs_number, user_id), nhs_number)
+        if plans is None or last is None:  # not read ahead, or written since (a second access in one batch)
             plans, last = self._cursors((_PLANS_FOR_LOCKED, {"nhs_number": nhs_number}),
                                         (_LAST_LISTED_ACCESS, {"nhs_number": nhs_number, "user_id": user_id}))
         row = last.fetchone()
