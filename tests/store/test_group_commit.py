@@ -414,6 +414,67 @@ def test_on_postgresql_a_search_reads_in_its_batchs_first_round_trip(store: SqlS
     assert chain_ok(store, audit_key) == (True, 3)
 
 
+def test_on_postgresql_a_batchs_searches_read_every_child_in_one_statement(store: SqlStore, audit_key: bytes,
+                                                                           tmp_path: Path) -> None:
+    """Searches that join a batch together read their children (each with its active indicator) in one SELECT,
+    not one each, and each search is answered with its own child: found with an indicator, found without one,
+    or not traced."""
+    if store.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite reads on the loop's own thread: there is no round trip to save")
+    first, with_flag, without_flag, also_flagged, unknown = (patient() for _ in range(5))
+    flags = {child.nhs_number: indicator(child.nhs_number) for child in (first, with_flag, also_flagged)}
+    with store.transaction() as tx:
+        for child in (first, with_flag, without_flag, also_flagged):
+            tx.put_patient(child)
+        for flag in flags.values():
+            tx.insert_indicator(flag)
+    serving = EventLoopStore(store)
+    service = FgmService(serving, LocalDemographics(serving), SystemClock(), Auditor(serving, SystemClock()))
+    assert concurrently([audited_put(store, patient())]) == [ANY]  # the writer's connection, made beforehand
+
+    def search(number: str) -> Callable[[], Indicator | None]:
+        def call() -> Indicator | None:
+            ctx = RequestContext(api="fgm-r4", interaction="search", request_id=f"search-{number}",
+                                 outcomes=Outcomes((200, "OK"), {PatientNotTraced: NOT_TRACED}))
+            return service.search(ctx, number)
+        return call
+
+    joined = [with_flag, without_flag, unknown, also_flagged]
+    holder = store.engine.connect()  # another process's batch, holding the head while the searches queue
+
+    async def main() -> list[Any]:
+        started = asyncio.ensure_future(inline.run(search(first.nhs_number)))
+        await asyncio.sleep(0.5)  # its batch has sent BEGIN, the head's lock and its read, and waits
+        later = [asyncio.ensure_future(inline.run(search(child.nhs_number))) for child in joined]
+        await asyncio.sleep(0.5)
+        holder.rollback()
+        return await asyncio.gather(started, *later, return_exceptions=True)
+
+    trace_file = tmp_path / "libpq.trace"
+    driver = store._batch_conn.connection.driver_connection  # type: ignore[union-attr]
+    holder.execute(text("SELECT seq FROM audit_head WHERE id = 1 FOR UPDATE"))
+    try:
+        with trace_file.open("w") as trace:
+            driver.pgconn.trace(trace.fileno())
+            found = asyncio.run(main())
+            driver.pgconn.untrace()
+    finally:
+        holder.close()
+    assert found[:2] == [flags[first.nhs_number], flags[with_flag.nhs_number]]
+    assert found[2] is None
+    assert isinstance(found[3], PatientNotTraced)
+    assert found[4] == flags[also_flagged.nhs_number]
+    # BEGIN, the head's lock and the first search's read; the four that joined, in one SELECT; their audit events,
+    # the head moved and COMMIT.
+    assert _completed_on_the_wire(trace_file.read_text()) == [
+        "BEGIN", "SELECT", "SELECT", "SELECT", *["INSERT"] * 5, "UPDATE", "COMMIT"]
+    outcomes = {r.event.request_id: (r.event.status, r.event.outcome) for r in store.audit_records()}
+    assert outcomes[f"search-{unknown.nhs_number}"] == NOT_TRACED.outcome
+    assert [outcomes[f"search-{child.nhs_number}"] for child in (first, *joined) if child is not unknown] == [
+        (200, "OK")] * 4
+    assert chain_ok(store, audit_key) == (True, 6)
+
+
 def test_a_queued_row_the_database_refuses_fails_only_its_unit(store: SqlStore) -> None:
     """Rows queued for the commit by several units (on PostgreSQL a run of the same statement goes as one
     ``executemany``): the one the database refuses fails its own unit, and every other row commits."""

@@ -83,6 +83,14 @@ class _Sql:
         return self.postgresql if dialect == "postgresql" else self.sqlite
 
 
+class _Gathered:
+    """A read of one key's rows, made for many keys at once (PostgreSQL only): ``statement`` takes the keys as the
+    array ``param`` (``= ANY``), and each row's ``key`` column says whose it is (``StatementSender._gathered``)."""
+
+    def __init__(self, statement: _Sql, param: str, key: int) -> None:
+        self.postgresql, self.param, self.key = statement.postgresql, param, key
+
+
 # The columns each row converter below reads, in its order: the fixed SQL and SQLAlchemy selects alike.
 _PATIENT_FIELDS = ("nhs_number", "verified", "birth_date", "gender", "security", "gp_ods_code", "deceased",
                    "superseded_by")
@@ -98,10 +106,12 @@ _PATIENT_BY_NUMBER = _Sql(f"SELECT {_PATIENT_COLUMNS} FROM patients WHERE nhs_nu
 _ACTIVE_INDICATOR = _Sql(f"SELECT {_INDICATOR_COLUMNS} FROM fgm_indicators "  # noqa: S608
                          "WHERE nhs_number = :nhs_number AND status = 'active'")
 _JOINED_COLUMNS = ", ".join([*("p." + c for c in _PATIENT_FIELDS), *("i." + c for c in _INDICATOR_FIELDS)])
-_PATIENT_AND_ACTIVE_INDICATOR = _Sql(f"SELECT {_JOINED_COLUMNS} FROM patients p "  # noqa: S608
-                                     "LEFT JOIN fgm_indicators i "
-                                     "ON i.nhs_number = p.nhs_number AND i.status = 'active' "
-                                     "WHERE p.nhs_number = :nhs_number")
+_CHILD_AND_ACTIVE_INDICATOR = (f"SELECT {_JOINED_COLUMNS} FROM patients p LEFT JOIN fgm_indicators i "  # noqa: S608
+                               "ON i.nhs_number = p.nhs_number AND i.status = 'active' WHERE p.nhs_number ")
+_PATIENT_AND_ACTIVE_INDICATOR = _Sql(_CHILD_AND_ACTIVE_INDICATOR + "= :nhs_number")
+# A batch's searches: every child's row in one statement (a group-commit batch's reads ahead).
+_PATIENTS_AND_ACTIVE_INDICATORS = _Gathered(_Sql(_CHILD_AND_ACTIVE_INDICATOR + "= ANY(:nhs_numbers)"),
+                                            "nhs_numbers", 0)
 _INDICATOR_BY_ID = _Sql(f"SELECT {_INDICATOR_COLUMNS} FROM fgm_indicators WHERE id = :id")  # noqa: S608
 _LOCK_AUDIT_HEAD = _Sql("SELECT seq, hash FROM audit_head WHERE id = 1", " FOR UPDATE")
 _AUDIT_COLUMNS = ("seq", "prev_hash", "hash", *AuditEvent.__dataclass_fields__)

@@ -3,7 +3,8 @@
 SQLite runs each statement at once. On PostgreSQL the statements whose answer nobody waits for (savepoints,
 the access and notification rows, the audit rows, the head's update) wait in a queue and go with the next
 statement that needs an answer, or with COMMIT, in one round trip (psycopg's pipeline mode); reads wanted
-later can be queued ahead of time the same way (``_ahead_of_time``, ``_fetch``).
+later can be queued ahead of time the same way (``_ahead_of_time``, ``_fetch``), and the same read of many keys
+queued together goes as one statement (``_gathered``: a batch's searches read every child's row in one SELECT).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from .rows import _Sql
+from .rows import _Gathered, _Sql
 
 _IDLE = 0  # libpq's PQTRANS_IDLE: no transaction open on the connection (psycopg's ``TransactionStatus.IDLE``)
 
@@ -26,10 +27,13 @@ class StatementSender:
         self._queued: list[tuple[str, dict[str, Any] | tuple[Any, ...]]] | None = (
             [] if self._dialect == "postgresql" else None)
         self._flushes = 0  # how many times the queue has gone to the database
-        # Reads queued ahead (``prefetch_*``, the head's lock): the position of each in the queue, by name; after
-        # the flush that sends them, their cursors.
+        # Reads queued ahead (``prefetch_*``, the head's lock): the position of each in the queue, by name, and for
+        # a gathered read the column and value that pick its rows; after the flush that sends them, their rows.
         self._ahead: dict[Any, int] = {}
-        self._fetched: dict[Any, Any] = {}
+        self._keyed: dict[Any, tuple[int, Any]] = {}
+        self._fetched: dict[Any, list[tuple[Any, ...]]] = {}
+        # Each gathered read still waiting in the queue: its position and its parameters (the keys, growing).
+        self._open: dict[_Gathered, tuple[int, dict[str, list[Any]]]] = {}
         if begin and self._queued is not None:
             self._queued.append(("BEGIN", {}))
 
@@ -52,7 +56,7 @@ class StatementSender:
         driver = self._driver_connection()
         if self._queued is None:
             return [driver.execute(statement.sqlite, params) for statement, params in statements]
-        queued, self._queued = self._queued, []
+        queued, self._queued, self._open = self._queued, [], {}
         self._flushes += 1
         with driver.pipeline():
             sent = self._send(driver, queued)
@@ -82,11 +86,26 @@ class StatementSender:
         return sent
 
     def _answered(self, sent: list[Any]) -> None:
-        """Keep the cursors of the reads queued ahead, now that they have been sent."""
-        if self._ahead:
-            for name, position in self._ahead.items():
-                self._fetched[name] = sent[position]
-            self._ahead = {}
+        """Keep the rows of the reads queued ahead, now that they have been answered (a gathered read's shared
+        out by key)."""
+        if not self._ahead:
+            return
+        rows_at: dict[int, list[tuple[Any, ...]]] = {}
+        by_key_at: dict[int, dict[Any, list[tuple[Any, ...]]]] = {}
+        for name, position in self._ahead.items():
+            rows = rows_at.get(position)
+            if rows is None:
+                rows = rows_at[position] = sent[position].fetchall()
+            keyed = self._keyed.get(name)
+            if keyed is not None:
+                by_key = by_key_at.get(position)
+                if by_key is None:
+                    by_key = by_key_at[position] = {}
+                    for row in rows:
+                        by_key.setdefault(row[keyed[0]], []).append(row)
+                rows = by_key.get(keyed[1], [])
+            self._fetched[name] = rows
+        self._ahead, self._keyed = {}, {}
 
     def _ahead_of_time(self, name: Any, statement: _Sql, params: dict[str, Any]) -> None:
         """Queue a read whose answer is wanted later (``_fetch``): it goes with the next round trip."""
@@ -94,8 +113,21 @@ class StatementSender:
             self._ahead[name] = len(self._queued)
             self._queued.append((statement.postgresql, params))
 
-    def _fetch(self, name: Any) -> Any | None:
-        """The cursor of a read queued ahead (sent now if it is still waiting), or None."""
+    def _gathered(self, name: Any, read: _Gathered, key: Any) -> None:
+        """Queue a read of ``key``'s rows whose answer is wanted later (``_fetch``), in one statement with the same
+        read of every other key queued since the last round trip (a batch's searches: one SELECT, not one a unit)."""
+        if self._queued is None or name in self._ahead or name in self._fetched:
+            return
+        opened = self._open.get(read)
+        if opened is None or opened[0] >= len(self._queued) or self._queued[opened[0]][1] is not opened[1]:
+            opened = self._open[read] = (len(self._queued), {read.param: []})
+            self._queued.append((read.postgresql, opened[1]))
+        opened[1][read.param].append(key)
+        self._ahead[name] = opened[0]
+        self._keyed[name] = (read.key, key)
+
+    def _fetch(self, name: Any) -> list[tuple[Any, ...]] | None:
+        """The rows of a read queued ahead (sent now if it is still waiting), or None if none was."""
         if name in self._ahead:
             self.flush()
         return self._fetched.pop(name, None)
@@ -107,7 +139,7 @@ class StatementSender:
         if not self._queued and not commit or self._queued is None:
             return
         driver = self._driver_connection()
-        queued, self._queued = self._queued, []
+        queued, self._queued, self._open = self._queued, [], {}
         self._flushes += 1
         with driver.pipeline():
             sent = self._send(driver, queued)

@@ -43,6 +43,7 @@ from .rows import (
     _PATIENT_AND_ACTIVE_INDICATOR,
     _PATIENT_BY_NUMBER,
     _PATIENT_FIELDS,
+    _PATIENTS_AND_ACTIVE_INDICATORS,
     _PLAN_FIELDS,
     _PLANS_FOR,
     _PLANS_FOR_LOCKED,
@@ -154,25 +155,26 @@ class SqlTransaction(StatementSender):
         return _indicator_row(row) if row else None
 
     def patient_and_active_indicator(self, nhs_number: str) -> tuple[Patient | None, Indicator | None]:
-        cursor = self._read_ahead(("child", nhs_number), nhs_number)
-        if cursor is None:
-            cursor = self._cursor(_PATIENT_AND_ACTIVE_INDICATOR, {"nhs_number": nhs_number})
-        row = cursor.fetchone()
-        if row is None:
+        rows = self._read_ahead(("child", nhs_number), nhs_number)
+        if rows is None:
+            rows = self._all(_PATIENT_AND_ACTIVE_INDICATOR, {"nhs_number": nhs_number})
+        if not rows:
             return None, None
+        row = rows[0]
         split = len(_PATIENT_FIELDS)
         return _patient_row(row[:split]), _indicator_row(row[split:]) if row[split] is not None else None
 
-    def _read_ahead(self, name: Any, nhs_number: str) -> Any | None:
-        """The cursor of a read of the child's rows queued ahead (``_ahead_of_time``); None if it was not queued,
-        or if this transaction has written the child's rows since (the read may predate the write: read again)."""
-        cursor = self._fetch(name)
-        return None if nhs_number in self._touched else cursor
+    def _read_ahead(self, name: Any, nhs_number: str) -> list[tuple[Any, ...]] | None:
+        """The rows of a read of the child's queued ahead (``_ahead_of_time``, ``_gathered``); None if it was not
+        queued, or if this transaction has written the child's rows since (the read may predate the write: read
+        again)."""
+        rows = self._fetch(name)
+        return None if nhs_number in self._touched else rows
 
     def prefetch_patient_and_active_indicator(self, nhs_number: str) -> None:
         """PostgreSQL: queue ``patient_and_active_indicator``'s read, to go with the transaction's next round trip
-        (a group-commit batch sends every unit's at once, with BEGIN and the head's lock)."""
-        self._ahead_of_time(("child", nhs_number), _PATIENT_AND_ACTIVE_INDICATOR, {"nhs_number": nhs_number})
+        (a group-commit batch sends every unit's at once, as one statement, with BEGIN and the head's lock)."""
+        self._gathered(("child", nhs_number), _PATIENTS_AND_ACTIVE_INDICATORS, nhs_number)
 
     def get_indicator(self, indicator_id: str) -> Indicator | None:
         row = self._one(_INDICATOR_BY_ID, {"id": indicator_id})
@@ -243,10 +245,11 @@ class SqlTransaction(StatementSender):
         plans = self._read_ahead(("plans", nhs_number), nhs_number)
         last = self._read_ahead(("last", nhs_number, user_id), nhs_number)
         if plans is None or last is None:  # not read ahead, or written since (a second access in one batch)
-            plans, last = self._cursors((_PLANS_FOR_LOCKED, {"nhs_number": nhs_number}),
-                                        (_LAST_LISTED_ACCESS, {"nhs_number": nhs_number, "user_id": user_id}))
-        row = last.fetchone()
-        return [_plan_row(row) for row in plans.fetchall()], str(row[0]) if row and row[0] is not None else None
+            plans, last = (cursor.fetchall() for cursor in self._cursors(
+                (_PLANS_FOR_LOCKED, {"nhs_number": nhs_number}),
+                (_LAST_LISTED_ACCESS, {"nhs_number": nhs_number, "user_id": user_id})))
+        row = last[0] if last else None
+        return [_plan_row(row) for row in plans], str(row[0]) if row and row[0] is not None else None
 
     def plan_for_update(self, key: PlanKey) -> Plan | None:
         row = self._sa(
@@ -406,8 +409,8 @@ class SqlTransaction(StatementSender):
 
     def lock_audit_head(self) -> tuple[int, str]:
         """Read the chain head, locking it (PostgreSQL) until this transaction ends."""
-        cursor = self._fetch("head")
-        row = cursor.fetchone() if cursor is not None else self._one(_LOCK_AUDIT_HEAD, {})
+        rows = self._fetch("head")
+        row = self._one(_LOCK_AUDIT_HEAD, {}) if rows is None else rows[0] if rows else None
         if row is None:
             raise StoreUnavailable("audit_head has no row: run `safeguarding db upgrade`")
         self._head = (int(row[0]), str(row[1]))
