@@ -1,6 +1,7 @@
 """The service's own CPU a request, in process: no HTTP, no TLS, no client on the same cores.
 
     PYTHONPATH=src:bench .venv/bin/python bench/inprocess.py [--requests 20000] [--scenarios 1,2,3,4,5] [--floor]
+                                                             [--backend sqlite|postgresql]
 
 (another version: copy this file into that checkout's bench/ and run it there, on its own data set.)
 
@@ -13,6 +14,10 @@ the server's TLS layer would. Scenario 5 counts a create and its removal as two 
 
 Each scenario's answers are checked (status, and the body where it tells found from not found), so a
 version that refuses the requests cannot look fast. The figures are printed as a table and as JSON.
+
+``--backend postgresql`` runs the service on a working copy of the PostgreSQL data set instead (the floors are
+SQLite's only): the process's CPU then counts the writer thread and the driver's side of every round trip, not
+the database server's.
 
 ``--floor`` measures the floors the same way (``floor.py`` for scenarios 1 and 2, ``floor_cpis.py`` for 4,
 ``floor_dstu2.py`` for 3: their ASGI app, on a working copy of their own), alternating with the service, and
@@ -165,12 +170,15 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=20000)
     parser.add_argument("--scenarios", default="1,2,3,4,5")
     parser.add_argument("--floor", action="store_true", help="also the floors, alternately (scenarios 1-4)")
+    parser.add_argument("--backend", choices=("sqlite", "postgresql"), default="sqlite")
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
-    data = dataset.cached("small", "sqlite")
+    if args.floor and args.backend != "sqlite":
+        parser.error("the floors run on SQLite only")
+    data = dataset.cached("small", args.backend)
     working = dataset.working_copy(data, "inprocess")
     floor_copy = dataset.working_copy(data, "inprocess-floor") if args.floor else None
-    settings = ensure_sandbox(working.data_dir)
+    settings = ensure_sandbox(working.data_dir, database_url=working.database_url)
     workdir = working.data_dir / "inprocess"
     workdir.mkdir(exist_ok=True)
     app = create_app(settings)
