@@ -7,6 +7,7 @@ strict verifier expects.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import ipaddress
 from dataclasses import dataclass
 from pathlib import Path
@@ -131,9 +132,7 @@ def server_names(path: Path) -> list[str]:
 
 def fingerprint(der: bytes) -> str:
     """SHA-256 fingerprint of a DER certificate, lower-case hex."""
-    digest = hashes.Hash(hashes.SHA256())
-    digest.update(der)
-    return digest.finalize().hex()
+    return hashlib.sha256(der).hexdigest()
 
 
 def pem_fingerprint(path: Path) -> str:

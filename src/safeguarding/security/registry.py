@@ -98,6 +98,8 @@ class SystemRegistry:
 
     def is_revoked(self, der: bytes) -> bool:
         """Whether the operator has revoked this certificate (by fingerprint or serial number)."""
+        if not self._revoked_fingerprints and not self._revoked_serials:
+            return False
         revoked = fingerprint(der) in self._revoked_fingerprints or (
             bool(self._revoked_serials) and x509.load_der_x509_certificate(der).serial_number in self._revoked_serials)
         if revoked:
