@@ -8,13 +8,13 @@ quote patient data), and the one line and metrics every request ends with.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import time
 import traceback
 from typing import Any
 
-import anyio
 from starlette.datastructures import Headers
 from starlette.types import Receive
 
@@ -50,7 +50,7 @@ async def read_body(receive: Receive, headers: Headers, limit: int, timeout: flo
     if declared is not None and (not declared.isdigit() or int(declared) > limit):
         raise (e.TOO_LARGE if declared.isdigit() else e.NOT_WELL_FORMED).error()
     try:
-        with anyio.fail_after(timeout or BODY_TIMEOUT):
+        async with asyncio.timeout(timeout or BODY_TIMEOUT):  # asyncio's own: anyio's scope cost ~10x as much
             return await _receive_body(receive, limit)
     except TimeoutError:
         raise e.REQUEST_TIMEOUT.error() from None
