@@ -24,7 +24,7 @@ from safeguarding.domain.cpis import (
 from safeguarding.store.interface import StoreUnavailable
 from safeguarding.store.sql import SqlStore, sqlite_url
 
-from .test_contract import instant, nhs_number, run_threads, sql
+from .test_contract import _completed_on_the_wire, instant, nhs_number, run_threads, sql
 
 SBC, TCC = "SBC01", "TCC02"
 CONTACT = AuthorityContact("Sandbox City Council", "01134960000", "07700900001")
@@ -172,6 +172,46 @@ def test_reads_queued_ahead_answer_as_reads_made_then_unless_the_child_was_writt
         tx.record_access(later)
         tx.prefetch_plans_with_last_access(child, CLINICIAN.user_id)  # read ahead before the write was sent
         assert tx.plans_with_last_access(child, CLINICIAN.user_id) == (plans, later.at)
+
+
+def test_reads_queued_ahead_together_answer_each_child_and_user_as_reads_made_alone(
+        store: SqlStore, tmp_path: Path) -> None:
+    """A batch's CP-IS searches queue their reads together: on PostgreSQL every child's plans go as one SELECT and
+    every (child, user)'s last listed access as another, and each search still gets exactly what its own reads
+    would have answered (its child's plans in order, its own user's last listed access)."""
+    a, b, c, d, e = (nhs_number() for _ in range(5))
+    plans = {a: sorted([plan(a), plan(a, authority=TCC)], key=lambda p: p.id), b: [plan(b)], c: [], d: [],
+             e: [plan(e, kind=PlanType.LAC)]}
+    earlier, mine = access(a), access(a)
+    with store.transaction() as tx:
+        for item in plans[a] + plans[b] + plans[e]:
+            assert tx.insert_plan(item)
+        for item in (earlier, mine, access(a, author=OTHER), access(a, listed=False), access(c), access(e)):
+            tx.record_access(item)
+    # one search a child (a second of the same child in a batch reads again: the first recorded an access)
+    wanted = [(a, CLINICIAN.user_id), (b, CLINICIAN.user_id), (c, CLINICIAN.user_id), (d, OTHER.user_id),
+              (e, OTHER.user_id)]
+    with store.transaction() as tx:
+        alone = [tx.plans_with_last_access(child, user) for child, user in wanted]
+    assert [found for found, _ in alone] == [plans[child] for child, _ in wanted]
+    assert alone[0][1] == mine.at
+    assert [last is not None for _, last in alone] == [True, False, True, False, False]
+    trace_file = tmp_path / "libpq.trace"
+    with store.transaction() as tx:
+        postgresql = store.engine.dialect.name == "postgresql"
+        for child, user in wanted:
+            tx.prefetch_plans_with_last_access(child, user)
+        if postgresql:
+            driver = tx._driver_connection()
+            with trace_file.open("w") as trace:
+                driver.pgconn.trace(trace.fileno())
+                together = [tx.plans_with_last_access(child, user) for child, user in wanted]
+                driver.pgconn.untrace()
+        else:
+            together = [tx.plans_with_last_access(child, user) for child, user in wanted]
+    assert together == alone
+    if postgresql:  # BEGIN, then the two reads for all five
+        assert _completed_on_the_wire(trace_file.read_text()) == ["BEGIN", "SELECT", "SELECT"]
 
 
 def test_plans_read_ahead_are_read_again_once_the_transaction_stored_a_plan_for_the_child(store: SqlStore) -> None:

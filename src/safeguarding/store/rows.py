@@ -84,11 +84,12 @@ class _Sql:
 
 
 class _Gathered:
-    """A read of one key's rows, made for many keys at once (PostgreSQL only): ``statement`` takes the keys as the
-    array ``param`` (``= ANY``), and each row's ``key`` column says whose it is (``StatementSender._gathered``)."""
+    """A read of one key's rows, made for many keys at once (PostgreSQL only): ``statement`` takes each part of the
+    keys as an array (``params``, in the key's order), and each row's ``key`` columns say whose it is
+    (``StatementSender._gathered``)."""
 
-    def __init__(self, statement: _Sql, param: str, key: int) -> None:
-        self.postgresql, self.param, self.key = statement.postgresql, param, key
+    def __init__(self, statement: _Sql, params: tuple[str, ...], key: tuple[int, ...]) -> None:
+        self.postgresql, self.params, self.key = statement.postgresql, params, key
 
 
 # The columns each row converter below reads, in its order: the fixed SQL and SQLAlchemy selects alike.
@@ -111,7 +112,7 @@ _CHILD_AND_ACTIVE_INDICATOR = (f"SELECT {_JOINED_COLUMNS} FROM patients p LEFT J
 _PATIENT_AND_ACTIVE_INDICATOR = _Sql(_CHILD_AND_ACTIVE_INDICATOR + "= :nhs_number")
 # A batch's searches: every child's row in one statement (a group-commit batch's reads ahead).
 _PATIENTS_AND_ACTIVE_INDICATORS = _Gathered(_Sql(_CHILD_AND_ACTIVE_INDICATOR + "= ANY(:nhs_numbers)"),
-                                            "nhs_numbers", 0)
+                                            ("nhs_numbers",), (0,))
 _INDICATOR_BY_ID = _Sql(f"SELECT {_INDICATOR_COLUMNS} FROM fgm_indicators WHERE id = :id")  # noqa: S608
 _LOCK_AUDIT_HEAD = _Sql("SELECT seq, hash FROM audit_head WHERE id = 1", " FOR UPDATE")
 _AUDIT_COLUMNS = ("seq", "prev_hash", "hash", *AuditEvent.__dataclass_fields__)
@@ -130,6 +131,16 @@ _PLANS_FOR = _Sql(f"SELECT {_PLAN_COLUMNS} FROM cpis_plans WHERE nhs_number = :n
 _PLANS_FOR_LOCKED = _Sql(_PLANS_FOR.sqlite, " FOR UPDATE")
 _LAST_LISTED_ACCESS = _Sql("SELECT MAX(recorded_at) FROM cpis_accesses "
                            "WHERE nhs_number = :nhs_number AND user_id = :user_id AND listed")
+# A batch's CP-IS searches: every child's plans, locked in one order, and every (child, user)'s last listed access,
+# in one statement each (a group-commit batch's reads ahead).
+_PLANS_FOR_ALL_LOCKED = _Gathered(_Sql(f"SELECT {_PLAN_COLUMNS} FROM cpis_plans "  # noqa: S608
+                                       "WHERE nhs_number = ANY(:nhs_numbers) ORDER BY nhs_number, id FOR UPDATE"),
+                                  ("nhs_numbers",), (_PLAN_FIELDS.index("nhs_number"),))
+_LAST_LISTED_ACCESSES = _Gathered(_Sql(
+    "SELECT k.nhs_number, k.user_id, (SELECT MAX(a.recorded_at) FROM cpis_accesses a "
+    "WHERE a.nhs_number = k.nhs_number AND a.user_id = k.user_id AND a.listed) "
+    "FROM unnest(CAST(:nhs_numbers AS text[]), CAST(:user_ids AS text[])) AS k(nhs_number, user_id)"),
+    ("nhs_numbers", "user_ids"), (0, 1))
 _RECORD_ACCESS = _Sql("INSERT INTO cpis_accesses (id, nhs_number, recorded_at, user_id, author, listed) "
                       "VALUES (:id, :nhs_number, :recorded_at, :user_id, :author, :listed)")
 _QUEUE_NOTIFICATION = _Sql("INSERT INTO cpis_notifications (authority_ods, event_id, kind, queued_at, acknowledged_at) "

@@ -30,7 +30,7 @@ class StatementSender:
         # Reads queued ahead (``prefetch_*``, the head's lock): the position of each in the queue, by name, and for
         # a gathered read the column and value that pick its rows; after the flush that sends them, their rows.
         self._ahead: dict[Any, int] = {}
-        self._keyed: dict[Any, tuple[int, Any]] = {}
+        self._keyed: dict[Any, tuple[tuple[int, ...], tuple[Any, ...]]] = {}
         self._fetched: dict[Any, list[tuple[Any, ...]]] = {}
         # Each gathered read still waiting in the queue: its position and its parameters (the keys, growing).
         self._open: dict[_Gathered, tuple[int, dict[str, list[Any]]]] = {}
@@ -101,8 +101,9 @@ class StatementSender:
                 by_key = by_key_at.get(position)
                 if by_key is None:
                     by_key = by_key_at[position] = {}
+                    columns = keyed[0]
                     for row in rows:
-                        by_key.setdefault(row[keyed[0]], []).append(row)
+                        by_key.setdefault(tuple(row[c] for c in columns), []).append(row)
                 rows = by_key.get(keyed[1], [])
             self._fetched[name] = rows
         self._ahead, self._keyed = {}, {}
@@ -113,16 +114,17 @@ class StatementSender:
             self._ahead[name] = len(self._queued)
             self._queued.append((statement.postgresql, params))
 
-    def _gathered(self, name: Any, read: _Gathered, key: Any) -> None:
+    def _gathered(self, name: Any, read: _Gathered, key: tuple[Any, ...]) -> None:
         """Queue a read of ``key``'s rows whose answer is wanted later (``_fetch``), in one statement with the same
         read of every other key queued since the last round trip (a batch's searches: one SELECT, not one a unit)."""
         if self._queued is None or name in self._ahead or name in self._fetched:
             return
         opened = self._open.get(read)
         if opened is None or opened[0] >= len(self._queued) or self._queued[opened[0]][1] is not opened[1]:
-            opened = self._open[read] = (len(self._queued), {read.param: []})
+            opened = self._open[read] = (len(self._queued), {param: [] for param in read.params})
             self._queued.append((read.postgresql, opened[1]))
-        opened[1][read.param].append(key)
+        for param, part in zip(read.params, key, strict=True):
+            opened[1][param].append(part)
         self._ahead[name] = opened[0]
         self._keyed[name] = (read.key, key)
 

@@ -38,6 +38,7 @@ from .rows import (
     _INSERT_AUDIT_EVENT,
     _INSERT_INDICATOR,
     _LAST_LISTED_ACCESS,
+    _LAST_LISTED_ACCESSES,
     _LOCK_AUDIT_HEAD,
     _MOVE_AUDIT_HEAD,
     _PATIENT_AND_ACTIVE_INDICATOR,
@@ -46,6 +47,7 @@ from .rows import (
     _PATIENTS_AND_ACTIVE_INDICATORS,
     _PLAN_FIELDS,
     _PLANS_FOR,
+    _PLANS_FOR_ALL_LOCKED,
     _PLANS_FOR_LOCKED,
     _QUEUE_NOTIFICATION,
     _RECORD_ACCESS,
@@ -174,7 +176,7 @@ class SqlTransaction(StatementSender):
     def prefetch_patient_and_active_indicator(self, nhs_number: str) -> None:
         """PostgreSQL: queue ``patient_and_active_indicator``'s read, to go with the transaction's next round trip
         (a group-commit batch sends every unit's at once, as one statement, with BEGIN and the head's lock)."""
-        self._gathered(("child", nhs_number), _PATIENTS_AND_ACTIVE_INDICATORS, nhs_number)
+        self._gathered(("child", nhs_number), _PATIENTS_AND_ACTIVE_INDICATORS, (nhs_number,))
 
     def get_indicator(self, indicator_id: str) -> Indicator | None:
         row = self._one(_INDICATOR_BY_ID, {"id": indicator_id})
@@ -236,10 +238,10 @@ class SqlTransaction(StatementSender):
 
     def prefetch_plans_with_last_access(self, nhs_number: str, user_id: str) -> None:
         """PostgreSQL: queue ``plans_with_last_access``'s reads, to go with the transaction's next round trip
-        (a group-commit batch sends every unit's at once, after the head's lock)."""
-        self._ahead_of_time(("plans", nhs_number), _PLANS_FOR_LOCKED, {"nhs_number": nhs_number})
-        self._ahead_of_time(("last", nhs_number, user_id), _LAST_LISTED_ACCESS,
-                            {"nhs_number": nhs_number, "user_id": user_id})
+        (a group-commit batch sends every unit's at once, after the head's lock: one statement for every child's
+        plans, one for every last access)."""
+        self._gathered(("plans", nhs_number), _PLANS_FOR_ALL_LOCKED, (nhs_number,))
+        self._gathered(("last", nhs_number, user_id), _LAST_LISTED_ACCESSES, (nhs_number, user_id))
 
     def plans_with_last_access(self, nhs_number: str, user_id: str) -> tuple[list[Plan], str | None]:
         plans = self._read_ahead(("plans", nhs_number), nhs_number)
@@ -248,8 +250,8 @@ class SqlTransaction(StatementSender):
             plans, last = (cursor.fetchall() for cursor in self._cursors(
                 (_PLANS_FOR_LOCKED, {"nhs_number": nhs_number}),
                 (_LAST_LISTED_ACCESS, {"nhs_number": nhs_number, "user_id": user_id})))
-        row = last[0] if last else None
-        return [_plan_row(row) for row in plans], str(row[0]) if row and row[0] is not None else None
+        at = last[0][-1] if last else None  # the read's last column, alone or gathered
+        return [_plan_row(row) for row in plans], str(at) if at is not None else None
 
     def plan_for_update(self, key: PlanKey) -> Plan | None:
         row = self._sa(
