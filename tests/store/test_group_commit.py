@@ -9,8 +9,10 @@ so their units of work meet in the writer's batches.
 from __future__ import annotations
 
 import asyncio
+import re
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -25,6 +27,7 @@ from safeguarding.audit.chain import verify
 from safeguarding.demographics import LocalDemographics
 from safeguarding.domain.audit import AuditEvent
 from safeguarding.domain.clock import SystemClock
+from safeguarding.domain.cpis import Access, Author, Notification
 from safeguarding.domain.errors import IndicatorAlreadySet, PatientNotTraced
 from safeguarding.domain.fgm import Indicator
 from safeguarding.services.auditing import Auditor
@@ -38,6 +41,7 @@ from safeguarding.store.sql import SqlStore, SqlTransaction
 from .test_contract import _completed_on_the_wire, indicator, instant, patient
 
 VALIDATION_ERROR = ErrorRow(400, "VALIDATION_ERROR", "Flag value was already set")  # an API table's row
+AUTHOR = Author(user_id="555021935107", role_profile_id="555021936108", org_code="RR8")
 NOT_TRACED = ErrorRow(404, "PATIENT_NOT_FOUND", "Patient not found")
 
 
@@ -464,8 +468,8 @@ def test_on_postgresql_a_batchs_searches_read_their_children_in_one_statement(
     assert found[2] is None
     assert isinstance(found[3], PatientNotTraced)
     assert found[4] == flags[also_flagged.nhs_number]
-    # BEGIN, the head's lock and the first search's read; the four that joined, in one SELECT (three known), with the first's
-    # audit event; then the other four's events, the head moved and COMMIT.
+    # BEGIN, the head's lock and the first search's read; the four that joined, in one SELECT (three known), with
+    # the first's audit event; then the other four's events, the head moved and COMMIT.
     completed = [line.split('"')[1] for line in trace_file.read_text().splitlines()
                  if "\tB\t" in line and "CommandComplete" in line]
     assert completed == ["BEGIN", "SELECT 1", "SELECT 1", "SELECT 3", *["INSERT 0 1"] * 5, "UPDATE 1",
@@ -474,6 +478,77 @@ def test_on_postgresql_a_batchs_searches_read_their_children_in_one_statement(
     assert outcomes[f"search-{unknown.nhs_number}"] == NOT_TRACED.outcome
     assert [outcomes[f"search-{child.nhs_number}"] for child in (first, *joined) if child is not unknown] == [
         (200, "OK")] * 4
+    assert chain_ok(store, audit_key) == (True, 6)
+
+
+def _statements_bound(trace: str) -> list[str]:
+    """The statements the client bound (ran), in order, from a libpq trace: each by its first three words."""
+    parsed: dict[str, str] = {}
+    bound = []
+    for line in trace.splitlines():
+        fields = line.split("\t")
+        if len(fields) < 5 or fields[1] != "F":
+            continue
+        if fields[3] == "Parse":  # "name" "text" types...
+            name, statement = re.match(r'"([^"]*)" "(.*)" \d+', fields[4].strip()).groups()  # type: ignore[union-attr]
+            parsed[name] = " ".join(statement.split()[:3])
+        elif fields[3] == "Bind":  # "portal" "statement" ...
+            bound.append(parsed[fields[4].split()[1].strip('"')])
+    return bound
+
+
+def test_on_postgresql_a_batchs_access_notification_and_audit_rows_go_grouped_by_table(
+        store: SqlStore, audit_key: bytes, tmp_path: Path) -> None:
+    """CP-IS accesses joining a batch each queue an access row, a notification and an audit event: they go to
+    PostgreSQL as one run a table (one ``executemany`` each), not interleaved unit by unit, and every row of
+    every unit is there afterwards, the chain whole."""
+    if store.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite runs every statement at once: there is no queue to group")
+    children = [patient().nhs_number for _ in range(5)]
+    seen = {child: Access(id=str(uuid.uuid4()), nhs_number=child, at=instant(), author=AUTHOR, listed=True)
+            for child in children}
+
+    def request(child: str) -> Callable[[], str]:
+        def call() -> str:
+            def unit(tx: SqlTransaction) -> str:
+                tx.record_access(seen[child])
+                tx.queue_notification(Notification("SBC01", seen[child].at, seen[child]))
+                tx.append_audit(event(f"access-{child}", child))
+                return child
+            return EventLoopStore(store).run(unit)
+        return call
+
+    assert concurrently([audited_put(store, patient())]) == [ANY]  # the writer's connection, made beforehand
+    holder = store.engine.connect()  # another process's batch, holding the head while the accesses queue
+
+    async def main() -> list[Any]:
+        first = asyncio.ensure_future(inline.run(request(children[0])))
+        await asyncio.sleep(0.5)
+        later = [asyncio.ensure_future(inline.run(request(child))) for child in children[1:]]
+        await asyncio.sleep(0.5)
+        holder.rollback()
+        return await asyncio.gather(first, *later, return_exceptions=True)
+
+    trace_file = tmp_path / "libpq.trace"
+    driver = store._batch_conn.connection.driver_connection  # type: ignore[union-attr]
+    holder.execute(text("SELECT seq FROM audit_head WHERE id = 1 FOR UPDATE"))
+    try:
+        with trace_file.open("w") as trace:
+            driver.pgconn.trace(trace.fileno())
+            assert asyncio.run(main()) == children
+            driver.pgconn.untrace()
+    finally:
+        holder.close()
+    bound = _statements_bound(trace_file.read_text())
+    runs = [name for i, name in enumerate(bound) if i == 0 or bound[i - 1] != name]
+    assert runs == ["BEGIN", "SELECT seq, hash", "INSERT INTO cpis_accesses", "INSERT INTO cpis_notifications",
+                    "INSERT INTO audit_events", "UPDATE audit_head SET", "COMMIT"]
+    assert bound.count("INSERT INTO audit_events") == 5
+    for child in children:
+        assert store.read_accesses(child) == [seen[child]]
+    with store.engine.connect() as conn:
+        assert conn.execute(text("SELECT COUNT(*) FROM cpis_notifications WHERE authority_ods = 'SBC01'")
+                            ).scalar_one() == 5
     assert chain_ok(store, audit_key) == (True, 6)
 
 

@@ -145,6 +145,9 @@ _RECORD_ACCESS = _Sql("INSERT INTO cpis_accesses (id, nhs_number, recorded_at, u
                       "VALUES (:id, :nhs_number, :recorded_at, :user_id, :author, :listed)")
 _QUEUE_NOTIFICATION = _Sql("INSERT INTO cpis_notifications (authority_ods, event_id, kind, queued_at, acknowledged_at) "
                            "VALUES (:authority_ods, :event_id, :kind, :queued_at, :acknowledged_at)")
+# Rows only ever appended, by statements that read nothing: a queue's run of them may be sent grouped by statement
+# (``StatementSender._send``).
+_APPENDED = frozenset(statement.postgresql for statement in (_INSERT_AUDIT_EVENT, _RECORD_ACCESS, _QUEUE_NOTIFICATION))
 _AUDIT_PAGE = _Sql(f"SELECT {', '.join(_AUDIT_COLUMNS)} FROM audit_events "  # noqa: S608
                    "WHERE seq > :after AND seq <= :up_to ORDER BY seq LIMIT :limit")
 _MOVE_AUDIT_HEAD = _Sql("UPDATE audit_head SET seq = :seq, hash = :hash WHERE id = 1")

@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from .rows import _Gathered, _Sql
+from .rows import _APPENDED, _Gathered, _Sql
 
 _IDLE = 0  # libpq's PQTRANS_IDLE: no transaction open on the connection (psycopg's ``TransactionStatus.IDLE``)
 
@@ -65,16 +65,34 @@ class StatementSender:
         return cursors
 
     def _send(self, driver: Any, queued: list[tuple[str, dict[str, Any] | tuple[Any, ...]]]) -> list[Any]:
-        """Send the queue into the open pipeline; the cursor of each statement, by position. A run of the same
-        statement with values (a batch's audit rows, one a unit) goes as one ``executemany``: the same Bind and
-        Execute messages in the same order, for a third less of psycopg's work a row; nobody reads those
-        statements' answers (a read queued ahead is always sent alone), so they have no cursor of their own."""
+        """Send the queue into the open pipeline; the cursor of each statement, by position.
+
+        A run of the same statement with values (a batch's audit rows, one a unit) goes as one ``executemany``:
+        the same Bind and Execute messages in the same order, for a third less of psycopg's work a row. A run of
+        rows appended to tables no other statement of the run touches (``_APPENDED``: a batch's CP-IS accesses,
+        notifications and audit events, interleaved unit by unit) goes as one ``executemany`` a statement, in the
+        order each statement first appears: nothing in between reads them, and they refer to nothing but rows
+        inserted earlier in the same order. Nobody reads those statements' answers (a read queued ahead is always
+        sent alone), so they have no cursor of their own; a row the database refuses fails the batch, whose units
+        then run again one at a time."""
         ahead = set(self._ahead.values())
         sent: list[Any] = [None] * len(queued)
         start = 0
         while start < len(queued):
             text, values = queued[start]
             end = start + 1
+            if text in _APPENDED and start not in ahead:
+                runs: dict[str, list[Any]] = {text: [values]}
+                while end < len(queued) and queued[end][0] in _APPENDED and end not in ahead:
+                    runs.setdefault(queued[end][0], []).append(queued[end][1])
+                    end += 1
+                for appended, rows in runs.items():
+                    if len(rows) > 1:
+                        driver.cursor().executemany(appended, rows)
+                    else:
+                        driver.execute(appended, rows[0])
+                start = end
+                continue
             if values and start not in ahead:
                 while end < len(queued) and queued[end][0] is text and end not in ahead:
                     end += 1
