@@ -5,6 +5,7 @@ the access and notification rows, the audit rows, the head's update) wait in a q
 statement that needs an answer, or with COMMIT, in one round trip (psycopg's pipeline mode); reads wanted
 later can be queued ahead of time the same way (``_ahead_of_time``, ``_fetch``), and the same read of many keys
 queued together goes as one statement (``_gathered``: a batch's searches read every child's row in one SELECT).
+Queued rows go as few ``executemany`` calls as their order allows (``_send``).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ class StatementSender:
             [] if self._dialect == "postgresql" else None)
         self._flushes = 0  # how many times the queue has gone to the database
         # Reads queued ahead (``prefetch_*``, the head's lock): the position of each in the queue, by name, and for
-        # a gathered read the column and value that pick its rows; after the flush that sends them, their rows.
+        # a gathered read the columns and values that pick its rows; after the flush that sends them, their rows.
         self._ahead: dict[Any, int] = {}
         self._keyed: dict[Any, tuple[tuple[int, ...], tuple[Any, ...]]] = {}
         self._fetched: dict[Any, list[tuple[Any, ...]]] = {}
