@@ -30,6 +30,7 @@ from ..domain.cpis import (
     RecordCode,
 )
 from ..domain.errors import AlertNotFound, DomainError, InvalidNhsNumber, PlanNotFound
+from ..domain.ids import uuid4_text
 from ..domain.patients import Demographics, Patient
 from ..store.interface import Store, Transaction
 from .auditing import Auditor
@@ -212,7 +213,7 @@ class CpisService:
         transaction; ``last``: the user's last listed access to the child, read with its plans, locked."""
         now = self._clock.now()
         listed = cpis.is_listed(now, datetime.fromisoformat(last) if last else None)
-        access = Access(id=str(uuid.uuid4()), nhs_number=nhs_number, at=iso_instant(now), author=Author.of(user),
+        access = Access(id=uuid4_text(), nhs_number=nhs_number, at=iso_instant(now), author=Author.of(user),
                         listed=listed)
         tx.record_access(access)
         for authority in authorities:

@@ -25,6 +25,7 @@ from ...domain import errors as d
 from ...domain import nhs_number as nhs
 from ...domain.caller import System
 from ...domain.cpis import Access, Alert, Applied, Event, FileCode, RecordCode
+from ...domain.ids import uuid4_text
 from ...security.rbac import Operation
 from ...services.auditing import Auditor
 from ...services.context import RequestContext
@@ -283,7 +284,7 @@ def searchset(request: ApiRequest, self_url: str, matches: list[dict[str, Any]],
                for mode, resources in (("match", matches), ("include", includes or [])) for r in resources]
     bundle: dict[str, Any] = {
         "resourceType": "Bundle",
-        "id": str(uuid.uuid4()),
+        "id": uuid4_text(),
         "type": "searchset",
         "total": total,
         "link": [{"relation": "self", "url": self_url}],
