@@ -60,6 +60,7 @@ from .rows import (
     _indicator_row,
     _patient_row,
     _plan_row,
+    _plan_rows_by_id,
     _plan_values,
 )
 from .statements import StatementSender
@@ -229,8 +230,9 @@ class SqlTransaction(StatementSender):
 
     # CP-IS plans
     def plans_for(self, nhs_number: str, *, lock: bool = False) -> list[Plan]:
-        rows = self._all(_PLANS_FOR_LOCKED if lock else _PLANS_FOR, {"nhs_number": nhs_number})
-        return [_plan_row(row) for row in rows]
+        if lock:
+            return _plan_rows_by_id(self._all(_PLANS_FOR_LOCKED, {"nhs_number": nhs_number}), self._queued is not None)
+        return [_plan_row(row) for row in self._all(_PLANS_FOR, {"nhs_number": nhs_number})]
 
     def prefetch_plans_with_last_access(self, nhs_number: str, user_id: str) -> None:
         """PostgreSQL: queue ``plans_with_last_access``'s reads, to go with the transaction's next round trip
@@ -246,7 +248,9 @@ class SqlTransaction(StatementSender):
             plans, last = self._cursors((_PLANS_FOR_LOCKED, {"nhs_number": nhs_number}),
                                         (_LAST_LISTED_ACCESS, {"nhs_number": nhs_number, "user_id": user_id}))
         row = last.fetchone()
-        return [_plan_row(row) for row in plans.fetchall()], str(row[0]) if row and row[0] is not None else None
+        # (``_queued`` is PostgreSQL's queue: there the rows come sorted, locked in id order)
+        return (_plan_rows_by_id(plans.fetchall(), self._queued is not None),
+                str(row[0]) if row and row[0] is not None else None)
 
     def plan_for_update(self, key: PlanKey) -> Plan | None:
         row = self._sa(
