@@ -130,14 +130,21 @@ def invalid_head_parameter() -> e.ApiError:
 
 # The IG's header page names the header once as IsUnscheduledEvent: read as the same header.
 UNSCHEDULED_HEADERS = ("isunscheduledaccessevent", "isunscheduledevent")
+_UNSCHEDULED_KEYS = tuple(name.encode("latin-1") for name in UNSCHEDULED_HEADERS)
 
 
 def declared_unscheduled(request: ApiRequest) -> bool | None:
     """``IsUnscheduledAccessEvent`` (or its alias ``IsUnscheduledEvent``): true or false in any case; absent is
     None (treated as unscheduled). Each given at most once; both given, they must say the same."""
+    sent: dict[bytes, list[str]] = {}
+    for key, raw in request.headers.raw:  # one pass (as ``Headers.getlist`` finds a header: its lower-case name)
+        if key in _UNSCHEDULED_KEYS:
+            sent.setdefault(key, []).append(raw.decode("latin-1"))
+    if not sent:
+        return None
     declared: set[bool] = set()
-    for name in UNSCHEDULED_HEADERS:
-        values = request.headers.getlist(name)
+    for name in _UNSCHEDULED_KEYS:
+        values = sent.get(name)
         if not values:
             continue
         value = values[0].strip().lower()
