@@ -29,6 +29,21 @@ def _flat_json(record: Actor | Author) -> str:
     return orjson.dumps({k: v for k, v in record.__dict__.items() if v is not None}).decode()
 
 
+_AUTHOR_JSON: dict[int, tuple[Author, str]] = {}  # by the Author object's identity, held with it (no id reuse)
+
+
+def _author_json(author: Author) -> str:
+    """``_flat_json(author)``, written once for each Author object (the service records one a user)."""
+    held = _AUTHOR_JSON.get(id(author))
+    if held is not None and held[0] is author:
+        return held[1]
+    text = _flat_json(author)
+    if len(_AUTHOR_JSON) >= 1024:
+        _AUTHOR_JSON.clear()
+    _AUTHOR_JSON[id(author)] = (author, text)
+    return text
+
+
 def _actor(raw: str | None) -> Actor:
     return Actor(**orjson.loads(raw)) if raw else Actor()
 

@@ -55,6 +55,7 @@ from .rows import (
     _access,
     _alert,
     _audit_record,
+    _author_json,
     _columns,
     _flat_json,
     _indicator_row,
@@ -300,7 +301,7 @@ class SqlTransaction(StatementSender):
     def record_access(self, access: Access) -> None:
         self._touched.add(access.nhs_number)
         self._execute(_RECORD_ACCESS, {"id": access.id, "nhs_number": access.nhs_number, "recorded_at": access.at,
-                                       "user_id": access.author.user_id, "author": _flat_json(access.author),
+                                       "user_id": access.author.user_id, "author": _author_json(access.author),
                                        "listed": access.listed})
 
     def last_listed_access(self, nhs_number: str, user_id: str) -> str | None:
