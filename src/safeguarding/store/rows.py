@@ -190,6 +190,8 @@ def _plan_row(row: tuple[Any, ...]) -> Plan:
     (ident, authority, number, plan_type, start, end, name, office, emergency, withdrawn_at, version, created_at,
      changed_at, changed_by, request_id) = row
     kind = _PLAN_TYPES.get(plan_type) or PlanType(plan_type)  # (an unknown value: PlanType's own ValueError)
-    return Plan(id=ident, key=PlanKey(authority, number, kind), start=_date(start) or date.min,
-                end=_date(end), contact=AuthorityContact(name, office, emergency), created_at=created_at,
-                changed=Provenance(changed_at, changed_by, request_id), withdrawn_at=withdrawn_at, version=version)
+    # Plan's fields by position (id, key, start, end, contact, created_at, changed, withdrawn_at, version): a row
+    # of every plan read, where nine keywords cost a third more.
+    return Plan(ident, PlanKey(authority, number, kind), _date(start) or date.min, _date(end),
+                AuthorityContact(name, office, emergency), created_at, Provenance(changed_at, changed_by, request_id),
+                withdrawn_at, version)
