@@ -427,7 +427,7 @@ class SqlTransaction(StatementSender):
         digest = link_hash(self._audit_key, seq, prev_hash, fields)
         self._execute(_INSERT_AUDIT_EVENT, (seq, prev_hash, digest, *event.values()))  # _AUDIT_COLUMNS' order
         self._head, self._head_moved = (seq, digest), True
-        return AuditRecord(seq=seq, event=event, prev_hash=prev_hash, hash=digest)
+        return AuditRecord(seq, event, prev_hash, digest)  # by position (seq, event, prev_hash, hash): every request
 
 
 class SqlBatch:
