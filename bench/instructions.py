@@ -1,15 +1,17 @@
 """Instructions a request, counted by valgrind: steady where CPU time and throughput are not on a shared host.
 
     PYTHONPATH=src:bench .venv/bin/python bench/instructions.py [--scenario 4] [--target service|floor|both]
-        [--counts 300,800] [--warmup 300]
+        [--counts 300,1300] [--warmup 300]
 
 For each target it runs ``bench/inprocess.py``'s scenario in process (the same app, requests and working copy of
 the small SQLite data set), under ``valgrind --tool=cachegrind --cache-sim=no``, once per request count: a
 warm-up of ``--warmup`` requests, then the counted requests. The instructions of every thread (the loop, the
 commit thread, SQLite's C) are totalled by valgrind; the difference between two counts over the difference in
-requests is what one request costs, with start-up, the data set's copy and warm-up cancelled out. One
-valgrind at a time (it runs at ~1/50 of native speed). ``--keep DIR`` keeps the cachegrind files (for
-``cg_annotate``; the Python frames are the interpreter's C, so use py-spy for where in Python).
+requests is what one request costs, with start-up, the data set's copy and warm-up cancelled out (repeat runs
+of one version agree within ~1-2%: group-commit batches and the periodic threads follow the host's timing). One
+valgrind at a time (it runs at ~1/50 of native speed: ~2 minutes a target). ``--keep DIR`` keeps the
+cachegrind files (for ``cg_annotate``; the Python frames are the interpreter's C, so use py-spy for where in
+Python).
 
 (``--run`` is the inner mode valgrind starts: one target, one count.)
 """
@@ -89,7 +91,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--scenario", default="4")
     parser.add_argument("--target", choices=("service", "floor", "both"), default="both")
-    parser.add_argument("--counts", default="300,800")
+    parser.add_argument("--counts", default="300,1300")
     parser.add_argument("--warmup", type=int, default=300)
     parser.add_argument("--keep", type=Path, default=None)
     parser.add_argument("--run", action="store_true", help=argparse.SUPPRESS)
