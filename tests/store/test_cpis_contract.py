@@ -156,6 +156,26 @@ def test_plans_are_read_locked_with_the_users_last_listed_access(store: SqlStore
         assert tx.plans_with_last_access(child, "nobody") == (plans, None)
 
 
+def test_a_childs_plans_come_in_id_order_however_they_were_written(store: SqlStore) -> None:
+    # SQLite's locked read has no ORDER BY (no row locks to order; its sorter costs more than the store's sort):
+    # the plans still come in id order, as PostgreSQL's ORDER BY id gives them, whatever the order of insertion.
+    child = nhs_number()
+    ids = sorted(str(uuid.uuid4()) for _ in range(3))
+    plans = [plan(child, authority=authority, id=ident) for authority, ident in zip((SBC, TCC, "LBB03"), ids,
+                                                                                      strict=True)]
+    with store.transaction() as tx:
+        for item in reversed(plans):
+            assert tx.insert_plan(item)
+    with store.transaction() as tx:
+        assert tx.plans_for(child, lock=True) == plans
+        assert tx.plans_with_last_access(child, CLINICIAN.user_id) == (plans, None)
+        assert tx.plans_for(child) == plans
+    with store.transaction() as tx:
+        tx.prefetch_plans_with_last_access(child, CLINICIAN.user_id)
+        assert tx.plans_with_last_access(child, CLINICIAN.user_id) == (plans, None)
+    assert store.read_plans(child) == plans
+
+
 def test_reads_queued_ahead_answer_as_reads_made_then_unless_the_child_was_written_since(store: SqlStore) -> None:
     child, other = nhs_number(), nhs_number()
     plans = [plan(child)]

@@ -25,3 +25,10 @@ def test_a_utc_instant_to_the_microsecond_with_z() -> None:
 def test_the_same_text_as_strftime_wrote_it(moment: datetime) -> None:
     # The form the chain's existing records were written in (hashes and sorting depend on it).
     assert iso_instant(moment) == moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.datetimes(min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30), timezones=ZONES))
+def test_the_same_text_as_isoformat_wrote_it(moment: datetime) -> None:
+    # Round 10's form (isoformat), over every year it can write.
+    assert iso_instant(moment) == moment.astimezone(timezone.utc).isoformat(timespec="microseconds")[:-6] + "Z"

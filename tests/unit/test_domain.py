@@ -5,13 +5,15 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from safeguarding.audit.chain import GENESIS, link_hash, verify
 from safeguarding.domain import errors as d
 from safeguarding.domain import fgm
 from safeguarding.domain.audit import AuditEvent, AuditRecord
 from safeguarding.domain.fgm import Actor, Indicator, IndicatorStatus, RemovalReason
-from safeguarding.domain.nhs_number import is_valid, normalise
+from safeguarding.domain.nhs_number import check_digit, is_valid, normalise
 from safeguarding.domain.patients import Gender, Patient
 
 
@@ -30,6 +32,28 @@ def test_invalid_nhs_numbers(number: object) -> None:
 def test_check_digit_of_ten_means_no_valid_number() -> None:
     # 000000006 weights to a remainder of 1: check 10, so no number with these nine digits is valid
     assert not any(is_valid("000000006" + str(d)) for d in range(10))
+
+
+def _is_valid_by_check_digit(value: object) -> bool:
+    """``is_valid`` as it was written before round 11: the rule by ``check_digit``."""
+    if not isinstance(value, str) or len(value) != 10 or not value.isascii() or not value.isdigit():
+        return False
+    return check_digit(value[:9]) == int(value[9])
+
+
+@settings(max_examples=1000)
+@given(st.one_of(st.text(alphabet="0123456789", min_size=10, max_size=10),
+                 st.text(alphabet="0123456789٣９ aA", min_size=8, max_size=12), st.text(), st.integers()))
+def test_is_valid_agrees_with_check_digit(value: object) -> None:
+    assert is_valid(value) == _is_valid_by_check_digit(value)
+
+
+def test_is_valid_agrees_with_check_digit_on_every_check_digit() -> None:
+    # every final digit of a spread of nine-digit prefixes, so each remainder (check 0, 1-9 and 10) is met
+    for prefix in range(0, 10**9, 7_654_321):
+        nine = f"{prefix:09d}"
+        for last in "0123456789":
+            assert is_valid(nine + last) == _is_valid_by_check_digit(nine + last)
 
 
 def test_normalise_strips_spaces() -> None:

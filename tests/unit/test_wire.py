@@ -33,3 +33,13 @@ def test_odd_values_are_recorded_as_other() -> None:
     assert json.loads(wire_facts(scope).encode(True)) == {"ids": [], "soap_action": "other", "unscheduled": "other",
                                                           "client_id": "other"}
     assert json.loads(wire_facts({"headers": [(b"authorization", b"Bearer not-a-jwt")]}).encode(True)) == {"ids": []}
+
+
+def test_the_client_id_is_read_from_a_bearer_token_whatever_the_schemes_case() -> None:
+    token = _token({"azp": "case-app"})
+    for scheme in (b"Bearer", b"bearer", b"BEARER", b"bEaReR"):
+        scope = {"headers": [(b"authorization", scheme + token[len(b"Bearer"):])]}
+        assert json.loads(wire_facts(scope).encode(True))["client_id"] == "case-app"
+    for other in (b"Basic" + token[len(b"Bearer"):], b"Bearer" + token[len(b"Bearer "):], b"Bearer", b"",
+                  "\u0130earer ".encode("latin-1", "replace") + token[len(b"Bearer "):]):
+        assert "client_id" not in json.loads(wire_facts({"headers": [(b"authorization", other)]}).encode(True))

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import logging
 import time
-import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,6 +26,7 @@ from starlette.types import Receive, Scope, Send
 from .. import inline
 from ..domain.caller import ANONYMOUS, Caller
 from ..domain.errors import DomainError
+from ..domain.ids import uuid4_text
 from ..security.errors import AccessDenied, AuthenticationFailed, RoleSelectionFailed, SecurityError
 from ..services.auditing import Auditor
 from ..services.context import Outcomes, RequestContext
@@ -157,7 +157,7 @@ class Endpoint:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
         headers = Headers(scope=scope)
-        request_id = str(uuid.uuid4())
+        request_id = uuid4_text()
         ctx = RequestContext(api=self.api, interaction=self.interaction, request_id=request_id,
                              outcomes=self.outcomes)
         echo: dict[str, str] = {}
@@ -195,7 +195,10 @@ class Endpoint:
         completed(self.api, self.interaction, response.status, _outcome_code(response), ctx.request_id, started)
 
     def _trace_ids(self, headers: Headers, ctx: RequestContext, echo: dict[str, str]) -> None:
+        sent = ctx.wire.facts["ids"] if ctx.wire is not None else None  # wire_facts' one pass found which came
         for header, canonical in TRACE_HEADERS.items():
+            if sent is not None and canonical not in sent:
+                continue
             values = headers.getlist(header)
             if not values:
                 continue

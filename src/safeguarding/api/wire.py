@@ -28,7 +28,7 @@ def _code(value: str) -> str:
 def _client_id(authorization: str | None) -> str | None:
     """The bearer token's ``azp`` (the application it was issued to), read from its payload. Recorded only
     when the token was verified (``WireFacts.encode``)."""
-    if not authorization or not authorization.lower().startswith("bearer "):
+    if not authorization or authorization[:7].lower() != "bearer ":  # (not the whole token lower-cased)
         return None
     parts = authorization[7:].strip().split(".")
     if len(parts) != 3:

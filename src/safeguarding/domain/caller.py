@@ -29,7 +29,9 @@ class User:
     name: str | None = None
 
     def holds(self, activity: Activity) -> bool:
-        return activity.value in self.activities
+        # An Activity is the str of its code (hashed and compared as it): no ``.value`` look-up (an enum property,
+        # a Python call) on every authorisation.
+        return activity in self.activities
 
 
 class SystemKind(str, Enum):

@@ -37,7 +37,13 @@ def is_valid(value: object) -> bool:
     """True when value is a string of exactly 10 ASCII digits whose last digit is the Modulus 11 check."""
     if not isinstance(value, str) or len(value) != 10 or not value.isascii() or not value.isdigit():
         return False
-    return check_digit(value[:9]) == int(value[9])
+    # ``check_digit`` written out for ten ASCII digits, on their byte values (each digit d is 48 + d, and the
+    # weights sum to 54): the same answer at a third of the cost, on every request's NHS number
+    # (tests/unit/test_domain.py pins it to ``check_digit``).
+    d = value.encode("ascii")
+    total = d[0] * 10 + d[1] * 9 + d[2] * 8 + d[3] * 7 + d[4] * 6 + d[5] * 5 + d[6] * 4 + d[7] * 3 + d[8] * 2 - 48 * 54
+    check = 11 - total % 11
+    return check != 10 and (0 if check == 11 else check) == d[9] - 48
 
 
 def normalise(value: str) -> str:

@@ -58,11 +58,13 @@ from .rows import (
     _access,
     _alert,
     _audit_record,
+    _author_json,
     _columns,
     _flat_json,
     _indicator_row,
     _patient_row,
     _plan_row,
+    _plan_rows_by_id,
     _plan_values,
 )
 from .statements import StatementSender
@@ -233,8 +235,9 @@ class SqlTransaction(StatementSender):
 
     # CP-IS plans
     def plans_for(self, nhs_number: str, *, lock: bool = False) -> list[Plan]:
-        rows = self._all(_PLANS_FOR_LOCKED if lock else _PLANS_FOR, {"nhs_number": nhs_number})
-        return [_plan_row(row) for row in rows]
+        if lock:
+            return _plan_rows_by_id(self._all(_PLANS_FOR_LOCKED, {"nhs_number": nhs_number}), self._queued is not None)
+        return [_plan_row(row) for row in self._all(_PLANS_FOR, {"nhs_number": nhs_number})]
 
     def prefetch_plans_with_last_access(self, nhs_number: str, user_id: str) -> None:
         """PostgreSQL: queue ``plans_with_last_access``'s reads, to go with the transaction's next round trip
@@ -251,7 +254,8 @@ class SqlTransaction(StatementSender):
                 (_PLANS_FOR_LOCKED, {"nhs_number": nhs_number}),
                 (_LAST_LISTED_ACCESS, {"nhs_number": nhs_number, "user_id": user_id})))
         at = last[0][-1] if last else None  # the read's last column, alone or gathered
-        return [_plan_row(row) for row in plans], str(at) if at is not None else None
+        # (``_queued`` is PostgreSQL's queue: there the rows come sorted, locked in id order)
+        return _plan_rows_by_id(plans, self._queued is not None), str(at) if at is not None else None
 
     def plan_for_update(self, key: PlanKey) -> Plan | None:
         row = self._sa(
@@ -301,7 +305,7 @@ class SqlTransaction(StatementSender):
     def record_access(self, access: Access) -> None:
         self._touched.add(access.nhs_number)
         self._execute(_RECORD_ACCESS, {"id": access.id, "nhs_number": access.nhs_number, "recorded_at": access.at,
-                                       "user_id": access.author.user_id, "author": _flat_json(access.author),
+                                       "user_id": access.author.user_id, "author": _author_json(access.author),
                                        "listed": access.listed})
 
     def last_listed_access(self, nhs_number: str, user_id: str) -> str | None:
@@ -427,7 +431,7 @@ class SqlTransaction(StatementSender):
         digest = link_hash(self._audit_key, seq, prev_hash, fields)
         self._execute(_INSERT_AUDIT_EVENT, (seq, prev_hash, digest, *event.values()))  # _AUDIT_COLUMNS' order
         self._head, self._head_moved = (seq, digest), True
-        return AuditRecord(seq=seq, event=event, prev_hash=prev_hash, hash=digest)
+        return AuditRecord(seq, event, prev_hash, digest)  # by position (seq, event, prev_hash, hash): every request
 
 
 class SqlBatch:

@@ -25,6 +25,7 @@ from ...domain import errors as d
 from ...domain import nhs_number as nhs
 from ...domain.caller import System
 from ...domain.cpis import Access, Alert, Applied, Event, FileCode, RecordCode
+from ...domain.ids import uuid4_text
 from ...security.rbac import Operation
 from ...services.auditing import Auditor
 from ...services.context import RequestContext
@@ -129,14 +130,21 @@ def invalid_head_parameter() -> e.ApiError:
 
 # The IG's header page names the header once as IsUnscheduledEvent: read as the same header.
 UNSCHEDULED_HEADERS = ("isunscheduledaccessevent", "isunscheduledevent")
+_UNSCHEDULED_KEYS = tuple(name.encode("latin-1") for name in UNSCHEDULED_HEADERS)
 
 
 def declared_unscheduled(request: ApiRequest) -> bool | None:
     """``IsUnscheduledAccessEvent`` (or its alias ``IsUnscheduledEvent``): true or false in any case; absent is
     None (treated as unscheduled). Each given at most once; both given, they must say the same."""
+    sent: dict[bytes, list[str]] = {}
+    for key, raw in request.headers.raw:  # one pass (as ``Headers.getlist`` finds a header: its lower-case name)
+        if key in _UNSCHEDULED_KEYS:
+            sent.setdefault(key, []).append(raw.decode("latin-1"))
+    if not sent:
+        return None
     declared: set[bool] = set()
-    for name in UNSCHEDULED_HEADERS:
-        values = request.headers.getlist(name)
+    for name in _UNSCHEDULED_KEYS:
+        values = sent.get(name)
         if not values:
             continue
         value = values[0].strip().lower()
@@ -283,7 +291,7 @@ def searchset(request: ApiRequest, self_url: str, matches: list[dict[str, Any]],
                for mode, resources in (("match", matches), ("include", includes or [])) for r in resources]
     bundle: dict[str, Any] = {
         "resourceType": "Bundle",
-        "id": str(uuid.uuid4()),
+        "id": uuid4_text(),
         "type": "searchset",
         "total": total,
         "link": [{"relation": "self", "url": self_url}],

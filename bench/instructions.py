@@ -1,0 +1,112 @@
+"""Instructions a request, counted by valgrind: steady where CPU time and throughput are not on a shared host.
+
+    PYTHONPATH=src:bench .venv/bin/python bench/instructions.py [--scenario 4] [--target service|floor|both]
+        [--counts 300,1300] [--warmup 300]
+
+For each target it runs ``bench/inprocess.py``'s scenario in process (the same app, requests and working copy of
+the small SQLite data set), under ``valgrind --tool=cachegrind --cache-sim=no``, once per request count: a
+warm-up of ``--warmup`` requests, then the counted requests. The instructions of every thread (the loop, the
+commit thread, SQLite's C) are totalled by valgrind; the difference between two counts over the difference in
+requests is what one request costs, with start-up, the data set's copy and warm-up cancelled out (repeat runs
+of one version agree within ~1-2%: group-commit batches and the periodic threads follow the host's timing). One
+valgrind at a time (it runs at ~1/50 of native speed: ~2 minutes a target). ``--keep DIR`` keeps the
+cachegrind files (for ``cg_annotate``; the Python frames are the interpreter's C, so use py-spy for where in
+Python).
+
+(``--run`` is the inner mode valgrind starts: one target, one count.)
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import os
+import re
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+REFS = re.compile(rb"I\s+refs:\s+([\d,]+)")
+
+
+def run_once(scenario: str, target: str, warmup: int, count: int) -> None:
+    """The inner mode: ``count`` requests of one scenario against the service or its floor, after a warm-up."""
+    import dataset
+    import inprocess
+
+    from safeguarding.app import create_app
+    from safeguarding.sandbox.setup import ensure_sandbox
+    from safeguarding.settings import Layout
+
+    data = dataset.cached("small", "sqlite")
+    working = dataset.working_copy(data, f"instructions-{target}")
+    settings = ensure_sandbox(working.data_dir)
+    workdir = working.data_dir / "inprocess"
+    workdir.mkdir(exist_ok=True)
+    app = None
+
+    async def go() -> None:
+        nonlocal app
+        if target == "floor":
+            import floor
+
+            os.environ[floor.DATA_DIR_ENV] = str(working.data_dir.resolve())
+            floor.FLOOR.append(floor.Floor(working.data_dir, asyncio.get_running_loop()))
+            served = floor.app
+        else:
+            served = app = create_app(settings)
+        call, status, marker = inprocess.scenarios(served, data, Layout(working.data_dir), workdir)[scenario]
+        gc.collect()
+        gc.freeze()
+        await inprocess.drive(call, warmup, 0, (status, marker))
+        await inprocess.drive(call, count, warmup, (status, marker))
+
+    try:
+        asyncio.run(go())
+    finally:
+        if app is not None:
+            app.state.services.store.close()
+        working.drop()
+
+
+def count_instructions(scenario: str, target: str, warmup: int, count: int, keep: Path | None) -> int:
+    out = (keep or Path(tempfile.gettempdir())) / f"cachegrind.{target}.{scenario}.{count}.{os.getpid()}"
+    command = ["valgrind", "--tool=cachegrind", "--cache-sim=no", f"--cachegrind-out-file={out}",
+               sys.executable, __file__, "--run", "--scenario", scenario, "--target", target,
+               "--warmup", str(warmup), "--counts", str(count)]
+    done = subprocess.run(command, capture_output=True, check=False)  # noqa: S603 - our own command line
+    if done.returncode != 0:
+        raise SystemExit(f"valgrind failed ({done.returncode}):\n{done.stderr.decode(errors='replace')[-3000:]}")
+    if keep is None:
+        out.unlink(missing_ok=True)
+    found = REFS.search(done.stderr)
+    if found is None:
+        raise SystemExit("no 'I refs' in valgrind's output")
+    return int(found.group(1).replace(b",", b""))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--scenario", default="4")
+    parser.add_argument("--target", choices=("service", "floor", "both"), default="both")
+    parser.add_argument("--counts", default="300,1300")
+    parser.add_argument("--warmup", type=int, default=300)
+    parser.add_argument("--keep", type=Path, default=None)
+    parser.add_argument("--run", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    counts = [int(c) for c in args.counts.split(",")]
+    if args.run:
+        run_once(args.scenario, args.target, args.warmup, counts[0])
+        return
+    low, high = counts
+    for target in ("service", "floor") if args.target == "both" else (args.target,):
+        totals = [count_instructions(args.scenario, target, args.warmup, n, args.keep) for n in (low, high)]
+        per = (totals[1] - totals[0]) / (high - low)
+        print(f"scenario {args.scenario} {target}: {totals[0]:,} @ {low}, {totals[1]:,} @ {high}: "
+              f"{per:,.0f} instructions a request", flush=True)
+
+
+if __name__ == "__main__":
+    main()
