@@ -14,6 +14,8 @@ The DSTU2 messages emit ``DSTU2_SYSTEM``: their profiles fix ``Patient.identifie
 
 from __future__ import annotations
 
+from operator import mul
+
 SYSTEM = "https://fhir.nhs.uk/Id/nhs-number"
 DSTU2_SYSTEM = "http://fhir.nhs.net/Id/nhs-number"
 ACCEPTED_SYSTEMS = (SYSTEM, "http://fhir.nhs.uk/Id/nhs-number", DSTU2_SYSTEM)
@@ -24,7 +26,9 @@ _WEIGHTS = (10, 9, 8, 7, 6, 5, 4, 3, 2)
 
 def check_digit(first_nine: str) -> int | None:
     """The Modulus 11 check digit for nine digits, or None when no valid number exists."""
-    total = sum(int(d) * w for d, w in zip(first_nine, _WEIGHTS, strict=True))
+    if len(first_nine) != len(_WEIGHTS):
+        raise ValueError("check_digit takes nine digits")
+    total: int = sum(map(mul, map(int, first_nine), _WEIGHTS))  # in C: no generator frame a digit (run twice a search)
     check = 11 - total % 11
     if check == 11:
         return 0

@@ -36,6 +36,13 @@ _USER_ACTIVITIES: dict[Operation, frozenset[Activity]] = {
     Operation.CPIS_ALERT: _CPIS_VIEW,
 }
 
+# The same as the activities' codes, as a role holds them (``User.activities``): authorising is then one set
+# operation, not a generator and two enum look-ups an activity.
+_USER_ACTIVITY_CODES: dict[Operation, frozenset[str]] = {
+    operation: frozenset(activity.value for activity in activities)
+    for operation, activities in _USER_ACTIVITIES.items()
+}
+
 # Operations for systems: the registered system must be of this kind. Each local authority's own
 # plans and notifications are selected by its ODS code in the service, never by the request.
 _SYSTEM_KINDS: dict[Operation, SystemKind] = {
@@ -54,6 +61,6 @@ def authorise(caller: Caller, operation: Operation) -> None:
         return
     if caller.user is None:
         raise AuthenticationFailed("no user")
-    needed = _USER_ACTIVITIES[operation]
-    if not any(caller.user.holds(activity) for activity in needed):
-        raise AccessDenied(f"role lacks {' or '.join(sorted(a.value for a in needed))}")
+    needed = _USER_ACTIVITY_CODES[operation]
+    if needed.isdisjoint(caller.user.activities):  # holds none of them (``User.holds``, for each)
+        raise AccessDenied(f"role lacks {' or '.join(sorted(needed))}")
