@@ -3,7 +3,7 @@ chain's appends), and a group-commit batch's transaction (``SqlBatch``)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date, datetime, timezone
 from typing import Any
@@ -429,11 +429,12 @@ class SqlTransaction(StatementSender):
 
 
 class SqlBatch:
-    """A transaction opened for ``LoopWriter``: statements on the loop's thread, COMMIT in another."""
+    """A transaction opened for ``LoopWriter``: statements on the loop's thread, COMMIT in another. ``keep``: given
+    the connection once committed, for the next batch (without it, the connection is closed)."""
 
     def __init__(self, conn: Connection, trans: Any, tx: SqlTransaction,
-                 failures: tuple[type[Exception], ...]) -> None:
-        self._conn, self._trans, self.tx, self._failures = conn, trans, tx, failures
+                 failures: tuple[type[Exception], ...], keep: Callable[[Connection], None] | None = None) -> None:
+        self._conn, self._trans, self.tx, self._failures, self._keep = conn, trans, tx, failures, keep
 
     def commit(self) -> None:
         try:
@@ -444,8 +445,11 @@ class SqlBatch:
             # SQLite keeps the transaction open when COMMIT fails (a deferred constraint, a full disk): this
             # connection must never go back to the pool holding it, and the write lock.
             self._conn.invalidate()
+            self._conn.close()
             raise
-        finally:
+        if self._keep is not None:
+            self._keep(self._conn)
+        else:
             self._conn.close()
 
     def rollback(self) -> None:
