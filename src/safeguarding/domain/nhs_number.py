@@ -22,13 +22,17 @@ ACCEPTED_SYSTEMS = (SYSTEM, "http://fhir.nhs.uk/Id/nhs-number", DSTU2_SYSTEM)
 _ACCEPTED = frozenset(system.lower() for system in ACCEPTED_SYSTEMS)
 
 _WEIGHTS = (10, 9, 8, 7, 6, 5, 4, 3, 2)
+_DIGITS = {str(digit): digit for digit in range(10)}
 
 
 def check_digit(first_nine: str) -> int | None:
     """The Modulus 11 check digit for nine digits, or None when no valid number exists."""
     if len(first_nine) != len(_WEIGHTS):
         raise ValueError("check_digit takes nine digits")
-    total: int = sum(map(mul, map(int, first_nine), _WEIGHTS))  # in C: no generator frame a digit (run twice a search)
+    try:  # in C: no generator frame a digit (run twice a search), and a digit by a look-up, not ``int``'s parse
+        total: int = sum(map(mul, map(_DIGITS.__getitem__, first_nine), _WEIGHTS))
+    except KeyError:  # not an ASCII digit: as ``int`` reads it (another script's digit) or refuses it (ValueError)
+        total = sum(map(mul, map(int, first_nine), _WEIGHTS))
     check = 11 - total % 11
     if check == 11:
         return 0
@@ -41,7 +45,7 @@ def is_valid(value: object) -> bool:
     """True when value is a string of exactly 10 ASCII digits whose last digit is the Modulus 11 check."""
     if not isinstance(value, str) or len(value) != 10 or not value.isascii() or not value.isdigit():
         return False
-    return check_digit(value[:9]) == int(value[9])
+    return check_digit(value[:9]) == _DIGITS[value[9]]  # an ASCII digit, checked above
 
 
 def normalise(value: str) -> str:
