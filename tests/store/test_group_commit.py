@@ -464,8 +464,8 @@ def test_on_postgresql_a_batchs_searches_read_their_children_in_one_statement(
     assert found[2] is None
     assert isinstance(found[3], PatientNotTraced)
     assert found[4] == flags[also_flagged.nhs_number]
-    # BEGIN, the head's lock and the first search's read; the four that joined, in one SELECT (three known), with the first's
-    # audit event; then the other four's events, the head moved and COMMIT.
+    # BEGIN, the head's lock and the first search's read; the four that joined, in one SELECT (three known), with the
+    # first's audit event; then the other four's events, the head moved and COMMIT.
     completed = [line.split('"')[1] for line in trace_file.read_text().splitlines()
                  if "\tB\t" in line and "CommandComplete" in line]
     assert completed == ["BEGIN", "SELECT 1", "SELECT 1", "SELECT 3", *["INSERT 0 1"] * 5, "UPDATE 1",
