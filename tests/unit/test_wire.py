@@ -5,7 +5,10 @@ from __future__ import annotations
 import base64
 import json
 
-from safeguarding.api.wire import SCOPE_ABANDONED, SCOPE_SCENARIO, wire_facts
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from safeguarding.api.wire import SCOPE_ABANDONED, SCOPE_SCENARIO, _payload, wire_facts
 
 
 def _token(claims: dict[str, object]) -> bytes:
@@ -43,3 +46,24 @@ def test_the_client_id_is_read_from_a_bearer_token_whatever_the_schemes_case() -
     for other in (b"Basic" + token[len(b"Bearer"):], b"Bearer" + token[len(b"Bearer "):], b"Bearer", b"",
                   "\u0130earer ".encode("latin-1", "replace") + token[len(b"Bearer "):]):
         assert "client_id" not in json.loads(wire_facts({"headers": [(b"authorization", other)]}).encode(True))
+
+
+def _payload_as_found_before(authorization: str | None) -> str | None:
+    # _client_id's reading of the token before: the whole header lower-cased, the token split on dots.
+    if not authorization or not authorization.lower().startswith("bearer "):
+        return None
+    parts = authorization[7:].strip().split(".")
+    return parts[1] if len(parts) == 3 else None
+
+
+_HEADER_TEXT = st.lists(st.sampled_from(["Bearer ", "bEaReR ", "BEARER", " ", ".", "..", "\t", "a", "Z", "\u00c9",
+                                         "\u00df", "\u00ff", "x.y", "-_"]), max_size=12).map("".join)
+_LATIN1 = st.text(alphabet=st.characters(max_codepoint=0xFF), max_size=40)
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.one_of(_HEADER_TEXT, _LATIN1, st.builds(lambda a, b: a + b, _HEADER_TEXT, _LATIN1)))
+def test_the_token_payload_is_found_as_before(authorization: str) -> None:
+    # Headers are decoded as Latin-1, whose lower case is as long as the text: only the scheme need be lowered.
+    assert _payload(authorization) == _payload_as_found_before(authorization)
+    assert _payload(None) is None and _payload("") is None

@@ -11,12 +11,12 @@ from ..security.errors import AccessDenied
 from ..security.rbac import Operation, authorise
 from ..security.registry import RegistryFile
 from ..security.tokens import TokenVerifier
-from .pipeline import ApiRequest, Authenticator, Authoriser, bearer_token
+from .pipeline import ApiRequest, Authenticator, Authoriser, bearer_token, first_header
 
 
 def bearer(verifier: TokenVerifier) -> Authenticator:
     def authenticate(request: ApiRequest) -> Caller:
-        user = verifier.verify(bearer_token(request.headers), request.headers.get("nhsd-session-urid"))
+        user = verifier.verify(bearer_token(request.headers), first_header(request.headers, "nhsd-session-urid"))
         return Caller(user=user)
 
     return authenticate

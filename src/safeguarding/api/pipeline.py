@@ -35,7 +35,15 @@ from . import errors as e
 from .formats import CONTENT_TYPES, response_format, serialise
 from .hardening import SECURITY_HEADERS
 from .query import Query
-from .steps import TRACE_HEADERS, ReadBodyError, completed, log_unhandled, read_body, well_formed_trace_id
+from .steps import (
+    TRACE_HEADERS,
+    ReadBodyError,
+    completed,
+    log_unhandled,
+    read_body,
+    trace_headers,
+    well_formed_trace_id,
+)
 from .wire import wire_facts
 
 log = logging.getLogger("safeguarding.request")
@@ -112,7 +120,7 @@ class Dialect:
     def base_url(self, scope: Scope, headers: Headers) -> str:
         if self.public_base_url:
             return self.public_base_url.rstrip("/") + self.base_path
-        host = headers.get("host") or "{}:{}".format(*scope["server"])
+        host = first_header(headers, "host") or "{}:{}".format(*scope["server"])
         return f"{scope.get('scheme', 'https')}://{host}{self.base_path}"
 
 
@@ -164,9 +172,10 @@ class Endpoint:
         request: ApiRequest | None = None
         ctx.wire = wire_facts(scope)  # for the assurance report (api/wire.py)
         try:
-            self._trace_ids(headers, ctx, echo)
+            self._trace_ids(scope["headers"], ctx, echo)  # the list ``Headers(scope=...)`` made of them
             query = Query(scope.get("query_string", b""))
-            fmt = response_format(headers.get("accept"), query.get("_format")) if self.dialect.negotiate else "json"
+            fmt = (response_format(first_header(headers, "accept"), query.get("_format")) if self.dialect.negotiate
+                   else "json")
             request = ApiRequest(
                 method=scope["method"],
                 path_params=scope.get("path_params", {}),
@@ -194,17 +203,16 @@ class Endpoint:
         await self._send(send, response, request, echo | {"X-Request-ID": echo.get("X-Request-ID", request_id)})
         completed(self.api, self.interaction, response.status, _outcome_code(response), ctx.request_id, started)
 
-    def _trace_ids(self, headers: Headers, ctx: RequestContext, echo: dict[str, str]) -> None:
-        sent = ctx.wire.facts["ids"] if ctx.wire is not None else None  # wire_facts' one pass found which came
-        for header, canonical in TRACE_HEADERS.items():
-            if sent is not None and canonical not in sent:
-                continue
-            values = headers.getlist(header)
-            if not values:
-                continue
-            if len(values) > 1 or not well_formed_trace_id(values[0]):
-                raise e.PRECONDITION_FAILED.error()
-            echo[canonical] = values[0]
+    def _trace_ids(self, raw: list[tuple[bytes, bytes]], ctx: RequestContext, echo: dict[str, str]) -> None:
+        sent = trace_headers(raw)  # one pass over the headers, not one for each of the three names
+        if sent:
+            for canonical in TRACE_HEADERS.values():
+                values = sent.get(canonical)
+                if not values:
+                    continue
+                if len(values) > 1 or not well_formed_trace_id(values[0]):
+                    raise e.PRECONDITION_FAILED.error()
+                echo[canonical] = values[0]
         ctx.request_id = echo.get("X-Request-ID", ctx.request_id)
         ctx.correlation_id = echo.get("X-Correlation-ID")
         ctx.trace_id = echo.get("TraceID")
@@ -273,6 +281,13 @@ def _outcome_code(response: ApiResponse) -> str:
 def _client_cert(scope: Scope) -> bytes | None:
     chain = scope.get("extensions", {}).get("tls", {}).get("client_cert_der")
     return chain if isinstance(chain, bytes) else None
+
+
+def first_header(headers: Headers, name: str) -> str | None:
+    """``headers.get(name)``: its first value, or None. (``Headers.get`` is ``Mapping.get``, which finds an absent
+    header by raising and catching a ``KeyError``: twice a request, for ``Accept`` and ``NHSD-Session-URID``.)"""
+    values = headers.getlist(name)
+    return values[0] if values else None
 
 
 def bearer_token(headers: Headers) -> str:

@@ -14,17 +14,25 @@ The DSTU2 messages emit ``DSTU2_SYSTEM``: their profiles fix ``Patient.identifie
 
 from __future__ import annotations
 
+from operator import mul
+
 SYSTEM = "https://fhir.nhs.uk/Id/nhs-number"
 DSTU2_SYSTEM = "http://fhir.nhs.net/Id/nhs-number"
 ACCEPTED_SYSTEMS = (SYSTEM, "http://fhir.nhs.uk/Id/nhs-number", DSTU2_SYSTEM)
 _ACCEPTED = frozenset(system.lower() for system in ACCEPTED_SYSTEMS)
 
 _WEIGHTS = (10, 9, 8, 7, 6, 5, 4, 3, 2)
+_DIGITS = {str(digit): digit for digit in range(10)}
 
 
 def check_digit(first_nine: str) -> int | None:
     """The Modulus 11 check digit for nine digits, or None when no valid number exists."""
-    total = sum(int(d) * w for d, w in zip(first_nine, _WEIGHTS, strict=True))
+    if len(first_nine) != len(_WEIGHTS):
+        raise ValueError("check_digit takes nine digits")
+    try:  # in C: no generator frame a digit (run twice a search), and a digit by a look-up, not ``int``'s parse
+        total: int = sum(map(mul, map(_DIGITS.__getitem__, first_nine), _WEIGHTS))
+    except KeyError:  # not an ASCII digit: as ``int`` reads it (another script's digit) or refuses it (ValueError)
+        total = sum(map(mul, map(int, first_nine), _WEIGHTS))
     check = 11 - total % 11
     if check == 11:
         return 0

@@ -41,7 +41,7 @@ from .engine import (
     sqlite_url,
     upgrade_schema,
 )
-from .failures import unavailable_on
+from .failures import unavailable, unavailable_on
 from .interface import StoreUnavailable
 from .pipelined_reads import PipelinedReads
 from .row_reads import RowReads
@@ -148,6 +148,8 @@ class SqlStore(RowReads):
         self._loop_writers: dict[asyncio.AbstractEventLoop, LoopWriter[SqlTransaction]] = {}
         self._thread_writer: ThreadWriter[SqlTransaction] | None = None
         self._batch_conn: Connection | None = None  # the ThreadWriter's (PostgreSQL), kept from batch to batch
+        self._kept_batch_conn: Connection | None = None  # the LoopWriters' (SQLite), between two batches
+        self._closed = False
         self._checkpointer: WalCheckpointer | None = None
         self._writer_lock = threading.Lock()
         self._exclusive = _writer_lock_for(engine)
@@ -231,9 +233,12 @@ class SqlStore(RowReads):
         failures = self._failures
 
         def guarded(tx: SqlTransaction) -> T:
-            # As in ``transaction``: the database failing under a unit is the store being unavailable.
-            with unavailable_on(*failures):
+            # As in ``transaction``: the database failing under a unit is the store being unavailable
+            # (``unavailable_on``, written out: its context manager cost a generator and five calls a request).
+            try:
                 return unit(tx)
+            except failures as exc:
+                raise unavailable(exc) from exc
 
         return self._writer_for(loop).run(guarded, prefetch)
 
@@ -286,16 +291,35 @@ class SqlStore(RowReads):
         return writer
 
     def _open_batch(self) -> SqlBatch:
+        """A SQLite batch (``LoopWriter``) on the connection the last batch committed on, kept for it (``_keep``):
+        a pool checkout, its return and reset, and the PRAGMA cost three times BEGIN and COMMIT themselves, a batch.
+        Batches of this process never overlap (the writer mutex is held from BEGIN to the end of COMMIT), so one
+        connection is enough; a batch that fails closes it, and the next opens another."""
         with unavailable_on(*self._failures):
-            conn = self.engine.connect()
+            conn, self._kept_batch_conn = self._kept_batch_conn, None
+            if conn is None:
+                conn = self.engine.connect()
+                try:
+                    conn.connection.driver_connection.execute(  # type: ignore[union-attr]
+                        "PRAGMA wal_autocheckpoint=0")  # the checkpointer's job (checkpointer.py), not a COMMIT's
+                except BaseException:
+                    conn.close()
+                    raise
             try:
                 began = conn.begin()
-                conn.connection.driver_connection.execute(  # type: ignore[union-attr]
-                    "PRAGMA wal_autocheckpoint=0")  # the checkpointer's job (checkpointer.py), not a COMMIT's
-                return SqlBatch(conn, began, SqlTransaction(conn, self._audit_key), self._failures)
+                return SqlBatch(conn, began, SqlTransaction(conn, self._audit_key), self._failures, self._keep)
             except BaseException:
+                conn.invalidate()
                 conn.close()
                 raise
+
+    def _keep(self, conn: Connection) -> None:
+        """A batch's connection, committed: kept for the next batch (closed if the store closed meanwhile)."""
+        with self._writer_lock:
+            if not self._closed:
+                self._kept_batch_conn = conn
+                return
+        conn.close()
 
     def audit_records(self, up_to: int | None = None) -> Iterator[AuditRecord]:
         last = 0
@@ -330,6 +354,11 @@ class SqlStore(RowReads):
             checkpointer, self._checkpointer = self._checkpointer, None
         for writer in writers:
             writer.close()
+        with self._writer_lock:
+            self._closed = True
+            kept, self._kept_batch_conn = self._kept_batch_conn, None
+        if kept is not None:
+            kept.close()
         if self._batch_conn is not None:
             self._batch_conn.invalidate()  # in autocommit: never back to the pool
             self._batch_conn.close()

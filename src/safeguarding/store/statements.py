@@ -46,10 +46,11 @@ class StatementSender:
     def _cursor(self, statement: _Sql, params: dict[str, Any] | tuple[Any, ...]) -> Any:
         """Run a hot-path statement on the driver's connection, inside this transaction, with whatever is
         queued before it (PostgreSQL: in one round trip, with BEGIN when it opens the transaction)."""
-        driver = self._driver_connection()
-        sql = statement.text(self._dialect)
-        if self._queued is None or not self._queued and driver.info.transaction_status != _IDLE:
-            return driver.execute(sql, params)
+        driver = self._driver if self._driver is not None else self._driver_connection()
+        if self._queued is None:  # SQLite: at once (written out: the statement on every request's path)
+            return driver.execute(statement.sqlite, params)
+        if not self._queued and driver.info.transaction_status != _IDLE:
+            return driver.execute(statement.postgresql, params)
         return self._cursors((statement, params))[0]
 
     def _cursors(self, *statements: tuple[_Sql, dict[str, Any] | tuple[Any, ...]]) -> list[Any]:

@@ -3,7 +3,7 @@ chain's appends), and a group-commit batch's transaction (``SqlBatch``)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date, datetime, timezone
 from typing import Any
@@ -159,7 +159,8 @@ class SqlTransaction(StatementSender):
         return _indicator_row(row) if row else None
 
     def patient_and_active_indicator(self, nhs_number: str) -> tuple[Patient | None, Indicator | None]:
-        rows = self._read_ahead(("child", nhs_number), nhs_number)
+        # (nothing is read ahead on SQLite: no call to find that out)
+        rows = self._read_ahead(("child", nhs_number), nhs_number) if self._ahead or self._fetched else None
         if rows is None:
             rows = self._all(_PATIENT_AND_ACTIVE_INDICATOR, {"nhs_number": nhs_number})
         if not rows:
@@ -415,7 +416,7 @@ class SqlTransaction(StatementSender):
 
     def lock_audit_head(self) -> tuple[int, str]:
         """Read the chain head, locking it (PostgreSQL) until this transaction ends."""
-        rows = self._fetch("head")
+        rows = self._fetch("head") if self._ahead or self._fetched else None  # none queued ahead on SQLite
         row = self._one(_LOCK_AUDIT_HEAD, {}) if rows is None else rows[0] if rows else None
         if row is None:
             raise StoreUnavailable("audit_head has no row: run `safeguarding db upgrade`")
@@ -435,11 +436,12 @@ class SqlTransaction(StatementSender):
 
 
 class SqlBatch:
-    """A transaction opened for ``LoopWriter``: statements on the loop's thread, COMMIT in another."""
+    """A transaction opened for ``LoopWriter``: statements on the loop's thread, COMMIT in another. ``keep``: given
+    the connection once committed, for the next batch (without it, the connection is closed)."""
 
     def __init__(self, conn: Connection, trans: Any, tx: SqlTransaction,
-                 failures: tuple[type[Exception], ...]) -> None:
-        self._conn, self._trans, self.tx, self._failures = conn, trans, tx, failures
+                 failures: tuple[type[Exception], ...], keep: Callable[[Connection], None] | None = None) -> None:
+        self._conn, self._trans, self.tx, self._failures, self._keep = conn, trans, tx, failures, keep
 
     def commit(self) -> None:
         try:
@@ -450,8 +452,11 @@ class SqlBatch:
             # SQLite keeps the transaction open when COMMIT fails (a deferred constraint, a full disk): this
             # connection must never go back to the pool holding it, and the write lock.
             self._conn.invalidate()
+            self._conn.close()
             raise
-        finally:
+        if self._keep is not None:
+            self._keep(self._conn)
+        else:
             self._conn.close()
 
     def rollback(self) -> None:
