@@ -371,6 +371,50 @@ def test_on_postgresql_units_queued_while_the_head_is_held_join_the_waiting_batc
     assert chain_ok(store, audit_key) == (True, 6)
 
 
+def fgm_searches(store: SqlStore) -> Callable[[str], Callable[[], Indicator | None]]:
+    """A request searching for a child through the FGM service on this store (its refusals audited), once the
+    writer's connection is made (so that a trace shows only the search's statements)."""
+    serving = EventLoopStore(store)
+    service = FgmService(serving, LocalDemographics(serving), SystemClock(), Auditor(serving, SystemClock()))
+    assert concurrently([audited_put(store, patient())]) == [ANY]
+
+    def search(number: str) -> Callable[[], Indicator | None]:
+        def call() -> Indicator | None:
+            ctx = RequestContext(api="fgm-r4", interaction="search", request_id=f"search-{number}",
+                                 outcomes=Outcomes((200, "OK"), {PatientNotTraced: NOT_TRACED}))
+            return service.search(ctx, number)
+        return call
+    return search
+
+
+def joining_a_held_batch(store: SqlStore, trace_file: Path, first: Callable[[], Any],
+                         later: list[Callable[[], Any]]) -> list[Any]:
+    """``first``'s batch sends BEGIN, the head's lock and its reads, and waits: another process's batch holds the
+    head; ``later`` queue meanwhile and join it once the head is free. Every result (or error), and a libpq trace
+    of the writer's connection in ``trace_file``."""
+    holder = store.engine.connect()
+
+    async def main() -> list[Any]:
+        started = asyncio.ensure_future(inline.run(first))
+        await asyncio.sleep(0.5)
+        queued = [asyncio.ensure_future(inline.run(call)) for call in later]
+        await asyncio.sleep(0.5)
+        holder.rollback()
+        return await asyncio.gather(started, *queued, return_exceptions=True)
+
+    driver = store._batch_conn.connection.driver_connection  # type: ignore[union-attr]
+    holder.execute(text("SELECT seq FROM audit_head WHERE id = 1 FOR UPDATE"))
+    try:
+        with trace_file.open("w") as trace:
+            driver.pgconn.trace(trace.fileno())
+            try:
+                return asyncio.run(main())
+            finally:
+                driver.pgconn.untrace()
+    finally:
+        holder.close()
+
+
 def test_on_postgresql_a_search_reads_in_its_batchs_first_round_trip(store: SqlStore, audit_key: bytes,
                                                                       tmp_path: Path) -> None:
     """The FGM search's one read (the child and its active indicator) goes with the batch's BEGIN and the chain
@@ -383,17 +427,7 @@ def test_on_postgresql_a_search_reads_in_its_batchs_first_round_trip(store: SqlS
     with store.transaction() as tx:
         tx.put_patient(child)
         tx.insert_indicator(active)
-    serving = EventLoopStore(store)
-    service = FgmService(serving, LocalDemographics(serving), SystemClock(), Auditor(serving, SystemClock()))
-    assert concurrently([audited_put(store, patient())]) == [ANY]  # the writer's connection, made beforehand
-
-    def search(number: str) -> Callable[[], Indicator | None]:
-        def call() -> Indicator | None:
-            ctx = RequestContext(api="fgm-r4", interaction="search", request_id=f"search-{number}",
-                                 outcomes=Outcomes((200, "OK"), {PatientNotTraced: NOT_TRACED}))
-            return service.search(ctx, number)
-        return call
-
+    search = fgm_searches(store)
     trace_file = tmp_path / "libpq.trace"
     driver = store._batch_conn.connection.driver_connection  # type: ignore[union-attr]
     completed: list[list[str]] = []
@@ -432,38 +466,11 @@ def test_on_postgresql_a_batchs_searches_read_their_children_in_one_statement(
             tx.put_patient(child)
         for flag in flags.values():
             tx.insert_indicator(flag)
-    serving = EventLoopStore(store)
-    service = FgmService(serving, LocalDemographics(serving), SystemClock(), Auditor(serving, SystemClock()))
-    assert concurrently([audited_put(store, patient())]) == [ANY]  # the writer's connection, made beforehand
-
-    def search(number: str) -> Callable[[], Indicator | None]:
-        def call() -> Indicator | None:
-            ctx = RequestContext(api="fgm-r4", interaction="search", request_id=f"search-{number}",
-                                 outcomes=Outcomes((200, "OK"), {PatientNotTraced: NOT_TRACED}))
-            return service.search(ctx, number)
-        return call
-
+    search = fgm_searches(store)
     joined = [with_flag, without_flag, unknown, also_flagged]
-    holder = store.engine.connect()  # another process's batch, holding the head while the searches queue
-
-    async def main() -> list[Any]:
-        started = asyncio.ensure_future(inline.run(search(first.nhs_number)))
-        await asyncio.sleep(0.5)  # its batch has sent BEGIN, the head's lock and its read, and waits
-        later = [asyncio.ensure_future(inline.run(search(child.nhs_number))) for child in joined]
-        await asyncio.sleep(0.5)
-        holder.rollback()
-        return await asyncio.gather(started, *later, return_exceptions=True)
-
     trace_file = tmp_path / "libpq.trace"
-    driver = store._batch_conn.connection.driver_connection  # type: ignore[union-attr]
-    holder.execute(text("SELECT seq FROM audit_head WHERE id = 1 FOR UPDATE"))
-    try:
-        with trace_file.open("w") as trace:
-            driver.pgconn.trace(trace.fileno())
-            found = asyncio.run(main())
-            driver.pgconn.untrace()
-    finally:
-        holder.close()
+    found = joining_a_held_batch(store, trace_file, search(first.nhs_number),
+                                 [search(child.nhs_number) for child in joined])
     assert found[:2] == [flags[first.nhs_number], flags[with_flag.nhs_number]]
     assert found[2] is None
     assert isinstance(found[3], PatientNotTraced)
@@ -519,26 +526,8 @@ def test_on_postgresql_a_batchs_access_notification_and_audit_rows_go_grouped_by
         return call
 
     assert concurrently([audited_put(store, patient())]) == [ANY]  # the writer's connection, made beforehand
-    holder = store.engine.connect()  # another process's batch, holding the head while the accesses queue
-
-    async def main() -> list[Any]:
-        first = asyncio.ensure_future(inline.run(request(children[0])))
-        await asyncio.sleep(0.5)
-        later = [asyncio.ensure_future(inline.run(request(child))) for child in children[1:]]
-        await asyncio.sleep(0.5)
-        holder.rollback()
-        return await asyncio.gather(first, *later, return_exceptions=True)
-
     trace_file = tmp_path / "libpq.trace"
-    driver = store._batch_conn.connection.driver_connection  # type: ignore[union-attr]
-    holder.execute(text("SELECT seq FROM audit_head WHERE id = 1 FOR UPDATE"))
-    try:
-        with trace_file.open("w") as trace:
-            driver.pgconn.trace(trace.fileno())
-            assert asyncio.run(main()) == children
-            driver.pgconn.untrace()
-    finally:
-        holder.close()
+    assert joining_a_held_batch(store, trace_file, request(children[0]), [request(c) for c in children[1:]]) == children
     bound = _statements_bound(trace_file.read_text())
     runs = [name for i, name in enumerate(bound) if i == 0 or bound[i - 1] != name]
     assert runs == ["BEGIN", "SELECT seq, hash", "INSERT INTO cpis_accesses", "INSERT INTO cpis_notifications",
