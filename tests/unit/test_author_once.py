@@ -24,7 +24,7 @@ def test_an_author_for_each_user_object_equal_to_author_of() -> None:
     for n in range(_AUTHORS_KEPT + 5):  # beyond the bound: forgotten, made again, still right
         user = _user(n)
         assert service._author(user) == Author.of(user)
-    assert len(service._authors) <= _AUTHORS_KEPT
+    assert len(service._author) <= _AUTHORS_KEPT
 
 
 def test_an_authors_json_as_flat_json_writes_it() -> None:
@@ -34,4 +34,4 @@ def test_an_authors_json_as_flat_json_writes_it() -> None:
     for n in range(1100):
         author = Author.of(_user(n))
         assert _author_json(author) == _flat_json(author)
-    assert len(rows._AUTHOR_JSON) <= 1024
+    assert len(rows._author_json) <= 1024

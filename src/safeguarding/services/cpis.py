@@ -32,6 +32,7 @@ from ..domain.cpis import (
 from ..domain.errors import AlertNotFound, DomainError, InvalidNhsNumber, PlanNotFound
 from ..domain.ids import uuid4_text
 from ..domain.patients import Demographics, Patient
+from ..per_object import PerObject
 from ..store.interface import Store, Transaction
 from .auditing import Auditor
 from .context import Outcome, RequestContext
@@ -70,9 +71,8 @@ class CpisService:
         self._demographics = demographics
         self._clock = clock
         self._auditor = auditor
-        # The Author recorded for a User (a verified token's User is one object, kept with the token): by the
-        # object's identity, held with it so the id cannot be reused while it is here.
-        self._authors: dict[int, tuple[User, Author]] = {}
+        # The Author recorded for a User, made once for each (a verified token's User is one object, kept with it).
+        self._author: PerObject[User, Author] = PerObject(Author.of, _AUTHORS_KEPT)
 
     def today(self) -> date:
         """The calendar date in England by this service's clock (plans are active by it)."""
@@ -224,17 +224,6 @@ class CpisService:
             tx.queue_notification(Notification(authority, access.at, access))
         ctx.resource_id = access.id
         return access
-
-    def _author(self, user: User) -> Author:
-        """``Author.of(user)``, made once for each User object."""
-        held = self._authors.get(id(user))
-        if held is not None and held[0] is user:
-            return held[1]
-        author = Author.of(user)
-        if len(self._authors) >= _AUTHORS_KEPT:
-            self._authors.clear()
-        self._authors[id(user)] = (user, author)
-        return author
 
     def access_history(self, ctx: RequestContext, nhs_number: str) -> list[Access]:
         """The newest 25 listed unscheduled accesses, while the child has an active plan."""

@@ -21,6 +21,7 @@ from ..domain.cpis import (
 )
 from ..domain.fgm import Actor, Indicator, IndicatorStatus, Removal, RemovalReason
 from ..domain.patients import Gender, Patient, SecurityLabel
+from ..per_object import PerObject
 
 
 def _flat_json(record: Actor | Author) -> str:
@@ -29,19 +30,8 @@ def _flat_json(record: Actor | Author) -> str:
     return orjson.dumps({k: v for k, v in record.__dict__.items() if v is not None}).decode()
 
 
-_AUTHOR_JSON: dict[int, tuple[Author, str]] = {}  # by the Author object's identity, held with it (no id reuse)
-
-
-def _author_json(author: Author) -> str:
-    """``_flat_json(author)``, written once for each Author object (the service records one a user)."""
-    held = _AUTHOR_JSON.get(id(author))
-    if held is not None and held[0] is author:
-        return held[1]
-    text = _flat_json(author)
-    if len(_AUTHOR_JSON) >= 1024:
-        _AUTHOR_JSON.clear()
-    _AUTHOR_JSON[id(author)] = (author, text)
-    return text
+# ``_flat_json(author)``, written once for each Author object (the service records one a user).
+_author_json: PerObject[Author, str] = PerObject(_flat_json)
 
 
 def _actor(raw: str | None) -> Actor:
