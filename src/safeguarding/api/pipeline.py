@@ -37,11 +37,12 @@ from .hardening import SECURITY_HEADERS
 from .query import Query
 from .steps import (
     TRACE_HEADERS,
+    TRACE_KEYS,
     ReadBodyError,
     completed,
+    header_values,
     log_unhandled,
     read_body,
-    trace_headers,
     well_formed_trace_id,
 )
 from .wire import wire_facts
@@ -204,7 +205,7 @@ class Endpoint:
         completed(self.api, self.interaction, response.status, _outcome_code(response), ctx.request_id, started)
 
     def _trace_ids(self, raw: list[tuple[bytes, bytes]], ctx: RequestContext, echo: dict[str, str]) -> None:
-        sent = trace_headers(raw)  # one pass over the headers, not one for each of the three names
+        sent = header_values(raw, TRACE_KEYS)  # one pass over the headers, not one for each of the three names
         if sent:
             for canonical in TRACE_HEADERS.values():
                 values = sent.get(canonical)

@@ -13,7 +13,7 @@ import logging
 import re
 import time
 import traceback
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from starlette.datastructures import Headers
@@ -29,15 +29,16 @@ log = logging.getLogger("safeguarding.request")
 TRACE_ID_PATTERN = r"^[A-Za-z0-9._:\-]{1,128}$"
 TRACE_HEADERS = {"x-request-id": "X-Request-ID", "x-correlation-id": "X-Correlation-ID", "traceid": "TraceID"}
 _TRACE_ID = re.compile(TRACE_ID_PATTERN)
-_TRACE_KEYS = {name.encode("latin-1"): canonical for name, canonical in TRACE_HEADERS.items()}
+TRACE_KEYS = {name.encode("latin-1"): canonical for name, canonical in TRACE_HEADERS.items()}
 
 
-def trace_headers(raw: Iterable[tuple[bytes, bytes]]) -> dict[str, list[str]]:
-    """The trace-id headers sent, by canonical name, each with its values in order, from the raw (lower-cased)
-    header list in one pass: what ``Headers.getlist`` finds for each of them (a pass of its own each)."""
+def header_values(raw: Iterable[tuple[bytes, bytes]], names: Mapping[bytes, str]) -> dict[str, list[str]]:
+    """The values of the headers ``names`` holds (by their lower-case names, as the raw header list has them), each
+    under the name ``names`` gives it, in order, in one pass: what ``Headers.getlist`` finds for each of them (a
+    pass of its own each)."""
     found: dict[str, list[str]] = {}
     for key, value in raw:
-        canonical = _TRACE_KEYS.get(key)
+        canonical = names.get(key)
         if canonical is not None:
             if canonical in found:
                 found[canonical].append(value.decode("latin-1"))

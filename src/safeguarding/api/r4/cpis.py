@@ -44,6 +44,7 @@ from ..pipeline import (
     Handler,
     map_domain_error,
 )
+from ..steps import header_values
 from . import careplan, communication
 from .auditevent import audit_event, practitioner_role, practitioner_role_id
 from .capability import cpis_capability_statement
@@ -130,20 +131,17 @@ def invalid_head_parameter() -> e.ApiError:
 
 # The IG's header page names the header once as IsUnscheduledEvent: read as the same header.
 UNSCHEDULED_HEADERS = ("isunscheduledaccessevent", "isunscheduledevent")
-_UNSCHEDULED_KEYS = tuple(name.encode("latin-1") for name in UNSCHEDULED_HEADERS)
+_UNSCHEDULED_KEYS = {name.encode("latin-1"): name for name in UNSCHEDULED_HEADERS}
 
 
 def declared_unscheduled(request: ApiRequest) -> bool | None:
     """``IsUnscheduledAccessEvent`` (or its alias ``IsUnscheduledEvent``): true or false in any case; absent is
     None (treated as unscheduled). Each given at most once; both given, they must say the same."""
-    sent: dict[bytes, list[str]] = {}
-    for key, raw in request.headers.raw:  # one pass (as ``Headers.getlist`` finds a header: its lower-case name)
-        if key in _UNSCHEDULED_KEYS:
-            sent.setdefault(key, []).append(raw.decode("latin-1"))
+    sent = header_values(request.headers.raw, _UNSCHEDULED_KEYS)  # one pass, not one for each name
     if not sent:
         return None
     declared: set[bool] = set()
-    for name in _UNSCHEDULED_KEYS:
+    for name in UNSCHEDULED_HEADERS:
         values = sent.get(name)
         if not values:
             continue
