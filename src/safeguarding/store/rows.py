@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import re
 from datetime import date
-from typing import Any
+from enum import Enum
+from typing import Any, TypeVar
 
 import orjson
 
@@ -137,8 +138,7 @@ _PLANS_FOR = _Sql(f"{_PLANS_OF_CHILD} ORDER BY id")
 # Locked: PostgreSQL locks the rows in id order. SQLite has no row locks, and its ORDER BY builds a sorter (a
 # temporary b-tree) even for a child's one row, which cost ~20% of the read: there the rows come in index order
 # and ``_plan_rows_by_id`` puts them in id order (SQLite's BINARY collation of text is code-point order).
-_PLANS_FOR_LOCKED = _Sql(_PLANS_FOR.sqlite, " FOR UPDATE")
-_PLANS_FOR_LOCKED.sqlite = _PLANS_OF_CHILD
+_PLANS_FOR_LOCKED = _Sql(_PLANS_OF_CHILD, " ORDER BY id FOR UPDATE")  # (the suffix: PostgreSQL's text only)
 _LAST_LISTED_ACCESS = _Sql("SELECT MAX(recorded_at) FROM cpis_accesses "
                            "WHERE nhs_number = :nhs_number AND user_id = :user_id AND listed")
 # A batch's CP-IS searches: every child's plans, locked in one order, and every (child, user)'s last listed access,
@@ -172,17 +172,24 @@ def _date(value: Any) -> date | None:
 
 
 # The members of the enums a row holds, by stored value: a dict look-up where ``Gender(value)`` costs two Python
-# calls (the search maps three a request). A value not found still goes through the enum, which refuses it as before.
-_GENDERS = {member.value: member for member in Gender}
-_SECURITY_LABELS = {member.value: member for member in SecurityLabel}
-_INDICATOR_STATUSES = {member.value: member for member in IndicatorStatus}
+# calls (the search maps three a request, a CP-IS search one a plan). A value not found still goes through the
+# enum, which refuses it as before (``_GENDERS.get(value) or Gender(value)``).
+_E = TypeVar("_E", bound=Enum)
+
+
+def _by_value(kind: type[_E]) -> dict[Any, _E]:
+    return {member.value: member for member in kind}
+
+
+_GENDERS, _SECURITY_LABELS = _by_value(Gender), _by_value(SecurityLabel)
+_INDICATOR_STATUSES, _PLAN_TYPES = _by_value(IndicatorStatus), _by_value(PlanType)
 
 
 def _patient_row(row: tuple[Any, ...]) -> Patient:
     number, verified, birth, gender, security, gp, deceased, superseded = row
     return Patient(nhs_number=number, verified=bool(verified), birth_date=_date(birth),
-                   gender=(_GENDERS[gender] if gender in _GENDERS else Gender(gender)) if gender else None,
-                   security=_SECURITY_LABELS[security] if security in _SECURITY_LABELS else SecurityLabel(security),
+                   gender=(_GENDERS.get(gender) or Gender(gender)) if gender else None,
+                   security=_SECURITY_LABELS.get(security) or SecurityLabel(security),
                    gp_ods_code=gp, deceased=bool(deceased), superseded_by=superseded)
 
 
@@ -190,11 +197,8 @@ def _indicator_row(row: tuple[Any, ...]) -> Indicator:
     ident, number, assessed, status, version, created_at, created_by, removed_at, removed_by, reason = row
     removal = Removal(removed_at, _actor(removed_by), RemovalReason(reason)) if removed_at is not None else None
     return Indicator(id=ident, nhs_number=number, assessment_date=_date(assessed) or date.min,
-                     status=_INDICATOR_STATUSES[status] if status in _INDICATOR_STATUSES else IndicatorStatus(status),
+                     status=_INDICATOR_STATUSES.get(status) or IndicatorStatus(status),
                      created_at=created_at, created_by=_actor(created_by), removal=removal, version=version)
-
-
-_PLAN_TYPES = {kind.value: kind for kind in PlanType}  # a dict look-up, a tenth of ``PlanType(value)``'s cost
 
 
 def _by_id(row: tuple[Any, ...]) -> Any:
@@ -211,7 +215,7 @@ def _plan_rows_by_id(rows: list[tuple[Any, ...]], sorted_already: bool) -> list[
 def _plan_row(row: tuple[Any, ...]) -> Plan:
     (ident, authority, number, plan_type, start, end, name, office, emergency, withdrawn_at, version, created_at,
      changed_at, changed_by, request_id) = row
-    kind = _PLAN_TYPES.get(plan_type) or PlanType(plan_type)  # (an unknown value: PlanType's own ValueError)
+    kind = _PLAN_TYPES.get(plan_type) or PlanType(plan_type)
     # Plan's fields by position (id, key, start, end, contact, created_at, changed, withdrawn_at, version): a row
     # of every plan read, where nine keywords cost a third more.
     return Plan(ident, PlanKey(authority, number, kind), _date(start) or date.min, _date(end),

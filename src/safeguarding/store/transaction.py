@@ -159,8 +159,7 @@ class SqlTransaction(StatementSender):
         return _indicator_row(row) if row else None
 
     def patient_and_active_indicator(self, nhs_number: str) -> tuple[Patient | None, Indicator | None]:
-        # (nothing is read ahead on SQLite: no call to find that out)
-        rows = self._read_ahead(("child", nhs_number), nhs_number) if self._ahead or self._fetched else None
+        rows = self._read_ahead(("child", nhs_number), nhs_number)
         if rows is None:
             rows = self._all(_PATIENT_AND_ACTIVE_INDICATOR, {"nhs_number": nhs_number})
         if not rows:
@@ -416,7 +415,7 @@ class SqlTransaction(StatementSender):
 
     def lock_audit_head(self) -> tuple[int, str]:
         """Read the chain head, locking it (PostgreSQL) until this transaction ends."""
-        rows = self._fetch("head") if self._ahead or self._fetched else None  # none queued ahead on SQLite
+        rows = self._fetch("head")
         row = self._one(_LOCK_AUDIT_HEAD, {}) if rows is None else rows[0] if rows else None
         if row is None:
             raise StoreUnavailable("audit_head has no row: run `safeguarding db upgrade`")
