@@ -12,7 +12,7 @@ log = logging.getLogger("safeguarding.store")
 
 
 class unavailable_on:  # noqa: N801 - used as a function: ``with unavailable_on(errors):``
-    """``errors`` raised inside become ``StoreUnavailable`` (``unavailable``).
+    """``errors`` raised inside become ``StoreUnavailable``, counted and logged (their type only).
 
     A class rather than a ``contextmanager`` generator: it wraps every unit of work of every request, and a
     generator's context manager cost ~25 times a plain ``try`` there (docs/performance.md, round 11)."""
@@ -28,12 +28,6 @@ class unavailable_on:  # noqa: N801 - used as a function: ``with unavailable_on(
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
                  traceback: TracebackType | None) -> None:
         if exc is not None and isinstance(exc, self._errors):
-            raise unavailable(exc) from exc
-
-
-def unavailable(exc: BaseException) -> StoreUnavailable:
-    """The ``StoreUnavailable`` to raise from ``exc`` (``raise unavailable(exc) from exc``), counted and logged
-    (its type only)."""
-    STORE_ERRORS.inc()
-    log.error("store.error", extra={"event": "STORE_ERROR", "error": type(exc).__name__})
-    return StoreUnavailable()
+            STORE_ERRORS.inc()
+            log.error("store.error", extra={"event": "STORE_ERROR", "error": type(exc).__name__})
+            raise StoreUnavailable() from exc

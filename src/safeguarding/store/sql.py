@@ -41,7 +41,7 @@ from .engine import (
     sqlite_url,
     upgrade_schema,
 )
-from .failures import unavailable, unavailable_on
+from .failures import unavailable_on
 from .interface import StoreUnavailable
 from .pipelined_reads import PipelinedReads
 from .row_reads import RowReads
@@ -233,12 +233,9 @@ class SqlStore(RowReads):
         failures = self._failures
 
         def guarded(tx: SqlTransaction) -> T:
-            # As in ``transaction``: the database failing under a unit is the store being unavailable
-            # (``unavailable_on``, written out: its context manager cost a generator and five calls a request).
-            try:
+            # As in ``transaction``: the database failing under a unit is the store being unavailable.
+            with unavailable_on(*failures):
                 return unit(tx)
-            except failures as exc:
-                raise unavailable(exc) from exc
 
         return self._writer_for(loop).run(guarded, prefetch)
 

@@ -46,8 +46,8 @@ class StatementSender:
     def _cursor(self, statement: _Sql, params: dict[str, Any] | tuple[Any, ...]) -> Any:
         """Run a hot-path statement on the driver's connection, inside this transaction, with whatever is
         queued before it (PostgreSQL: in one round trip, with BEGIN when it opens the transaction)."""
-        driver = self._driver if self._driver is not None else self._driver_connection()
-        if self._queued is None:  # SQLite: at once (written out: the statement on every request's path)
+        driver = self._driver_connection()
+        if self._queued is None:  # SQLite: at once
             return driver.execute(statement.sqlite, params)
         if not self._queued and driver.info.transaction_status != _IDLE:
             return driver.execute(statement.postgresql, params)
