@@ -1,14 +1,22 @@
 """Instructions a request, counted by valgrind: steady where CPU time and throughput are not on a shared host.
 
-    PYTHONPATH=src:bench .venv/bin/python bench/instructions.py [--scenario 4] [--target service|floor|both]
-        [--counts 300,1300] [--warmup 300]
+    PYTHONPATH=src:bench .venv/bin/python bench/instructions.py [--scenario 4]
+        [--target service|floor|both|pipeline|ceiling|all] [--counts 300,1300] [--warmup 300]
 
 For each target it runs ``bench/inprocess.py``'s scenario in process (the same app, requests and working copy of
 the small SQLite data set), under ``valgrind --tool=cachegrind --cache-sim=no``, once per request count: a
 warm-up of ``--warmup`` requests, then the counted requests. The instructions of every thread (the loop, the
 commit thread, SQLite's C) are totalled by valgrind; the difference between two counts over the difference in
 requests is what one request costs, with start-up, the data set's copy and warm-up cancelled out (repeat runs
-of one version agree within ~1-2%: group-commit batches and the periodic threads follow the host's timing). One
+of one version agree within ~1-2%: group-commit batches and the periodic threads follow the host's timing).
+
+``pipeline`` is the service with its audited work taken out: each endpoint still authenticates and authorises
+the caller as it does, then answers with the response its handler gave the first time (kept), and nothing is
+read, audited or committed. What remains is the request pipeline around the handler (routing, trace ids, the
+query string, the token, the role, the greenlet, the response, metrics): the service minus it is what the
+audited interaction itself costs (the service layer, the store, the audit chain, group commit, the rendering
+of the found resource). ``ceiling`` is ``bench/ceiling.py``'s app (a fixed Bundle, whatever was asked): what the
+in-process harness itself costs, in every other target too. ``all`` is the four targets in turn. One
 valgrind at a time (it runs at ~1/50 of native speed: ~2 minutes a target). ``--keep DIR`` keeps the
 cachegrind files (for ``cg_annotate``; the Python frames are the interpreter's C, so use py-spy for where in
 Python).
@@ -55,9 +63,17 @@ def run_once(scenario: str, target: str, warmup: int, count: int) -> None:
             os.environ[floor.DATA_DIR_ENV] = str(working.data_dir.resolve())
             floor.FLOOR.append(floor.Floor(working.data_dir, asyncio.get_running_loop()))
             served = floor.app
+        elif target == "ceiling":
+            import ceiling
+
+            served = ceiling.app
         else:
             served = app = create_app(settings)
+            if target == "pipeline":
+                _answer_kept()
         call, status, marker = inprocess.scenarios(served, data, Layout(working.data_dir), workdir)[scenario]
+        if target == "ceiling":
+            status, marker = 200, b""  # its one answer, to every scenario
         gc.collect()
         gc.freeze()
         await inprocess.drive(call, warmup, 0, (status, marker))
@@ -69,6 +85,32 @@ def run_once(scenario: str, target: str, warmup: int, count: int) -> None:
         if app is not None:
             app.state.services.store.close()
         working.drop()
+
+
+def _answer_kept() -> None:
+    """Every endpoint answers with the response its handler gave first, after its authentication and role check:
+    the pipeline measured without the interaction's work (``--target pipeline``)."""
+    import copy
+
+    from safeguarding.api.pipeline import ApiRequest, ApiResponse, Endpoint
+    from safeguarding.services.context import RequestContext
+
+    serve = Endpoint._serve
+    kept: dict[int, ApiResponse] = {}
+
+    def answer_kept(self: Endpoint, request: ApiRequest, ctx: RequestContext) -> ApiResponse:
+        first = kept.get(id(self))
+        if first is None:
+            first = kept[id(self)] = copy.deepcopy(serve(self, request, ctx))
+            return first
+        if self.authenticate is not None:
+            ctx.caller = self.authenticate(request)
+            if self.authorise is not None:
+                self.authorise(ctx.caller)
+        ctx.audited = True  # nothing to audit: nothing was done
+        return ApiResponse(first.status, first.resource, dict(first.headers), first.body, first.content_type)
+
+    Endpoint._serve = answer_kept
 
 
 def count_instructions(scenario: str, target: str, warmup: int, count: int, keep: Path | None) -> int:
@@ -90,7 +132,8 @@ def count_instructions(scenario: str, target: str, warmup: int, count: int, keep
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--scenario", default="4")
-    parser.add_argument("--target", choices=("service", "floor", "both"), default="both")
+    parser.add_argument("--target", choices=("service", "floor", "both", "pipeline", "ceiling", "all"),
+                        default="both")
     parser.add_argument("--counts", default="300,1300")
     parser.add_argument("--warmup", type=int, default=300)
     parser.add_argument("--keep", type=Path, default=None)
@@ -101,7 +144,9 @@ def main() -> None:
         run_once(args.scenario, args.target, args.warmup, counts[0])
         return
     low, high = counts
-    for target in ("service", "floor") if args.target == "both" else (args.target,):
+    named = {"both": ("service", "floor"), "all": ("service", "pipeline", "floor", "ceiling")}
+    targets = named.get(args.target, (args.target,))
+    for target in targets:
         totals = [count_instructions(args.scenario, target, args.warmup, n, args.keep) for n in (low, high)]
         per = (totals[1] - totals[0]) / (high - low)
         print(f"scenario {args.scenario} {target}: {totals[0]:,} @ {low}, {totals[1]:,} @ {high}: "
