@@ -58,13 +58,20 @@ class StatementSender:
         driver = self._driver_connection()
         if self._queued is None:
             return [driver.execute(statement.sqlite, params) for statement, params in statements]
-        queued, self._queued, self._open = self._queued, [], {}
-        self._flushes += 1
+        queued = self._taken(self._queued)
         with driver.pipeline():
             sent = self._send(driver, queued)
             cursors = [driver.execute(statement.postgresql, params) for statement, params in statements]
         self._answered(sent)
         return cursors
+
+    def _taken(self, queued: list[tuple[str, dict[str, Any] | tuple[Any, ...]]],
+               ) -> list[tuple[str, dict[str, Any] | tuple[Any, ...]]]:
+        """The queue (``queued``), taken to go to the database now: a new one starts, in which no gathered read is
+        open, and the round trip is counted."""
+        self._queued, self._open = [], {}
+        self._flushes += 1
+        return queued
 
     def _send(self, driver: Any, queued: list[tuple[str, dict[str, Any] | tuple[Any, ...]]]) -> list[Any]:
         """Send the queue into the open pipeline; the cursor of each statement, by position.
@@ -161,8 +168,7 @@ class StatementSender:
         if not self._queued and not commit or self._queued is None:
             return
         driver = self._driver_connection()
-        queued, self._queued, self._open = self._queued, [], {}
-        self._flushes += 1
+        queued = self._taken(self._queued)
         with driver.pipeline():
             sent = self._send(driver, queued)
             if commit:
