@@ -12,11 +12,12 @@ from typing import Any
 import orjson
 from starlette.types import Scope
 
+from .steps import TRACE_HEADERS, TRACE_KEYS
+
 # Facts an outer layer (the sandbox's scenario middleware) leaves in the ASGI scope for the audit.
 SCOPE_SCENARIO = "safeguarding.scenario"
 SCOPE_ABANDONED = "safeguarding.abandoned"
-_TRACE = (("x-request-id", "X-Request-ID"), ("x-correlation-id", "X-Correlation-ID"), ("traceid", "TraceID"))
-_ORDER = [name for _, name in _TRACE]
+_ORDER = list(TRACE_HEADERS.values())  # the trace-id headers' canonical names, in the order they are recorded
 _TOKEN_CHARS = re.compile(r"^[A-Za-z0-9._:\-/#]{1,128}$")  # a URN, a client id: anything else is 'other'
 
 
@@ -77,7 +78,6 @@ class WireFacts:
         return orjson.dumps(facts).decode()
 
 
-_NAMES = {key.encode(): name for key, name in _TRACE}
 _CLIENT_IDS: dict[str, str | None] = {}  # token payload -> azp: a client sends one token many times
 _CLIENT_IDS_MAX = 1024
 
@@ -88,7 +88,7 @@ def wire_facts(scope: Scope) -> WireFacts:
     facts: dict[str, Any] = {"ids": ids}
     authorization = None
     for key, value in scope.get("headers", ()):
-        name = _NAMES.get(key)
+        name = TRACE_KEYS.get(key)
         if name is not None:
             if name not in ids:
                 ids.append(name)
