@@ -35,6 +35,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 REFS = re.compile(rb"I\s+refs:\s+([\d,]+)")
 
@@ -68,9 +69,9 @@ def run_once(scenario: str, target: str, warmup: int, count: int) -> None:
 
             served = ceiling.app
         else:
-            served = app = create_app(settings)
             if target == "pipeline":
-                _answer_kept()
+                _answer_kept()  # before the app makes its endpoints
+            served = app = create_app(settings)
         call, status, marker = inprocess.scenarios(served, data, Layout(working.data_dir), workdir)[scenario]
         if target == "ceiling":
             status, marker = 200, b""  # its one answer, to every scenario
@@ -88,29 +89,32 @@ def run_once(scenario: str, target: str, warmup: int, count: int) -> None:
 
 
 def _answer_kept() -> None:
-    """Every endpoint answers with the response its handler gave first, after its authentication and role check:
-    the pipeline measured without the interaction's work (``--target pipeline``)."""
+    """Every endpoint made from now on answers with the response its handler gave first: its pipeline, the caller's
+    authentication and role check included, runs as ever, without the interaction's work (``--target pipeline``)."""
     import copy
 
-    from safeguarding.api.pipeline import ApiRequest, ApiResponse, Endpoint
+    from safeguarding.api.pipeline import ApiRequest, ApiResponse, Endpoint, Handler
     from safeguarding.services.context import RequestContext
 
-    serve = Endpoint._serve
-    kept: dict[int, ApiResponse] = {}
+    made = Endpoint.__init__
 
-    def answer_kept(self: Endpoint, request: ApiRequest, ctx: RequestContext) -> ApiResponse:
-        first = kept.get(id(self))
-        if first is None:
-            first = kept[id(self)] = copy.deepcopy(serve(self, request, ctx))
-            return first
-        if self.authenticate is not None:
-            ctx.caller = self.authenticate(request)
-            if self.authorise is not None:
-                self.authorise(ctx.caller)
-        ctx.audited = True  # nothing to audit: nothing was done
-        return ApiResponse(first.status, first.resource, dict(first.headers), first.body, first.content_type)
+    def kept_answer(handler: Handler) -> Handler:
+        kept: list[ApiResponse] = []
 
-    Endpoint._serve = answer_kept
+        def answer(request: ApiRequest, ctx: RequestContext) -> ApiResponse:
+            if not kept:
+                kept.append(copy.deepcopy(handler(request, ctx)))
+                return kept[0]
+            first = kept[0]
+            ctx.audited = True  # nothing to audit: nothing was done
+            return ApiResponse(first.status, first.resource, dict(first.headers), first.body, first.content_type)
+
+        return answer
+
+    def make(self: Endpoint, dialect: Any, interaction: str, handler: Handler, *args: Any, **kwargs: Any) -> None:
+        made(self, dialect, interaction, kept_answer(handler), *args, **kwargs)
+
+    Endpoint.__init__ = make
 
 
 def count_instructions(scenario: str, target: str, warmup: int, count: int, keep: Path | None) -> int:
