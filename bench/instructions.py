@@ -2,6 +2,7 @@
 
     PYTHONPATH=src:bench .venv/bin/python bench/instructions.py [--scenario 4]
         [--target service|floor|both|pipeline|ceiling|all] [--counts 300,1300] [--warmup 300]
+        [--part reader|writer]
 
 For each target it runs ``bench/inprocess.py``'s scenario in process (the same app, requests and working copy of
 the small SQLite data set), under ``valgrind --tool=cachegrind --cache-sim=no``, once per request count: a
@@ -20,6 +21,11 @@ in-process harness itself costs, in every other target too. ``all`` is the four 
 valgrind at a time (it runs at ~1/50 of native speed: ~2 minutes a target). ``--keep DIR`` keeps the
 cachegrind files (for ``cg_annotate``; the Python frames are the interpreter's C, so use py-spy for where in
 Python).
+
+``--part`` counts one piece of scenario 3 alone, for ``service`` and ``floor`` (no app, no request: the piece
+called in a loop on the benchmark's message): ``reader`` is the DSTU2 query message read and checked (the service's
+``parse_request``, the floor's ``floor_dstu2.Message``), ``writer`` the found answer written (the service's
+``render_response``, the floor's template). With ``--target pipeline``, what the service does around them is known.
 
 (``--run`` is the inner mode valgrind starts: one target, one count.)
 """
@@ -117,11 +123,47 @@ def _answer_kept() -> None:
     Endpoint.__init__ = make
 
 
-def count_instructions(scenario: str, target: str, warmup: int, count: int, keep: Path | None) -> int:
-    out = (keep or Path(tempfile.gettempdir())) / f"cachegrind.{target}.{scenario}.{count}.{os.getpid()}"
+def run_part(part: str, target: str, warmup: int, count: int) -> None:
+    """The inner mode of ``--part``: scenario 3's message read, or its found answer written, ``count`` times after a
+    warm-up, by the service's code or the floor's."""
+    import uuid
+    from datetime import date, datetime, timezone
+
+    import floor_dstu2
+    from inprocess import GP_ASID, _Workdir, dstu2_body
+
+    from safeguarding.api.dstu2.messages import FoundFlag, Interaction
+    from safeguarding.api.dstu2.reader import parse_request
+    from safeguarding.api.dstu2.writer import render_response
+
+    with tempfile.TemporaryDirectory() as workdir:
+        text = dstu2_body(_Workdir(Path(workdir))).read_text()  # type: ignore[arg-type]
+    body = text.replace("{{nhs}}", "9434765919").replace("{{id}}", str(uuid.uuid4())).encode()
+    header = parse_request(body, "text/xml").header
+    flag = FoundFlag(str(uuid.uuid4()), "9434765919", date(2024, 1, 2))
+
+    def answer() -> bytes:
+        return render_response(Interaction.QUERY, header, outcome=None, flag=flag, service_asid=floor_dstu2.SERVICE_ASID,
+                               message_id=str(uuid.uuid4()), timestamp=datetime.now(timezone.utc), fmt="xml")
+
+    pieces: dict[tuple[str, str], Any] = {
+        ("reader", "service"): lambda: parse_request(body, "text/xml"),
+        ("reader", "floor"): lambda: floor_dstu2.Message(body),
+        ("writer", "service"): answer,
+        ("writer", "floor"): lambda: floor_dstu2.found(header.message_id, GP_ASID, flag.flag_id, flag.nhs_number,
+                                                       flag.assessment_date.isoformat()),
+    }
+    piece = pieces[(part, target)]
+    for _ in range(warmup + count):
+        piece()
+
+
+def count_instructions(scenario: str, target: str, warmup: int, count: int, keep: Path | None,
+                       part: str | None = None) -> int:
+    out = (keep or Path(tempfile.gettempdir())) / f"cachegrind.{target}.{part or scenario}.{count}.{os.getpid()}"
     command = ["valgrind", "--tool=cachegrind", "--cache-sim=no", f"--cachegrind-out-file={out}",
                sys.executable, __file__, "--run", "--scenario", scenario, "--target", target,
-               "--warmup", str(warmup), "--counts", str(count)]
+               "--warmup", str(warmup), "--counts", str(count), *(["--part", part] if part else [])]
     done = subprocess.run(command, capture_output=True, check=False)  # noqa: S603 - our own command line
     if done.returncode != 0:
         raise SystemExit(f"valgrind failed ({done.returncode}):\n{done.stderr.decode(errors='replace')[-3000:]}")
@@ -141,20 +183,29 @@ def main() -> None:
     parser.add_argument("--counts", default="300,1300")
     parser.add_argument("--warmup", type=int, default=300)
     parser.add_argument("--keep", type=Path, default=None)
+    parser.add_argument("--part", choices=("reader", "writer"), default=None,
+                        help="scenario 3's message read or answer written, alone (service and floor)")
     parser.add_argument("--run", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     counts = [int(c) for c in args.counts.split(",")]
+    if args.part and args.target not in ("service", "floor", "both"):
+        parser.error("--part counts the service's piece and the floor's: --target service, floor or both")
     if args.run:
-        run_once(args.scenario, args.target, args.warmup, counts[0])
+        if args.part:
+            run_part(args.part, args.target, args.warmup, counts[0])
+        else:
+            run_once(args.scenario, args.target, args.warmup, counts[0])
         return
     low, high = counts
     named = {"both": ("service", "floor"), "all": ("service", "pipeline", "floor", "ceiling")}
     targets = named.get(args.target, (args.target,))
     for target in targets:
-        totals = [count_instructions(args.scenario, target, args.warmup, n, args.keep) for n in (low, high)]
+        totals = [count_instructions(args.scenario, target, args.warmup, n, args.keep, args.part)
+                  for n in (low, high)]
         per = (totals[1] - totals[0]) / (high - low)
-        print(f"scenario {args.scenario} {target}: {totals[0]:,} @ {low}, {totals[1]:,} @ {high}: "
-              f"{per:,.0f} instructions a request", flush=True)
+        what = f"scenario 3's {args.part}" if args.part else f"scenario {args.scenario}"
+        print(f"{what} {target}: {totals[0]:,} @ {low}, {totals[1]:,} @ {high}: "
+              f"{per:,.0f} instructions a {'call' if args.part else 'request'}", flush=True)
 
 
 if __name__ == "__main__":

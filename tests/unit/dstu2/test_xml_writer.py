@@ -5,7 +5,9 @@ response messages of every interaction."""
 from __future__ import annotations
 
 from datetime import date, datetime, timezone
+from typing import Any
 
+import orjson
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -82,27 +84,62 @@ FLAG = FoundFlag(flag_id="4f1c6b5e-0d57-4b7e-9a53-1b0e1c1a2b3c", nhs_number="991
                  assessment_date=date(2026, 9, 1))
 
 
-@pytest.mark.parametrize(("interaction", "outcome", "flag"), [
+RESPONSES = [
     (Interaction.QUERY, None, FLAG),
     (Interaction.QUERY, codes.NO_RECORD_FOUND, None),
     (Interaction.CREATE, None, None),
     (Interaction.DELETE, codes.INVALID_PARAMETER, None),
-])
+]
+MESSAGE_ID = "0f7e8c4c-6a7b-4a52-8d4f-0b6f1e2d3c4b"
+WHEN = datetime(2026, 12, 2, 10, 0, 1, 500000, tzinfo=timezone.utc)
+
+
+def both_formats(interaction: Interaction, header: RequestHeader | None, **arguments: Any) -> tuple[bytes, bytes]:
+    """A response message as XML (written from its shape's template) and as JSON (``_bundle``'s object itself)."""
+    written = [writer.render_response(interaction, header, fmt=fmt, **arguments)
+               for fmt in ("xml", "json")]
+    return written[0], written[1]
+
+
+@pytest.mark.parametrize(("interaction", "outcome", "flag"), RESPONSES)
 def test_every_response_message_is_what_lxml_writes(interaction: Interaction, outcome: codes.SpineCode | None,
-                                                    flag: FoundFlag | None, monkeypatch: pytest.MonkeyPatch) -> None:
-    captured: list[dict[str, object]] = []
-    original = writer._xml_bytes
-
-    def capture(resource: dict[str, object]) -> bytes:
-        captured.append(resource)
-        return bytes(original(resource))
-
-    monkeypatch.setattr(writer, "_xml_bytes", capture)
-    written = writer.render_response(interaction, HEADER, outcome=outcome, flag=flag, service_asid="990101",
-                                    message_id="0f7e8c4c-6a7b-4a52-8d4f-0b6f1e2d3c4b",
-                                    timestamp=datetime(2026, 12, 2, 10, 0, 1, 500000, tzinfo=timezone.utc),
-                                    fmt="xml", diagnostics="Something & <else>" if outcome else None)
-    [bundle] = captured
-    assert written == lxml_bytes(bundle)
+                                                    flag: FoundFlag | None) -> None:
+    written, as_json = both_formats(interaction, HEADER, outcome=outcome, flag=flag, service_asid="990101",
+                                    message_id=MESSAGE_ID, timestamp=WHEN,
+                                    diagnostics="Something & <else>" if outcome else None)
+    assert written == lxml_bytes(orjson.loads(as_json))
     assert written.startswith(b"<?xml version='1.0' encoding='UTF-8'?>\n<Bundle xmlns=\"http://hl7.org/fhir\">")
     assert b'value="id-&quot;with&quot;-&amp;-&lt;markup&gt;"' in written
+
+
+HEADERS = st.builds(RequestHeader, message_id=TEXT, timestamp=st.just(WHEN), event_code=st.just("FGMQuery_2_0"),
+                    source_asid=TEXT, destination_asid=st.just("990101"), author_reference=st.just("Practitioner/1"))
+FLAGS = st.builds(FoundFlag, flag_id=TEXT, nhs_number=TEXT, assessment_date=st.dates())
+
+
+@settings(max_examples=400, deadline=None)
+@given(response=st.sampled_from(RESPONSES), header=st.one_of(st.none(), HEADERS), flag=st.one_of(st.none(), FLAGS),
+       service_asid=TEXT, requester_asid=st.one_of(st.none(), TEXT), diagnostics=st.one_of(st.none(), TEXT))
+def test_a_message_written_from_its_template_is_what_lxml_writes(
+        response: tuple[Interaction, codes.SpineCode | None, FoundFlag | None], header: RequestHeader | None,
+        flag: FoundFlag | None, service_asid: str, requester_asid: str | None, diagnostics: str | None) -> None:
+    """Every shape (with or without a destination, a Flag, an outcome, diagnostics), with values an escaper must get
+    right, the same template used again and again: the bytes lxml writes for the message's own object."""
+    interaction, outcome, _ = response
+    if outcome is None:
+        diagnostics = None
+    if interaction is not Interaction.QUERY or outcome is not None:
+        flag = None
+    elif flag is None:
+        outcome = codes.NO_RECORD_FOUND
+    written, as_json = both_formats(interaction, header, outcome=outcome, flag=flag, service_asid=service_asid,
+                                    message_id=MESSAGE_ID, timestamp=WHEN, diagnostics=diagnostics,
+                                    requester_asid=requester_asid)
+    assert written == lxml_bytes(orjson.loads(as_json))
+
+
+@pytest.mark.parametrize("value", ["\x00", "a\x01b", "\x1f", "\ufffe", "\ud800"])
+def test_a_response_value_xml_cannot_carry_is_refused(value: str) -> None:
+    with pytest.raises(ValueError):
+        writer.render_response(Interaction.QUERY, None, outcome=codes.NO_RECORD_FOUND, diagnostics=f"no{value}",
+                               service_asid="990101", message_id=MESSAGE_ID, timestamp=WHEN, fmt="xml")

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import uuid
 from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Final, TypeVar
@@ -32,6 +31,7 @@ from starlette.routing import Route
 from ...domain import errors as d
 from ...domain.caller import Caller, System, User
 from ...domain.fgm import RemovalReason
+from ...domain.ids import uuid4_text
 from ...security.registry import RegistryFile
 from ...services.auditing import Auditor
 from ...services.context import RequestContext
@@ -276,7 +276,7 @@ class FgmDstu2:
         fmt = _response_format(request)
         body = render_response(
             interaction, header, outcome=outcome, diagnostics=diagnostics, flag=flag, service_asid=self.service_asid,
-            message_id=str(uuid.uuid4()), timestamp=datetime.now(timezone.utc), fmt=fmt,
+            message_id=uuid4_text(), timestamp=datetime.now(timezone.utc), fmt=fmt,
             requester_asid=requester_asid,
         )
         status = outcome.http_status if outcome else interaction.success_status
@@ -299,7 +299,7 @@ class FgmDstu2:
         fmt = response_format(headers)
         body = render_response(
             interaction, None, outcome=method_not_allowed(), diagnostics=METHOD_NOT_ALLOWED_TEXT,
-            service_asid=self.service_asid, message_id=str(uuid.uuid4()), timestamp=datetime.now(timezone.utc),
+            service_asid=self.service_asid, message_id=uuid4_text(), timestamp=datetime.now(timezone.utc),
             fmt=fmt, requester_asid=system.asid if system else None,
         )
         return ApiResponse(405, body=body, content_type=CONTENT_TYPES[fmt], headers={"Allow": "POST"})

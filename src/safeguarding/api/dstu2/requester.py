@@ -29,7 +29,7 @@ from .tree import (
     _resolve_contained,
     _text,
 )
-from .writer import _instant, _json_or_xml
+from .writer import _instant, _xml_bytes
 
 PROFILE_REQUEST_HEADER: Final = "http://fhir.nhs.net/StructureDefinition/spine-request-messageheader-2-0"
 PROFILE_RIS_PARAMETERS: Final = "http://fhir.nhs.net/StructureDefinition/spine-ris-parameters-1-0"
@@ -96,7 +96,7 @@ def render_query_request(
         "resourceType": "Bundle", "id": message_id, "meta": {"profile": [codes.PROFILE_MESSAGE_BUNDLE]},
         "type": "message", "entry": entries,
     }
-    return _json_or_xml(bundle, "xml")
+    return _xml_bytes(bundle)
 
 
 @dataclass(frozen=True)

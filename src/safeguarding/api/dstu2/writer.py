@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Final, TypeAlias
+from typing import Final, NamedTuple, TypeAlias
 from xml.sax.saxutils import escape
 
 import orjson
@@ -79,41 +80,71 @@ def render_response(
     else:
         answered = str(uuid.uuid5(_UNKNOWN_REQUEST_NAMESPACE, message_id))
         destination_asid = requester_asid
+    fields = _Fields(
+        message_id, _instant(timestamp), interaction.response_event, answered,
+        outcome.response_code if outcome else "ok", codes.asid_endpoint(service_asid),  # swapped: we are the source now
+        codes.asid_endpoint(destination_asid) if destination_asid is not None else None,
+        flag.flag_id if flag else None, flag.nhs_number if flag else None,
+        flag.assessment_date.isoformat() if flag else None,
+        outcome.severity if outcome else None, outcome.issue_type if outcome else None,
+        outcome.code if outcome else None, outcome.display if outcome else None,
+        diagnostics or None,
+    )
+    return orjson.dumps(_bundle(fields)) if fmt == "json" else _xml_message(fields)
 
-    response: _Json = {"identifier": answered, "code": outcome.response_code if outcome else "ok"}
-    if outcome is not None:
-        response["details"] = {"reference": f"OperationOutcome/{message_id}"}
+
+class _Fields(NamedTuple):
+    """What varies between response messages: every value ``_bundle`` writes that is not a constant of the guide.
+    The flag's three are None together (no Flag), as are the outcome's four (success)."""
+
+    message_id: str
+    timestamp: str
+    event_code: str
+    answered: str
+    response_code: str
+    source: str
+    destination: str | None
+    flag_id: str | None
+    nhs_number: str | None
+    start: str | None
+    severity: str | None
+    issue_type: str | None
+    spine_code: str | None
+    display: str | None
+    diagnostics: str | None
+
+
+def _bundle(fields: _Fields) -> _Json:
+    """The response message as a DSTU2 JSON object, its keys in DSTU2 element order."""
+    response: _Json = {"identifier": fields.answered, "code": fields.response_code}
+    if fields.spine_code is not None:
+        response["details"] = {"reference": f"OperationOutcome/{fields.message_id}"}
     header: _Json = {
         "resourceType": "MessageHeader",
-        "id": message_id,
+        "id": fields.message_id,
         "meta": {"profile": [codes.PROFILE_RESPONSE_HEADER]},
-        "timestamp": _instant(timestamp),
-        "event": {"system": codes.MESSAGE_EVENT_SYSTEM, "code": interaction.response_event},
+        "timestamp": fields.timestamp,
+        "event": {"system": codes.MESSAGE_EVENT_SYSTEM, "code": fields.event_code},
         "response": response,
-        "source": {"endpoint": codes.asid_endpoint(service_asid)},  # swapped: we are the source now
+        "source": {"endpoint": fields.source},
     }
-    if destination_asid is not None:
-        header["destination"] = [{"endpoint": codes.asid_endpoint(destination_asid)}]
-    if flag is not None:
-        header["data"] = [{"reference": f"Flag/{flag.flag_id}"}]
+    if fields.destination is not None:
+        header["destination"] = [{"endpoint": fields.destination}]
+    if fields.flag_id is not None:
+        header["data"] = [{"reference": f"Flag/{fields.flag_id}"}]
 
     entries: list[_Json] = [{"resource": header}]
-    if flag is not None:
-        entries.append({"resource": _flag(flag)})
-    if outcome is not None:
-        entries.append({"resource": _operation_outcome(message_id, outcome, diagnostics)})
-    bundle: _Json = {
+    if fields.flag_id is not None:
+        entries.append({"resource": _flag(fields)})
+    if fields.spine_code is not None:
+        entries.append({"resource": _operation_outcome(fields)})
+    return {
         "resourceType": "Bundle",
-        "id": message_id,
+        "id": fields.message_id,
         "meta": {"profile": [codes.PROFILE_MESSAGE_BUNDLE]},
         "type": "message",
         "entry": entries,
     }
-    return _json_or_xml(bundle, fmt)
-
-
-def _json_or_xml(resource: _Json, fmt: Format) -> bytes:
-    return orjson.dumps(resource) if fmt == "json" else _xml_bytes(resource)
 
 
 def _instant(timestamp: datetime) -> str:
@@ -125,41 +156,41 @@ def _instant(timestamp: datetime) -> str:
 _PATIENT_ID: Final = "patient"  # contained ids are local to the Flag, so a fixed one is enough
 
 
-def _flag(flag: FoundFlag) -> _Json:
+def _flag(fields: _Fields) -> _Json:
     # As query-v2-response-found.xml: spine-ris-flag-1-0 containing a spine-ris-patient-1-0.
     patient: _Json = {
         "resourceType": "Patient",
         "id": _PATIENT_ID,
         "meta": {"profile": [codes.PROFILE_RIS_PATIENT]},
-        "identifier": [{"system": codes.NHS_NUMBER_SYSTEM, "value": flag.nhs_number}],
+        "identifier": [{"system": codes.NHS_NUMBER_SYSTEM, "value": fields.nhs_number}],
     }
     return {
         "resourceType": "Flag",
-        "id": flag.flag_id,
+        "id": fields.flag_id,
         "meta": {"profile": [codes.PROFILE_RIS_FLAG]},
         "contained": [patient],
         "status": "active",
-        "period": {"start": flag.assessment_date.isoformat()},
+        "period": {"start": fields.start},
         "subject": {"reference": f"#{_PATIENT_ID}"},
         "code": {"coding": [{"system": codes.RISK_INDICATOR_SYSTEM, "code": codes.RISK_INDICATOR_FGM}]},
     }
 
 
-def _operation_outcome(outcome_id: str, outcome: SpineCode, diagnostics: str | None) -> _Json:
+def _operation_outcome(fields: _Fields) -> _Json:
     issue: _Json = {
-        "severity": outcome.severity,
-        "code": outcome.issue_type,
+        "severity": fields.severity,
+        "code": fields.issue_type,
         "details": {
             "coding": [
-                {"system": codes.SPINE_RESPONSE_CODE_SYSTEM, "code": outcome.code, "display": outcome.display}
+                {"system": codes.SPINE_RESPONSE_CODE_SYSTEM, "code": fields.spine_code, "display": fields.display}
             ]
         },
     }
-    if diagnostics:
-        issue["diagnostics"] = diagnostics
+    if fields.diagnostics is not None:
+        issue["diagnostics"] = fields.diagnostics
     return {
         "resourceType": "OperationOutcome",
-        "id": outcome_id,
+        "id": fields.message_id,
         "meta": {"profile": [codes.PROFILE_OPERATION_OUTCOME]},
         "issue": [issue],
     }
@@ -171,6 +202,38 @@ _ATTRIBUTE_ENTITIES: Final = {'"': "&quot;", "\n": "&#10;", "\r": "&#13;", "\t":
 _XML_DECLARATION: Final = "<?xml version='1.0' encoding='UTF-8'?>\n"
 # A value that needs either: one of the characters escape() rewrites (&, <, > and the above), or one XML cannot carry.
 _TO_CHECK: Final = re.compile("[&<>" + "".join(_ATTRIBUTE_ENTITIES) + "]|" + _CONTROL_CHARACTERS.pattern)
+
+
+def _xml_message(fields: _Fields) -> bytes:
+    """The response message as DSTU2 XML: ``_xml_bytes`` of ``_bundle(fields)``, written from a template of the
+    message's shape (which of the optional parts it has), made once by ``_xml_bytes`` itself from a bundle whose
+    varying values are numbered slots, so the message is still described once, in ``_bundle``."""
+    shape = (fields.destination is None, fields.flag_id is None, fields.spine_code is None, fields.diagnostics is None)
+    template = _TEMPLATES.get(shape) or _template(shape, fields)
+    values: Sequence[str | None] = fields
+    if _TO_CHECK.search("".join(filter(None, fields))):  # rare: one search for all the values
+        values = [None if value is None else _escaped(value) for value in fields]
+    return template.format(*values).encode()
+
+
+# Templates by shape (at most 16), made on first use: str.format strings with {i} for field i.
+_TEMPLATES: Final[dict[tuple[bool, ...], str]] = {}
+# A slot as the template is made: private-use characters, which XML carries and no escape rewrites.
+_SLOT: Final = "\ue000{}\ue001"
+_SLOTS: Final = re.compile("\ue000([0-9]+)\ue001")
+
+
+def _template(shape: tuple[bool, ...], fields: _Fields) -> str:
+    slots = _Fields._make(None if value is None else _SLOT.format(i) for i, value in enumerate(fields))
+    text = _xml_bytes(_bundle(slots)).decode().replace("{", "{{").replace("}", "}}")
+    template = _TEMPLATES[shape] = _SLOTS.sub(r"{\1}", text)
+    return template
+
+
+def _escaped(value: str) -> str:
+    if _CONTROL_CHARACTERS.search(value):
+        raise ValueError("a DSTU2 XML value holds characters XML cannot carry")
+    return escape(value, _ATTRIBUTE_ENTITIES)
 
 
 def _xml_bytes(resource: _Json) -> bytes:
@@ -191,9 +254,7 @@ def _xml_element(parts: list[str], name: str, obj: _Json, attributes: str = "") 
         for item in value if isinstance(value, list) else [value]:
             if isinstance(item, str):
                 if _TO_CHECK.search(item):  # rare: most values are written as they are
-                    if _CONTROL_CHARACTERS.search(item):
-                        raise ValueError("a DSTU2 XML value holds characters XML cannot carry")
-                    item = escape(item, _ATTRIBUTE_ENTITIES)
+                    item = _escaped(item)
                 parts.append(f'<{key} value="{item}"/>')
             elif isinstance(item, dict) and "resourceType" in item:
                 parts.append(f"<{key}>")
