@@ -29,7 +29,7 @@ from ..domain.errors import DomainError
 from ..domain.ids import uuid4_text
 from ..security.errors import AccessDenied, AuthenticationFailed, RoleSelectionFailed, SecurityError
 from ..services.auditing import Auditor
-from ..services.context import Outcomes, RequestContext
+from ..services.context import Outcome, Outcomes, RequestContext
 from ..store.interface import StoreUnavailable
 from . import errors as e
 from .formats import CONTENT_TYPES, response_format, serialise
@@ -147,8 +147,10 @@ class Endpoint:
 
     def __init__(self, dialect: Dialect, interaction: str, handler: Handler, auditor: Auditor,
                  authenticate: Authenticator | None, authorise: Authoriser | None = None,
-                 errors: ErrorTable | None = None, success_status: int = 200) -> None:
-        """``errors``: the interaction's table, what each broken rule is told as (response and audit alike)."""
+                 errors: ErrorTable | None = None, success_status: int = 200,
+                 nothing_found: Outcome | None = None) -> None:
+        """``errors``: the interaction's table, what each broken rule is told as (response and audit alike);
+        ``nothing_found``: how a search that finds nothing is told, when not as a success (``Outcomes``)."""
         self.dialect = dialect
         self.api, self.interaction = dialect.api, interaction
         self.handler, self.auditor = handler, auditor
@@ -157,7 +159,7 @@ class Endpoint:
         self.success_status = success_status
         # What the caller is told, for the service's audit and this pipeline's answer alike: resolved from the
         # same rows by the same look-up, handed down as data (services/context.py).
-        self.outcomes = Outcomes((success_status, "OK"), self.errors, unnamed=None)
+        self.outcomes = Outcomes((success_status, "OK"), self.errors, unnamed=None, nothing_found=nothing_found)
 
     def api_error(self, error: DomainError, ctx: RequestContext) -> e.ApiError:
         """The refusal of a broken rule: its row in the outcomes the service audited with, raised fresh."""

@@ -247,9 +247,6 @@ class FgmDstu2:
 
     def query(self, request: ApiRequest, ctx: RequestContext) -> ApiResponse:
         message = self._message(Interaction.QUERY, QueryRequest, request, ctx)
-        # "No active indicator" is a success over R4; over DSTU2 it is a 404 NO_RECORD_FOUND, and the audit
-        # records what the caller is told.
-        ctx.outcomes = dataclasses.replace(ctx.outcomes, nothing_found=_NO_RECORD.outcome)
         found = self.service.search(ctx, message.nhs_number)
         if found is None:
             return self._respond(Interaction.QUERY, request, message.header, outcome=NO_RECORD_FOUND,
@@ -368,11 +365,17 @@ def dstu2_dialect(adapter: FgmDstu2, public_base_url: str | None) -> Dialect:
     return Dialect(API, BASE_PATH, adapter.render_error, public_base_url, negotiate=False)
 
 
+# "No active indicator" is a success over R4; over DSTU2 it is a 404 NO_RECORD_FOUND, and the audit records what
+# the caller is told.
+NOTHING_FOUND: Final = {Interaction.QUERY: _NO_RECORD.outcome}
+
+
 def dstu2_routes(dialect: Dialect, adapter: FgmDstu2, auditor: Auditor) -> list[Route]:
     """``POST /fhir/fgm/{query,create,delete}``, each through the shared pipeline in the DSTU2 dialect."""
     return [Route(f"{BASE_PATH}/{interaction.value}",
                   Endpoint(dialect, interaction.value, adapter.handler(interaction), auditor, adapter.authenticate,
-                           errors=ERRORS[interaction], success_status=interaction.success_status),
+                           errors=ERRORS[interaction], success_status=interaction.success_status,
+                           nothing_found=NOTHING_FOUND.get(interaction)),
                   methods=["POST"])
             for interaction in Interaction]
 
