@@ -1,5 +1,7 @@
 """Write FGM-IS DSTU2 response messages. Resources are built as DSTU2 JSON objects whose keys are in DSTU2
-element order; the XML writer walks the same objects, so both formats come from one description."""
+element order; the XML writer walks the same objects, so both formats come from one description. A response
+message's XML is written from a template of its shape, which that writer made once from the same description
+(``_xml_message``; docs/performance.md, round 13)."""
 
 from __future__ import annotations
 
@@ -208,7 +210,7 @@ def _xml_message(fields: _Fields) -> bytes:
     """The response message as DSTU2 XML: ``_xml_bytes`` of ``_bundle(fields)``, written from a template of the
     message's shape (which of the optional parts it has), made once by ``_xml_bytes`` itself from a bundle whose
     varying values are numbered slots, so the message is still described once, in ``_bundle``."""
-    shape = (fields.destination is None, fields.flag_id is None, fields.spine_code is None, fields.diagnostics is None)
+    shape = tuple(value is None for value in fields)  # which values are absent: all a template depends on
     template = _TEMPLATES.get(shape) or _template(shape, fields)
     values: Sequence[str | None] = fields
     if _TO_CHECK.search("".join(filter(None, fields))):  # rare: one search for all the values
@@ -216,7 +218,8 @@ def _xml_message(fields: _Fields) -> bytes:
     return template.format(*values).encode()
 
 
-# Templates by shape (at most 16), made on first use: str.format strings with {i} for field i.
+# Templates by shape (16 at most: the Flag's values are absent together, and the outcome's), made on first use:
+# str.format strings with {i} for field i.
 _TEMPLATES: Final[dict[tuple[bool, ...], str]] = {}
 # A slot as the template is made: private-use characters, which XML carries and no escape rewrites.
 _SLOT: Final = "\ue000{}\ue001"
