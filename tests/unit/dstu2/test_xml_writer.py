@@ -42,9 +42,11 @@ def fill(parent: etree._Element, obj: dict[str, object]) -> None:
 
 
 # Text XML can carry (no C0 controls but tab, newline and carriage return; no surrogates or U+FFFE/FFFF),
-# weighted towards what an escaper must get right.
+# weighted towards what an escaper must get right, and a template must not read: format fields, and the slot
+# the templates are made with.
 TEXT = st.one_of(
-    st.sampled_from(["", " ", "&", "<", ">", '"', "'", "\t", "\n", "\r", "\r\n", "&amp;", "]]>", "é", "😀", "\u2028"]),
+    st.sampled_from(["", " ", "&", "<", ">", '"', "'", "\t", "\n", "\r", "\r\n", "&amp;", "]]>", "é", "😀", "\u2028",
+                     "{0}", "}{", "\ue0000\ue001"]),
     st.text(st.characters(exclude_categories=["Cs"], exclude_characters="\ufffe\uffff"
                           + "".join(chr(c) for c in range(32) if chr(c) not in "\t\n\r")), max_size=12),
 )
