@@ -135,6 +135,7 @@ def run_part(part: str, target: str, warmup: int, count: int) -> None:
     from safeguarding.api.dstu2.messages import FoundFlag, Interaction
     from safeguarding.api.dstu2.reader import parse_request
     from safeguarding.api.dstu2.writer import render_response
+    from safeguarding.domain.ids import uuid4_text
 
     with tempfile.TemporaryDirectory() as workdir:
         text = dstu2_body(_Workdir(Path(workdir))).read_text()  # type: ignore[arg-type]
@@ -143,8 +144,9 @@ def run_part(part: str, target: str, warmup: int, count: int) -> None:
     flag = FoundFlag(str(uuid.uuid4()), "9434765919", date(2024, 1, 2))
 
     def answer() -> bytes:
-        return render_response(Interaction.QUERY, header, outcome=None, flag=flag, service_asid=floor_dstu2.SERVICE_ASID,
-                               message_id=str(uuid.uuid4()), timestamp=datetime.now(timezone.utc), fmt="xml")
+        return render_response(Interaction.QUERY, header, outcome=None, flag=flag,
+                               service_asid=floor_dstu2.SERVICE_ASID, message_id=uuid4_text(),
+                               timestamp=datetime.now(timezone.utc), fmt="xml")
 
     pieces: dict[tuple[str, str], Any] = {
         ("reader", "service"): lambda: parse_request(body, "text/xml"),
