@@ -91,6 +91,7 @@ RESPONSES = [
     (Interaction.QUERY, codes.NO_RECORD_FOUND, None),
     (Interaction.CREATE, None, None),
     (Interaction.DELETE, codes.INVALID_PARAMETER, None),
+    (Interaction.QUERY, codes.DATA_RETURNED_FROM_LOCAL_STORE_SPINE_UNAVAILABLE, FLAG),  # a Flag and a warning
 ]
 MESSAGE_ID = "0f7e8c4c-6a7b-4a52-8d4f-0b6f1e2d3c4b"
 WHEN = datetime(2026, 12, 2, 10, 0, 1, 500000, tzinfo=timezone.utc)
@@ -130,9 +131,9 @@ def test_a_message_written_from_its_template_is_what_lxml_writes(
     interaction, outcome, _ = response
     if outcome is None:
         diagnostics = None
-    if interaction is not Interaction.QUERY or outcome is not None:
-        flag = None
-    elif flag is None:
+    if interaction is not Interaction.QUERY or (outcome is not None and outcome.http_status >= 300):
+        flag = None  # only a query's success, or its warning, carries a Flag
+    elif flag is None and outcome is None:
         outcome = codes.NO_RECORD_FOUND
     written, as_json = both_formats(interaction, header, outcome=outcome, flag=flag, service_asid=service_asid,
                                     message_id=MESSAGE_ID, timestamp=WHEN, diagnostics=diagnostics,
