@@ -340,6 +340,11 @@ def run_backend(backend: str, sizes: list[str], args: argparse.Namespace) -> lis
         for size in sizes:
             print(f"{backend} {size}: data set ...", file=sys.stderr, flush=True)
             sides.append(Side(size, backend, args))
+        # Building or copying a data set leaves gigabytes of dirty pages (the large set's copy, PostgreSQL's database
+        # made from its template). Written back while the first scenarios run, they compete with every commit's fsync:
+        # on a freshly built large set the first rows measured (the floors) ran at ~0.6 of their speed a run later
+        # (docs/performance.md, round 14). Written now, before anything is measured.
+        os.sync()
         for side in sides:
             side.open()
         for key in args.scenarios:
