@@ -211,7 +211,7 @@ def _xml_message(fields: _Fields) -> bytes:
     message's shape (which of the optional parts it has), made once by ``_xml_bytes`` itself from a bundle whose
     varying values are numbered slots, so the message is still described once, in ``_bundle``."""
     shape = tuple(value is None for value in fields)  # which values are absent: all a template depends on
-    template = _TEMPLATES.get(shape) or _template(shape, fields)
+    template = _TEMPLATES.get(shape) or _template(shape)
     values: Sequence[str | None] = fields
     if _TO_CHECK.search("".join(filter(None, fields))):  # rare: one search for all the values
         values = [None if value is None else _escaped(value) for value in fields]
@@ -226,8 +226,9 @@ _SLOT: Final = "\ue000{}\ue001"
 _SLOTS: Final = re.compile("\ue000([0-9]+)\ue001")
 
 
-def _template(shape: tuple[bool, ...], fields: _Fields) -> str:
-    slots = _Fields._make(None if value is None else _SLOT.format(i) for i, value in enumerate(fields))
+def _template(shape: tuple[bool, ...]) -> str:
+    """The template of a shape, made from the shape alone: a slot for every value it has, None for every other."""
+    slots = _Fields._make(None if absent else _SLOT.format(i) for i, absent in enumerate(shape))
     text = _xml_bytes(_bundle(slots)).decode().replace("{", "{{").replace("}", "}}")
     template = _TEMPLATES[shape] = _SLOTS.sub(r"{\1}", text)
     return template
